@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { registerDataCommands } from './data.js';
+import { VERSION } from '../version.js';
+
+/** Build the command tree; each area registers its own subcommands. */
+export function buildProgram(): Command {
+  const program = new Command('p5rec')
+    .description('Recommendation as language processing: datasets, P5, baselines, LLM recommenders, evaluation, serving')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+  registerDataCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed its message (help, version or a usage error).
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw err;
+  }
+}
