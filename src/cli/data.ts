@@ -10,6 +10,7 @@ import { loadDataset } from '../data/dataset.js';
 import { datasetStats } from '../data/stats.js';
 import { auditLeak } from '../data/audit.js';
 import type { RawDataset } from '../data/raw.js';
+import { setReadProgress } from '../data/lines.js';
 import type { Manifest } from '../data/manifest.js';
 import { registerDownloadCommand } from './download.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
@@ -42,6 +43,7 @@ function withImportOptions(cmd: Command): Command {
 
 async function runImport(flags: ImportFlags, read: () => Promise<RawDataset>): Promise<void> {
   const log = logger(flags);
+  setReadProgress(!flags.quiet);
   await runCommand(flags, async () => {
     const opts: BuildOptions = {
       out: flags.out,

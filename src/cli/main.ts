@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerDataCommands } from './data.js';
+import { registerQuickstartCommand } from './quickstart.js';
 import { VERSION } from '../version.js';
 
 /** Build the command tree; each area registers its own subcommands. */
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDataCommands(program);
+  registerQuickstartCommand(program);
   return program;
 }
 

@@ -1,4 +1,3 @@
-import { extname } from 'node:path';
 import { InputError } from '../errors.js';
 import { readLines } from './lines.js';
 import { parseRecord } from './import-amazon.js';
@@ -23,7 +22,8 @@ export interface TableColumns {
 export async function readTable(format: 'csv' | 'jsonl', path: string, cols: TableColumns, scale: RatingScale, delimiter?: string): Promise<RawDataset> {
   const t = emptyInteractions();
   const titles = new Map<string, string>();
-  const rows = format === 'csv' ? csvRecords(path, delimiter ?? (/\.tsv$/i.test(extname(path)) ? '\t' : ',')) : jsonlRecords(path);
+  const required = [cols.user, cols.item, cols.rating, cols.time].filter((c): c is string => Boolean(c));
+  const rows = format === 'csv' ? csvRecords(path, delimiter ?? (/\.tsv(\.gz)?$/i.test(path) ? '\t' : ','), required) : jsonlRecords(path);
   for await (const { rec, at } of rows) {
     const item = requireId(rec, cols.item, at);
     pushInteraction(t, {
@@ -53,7 +53,7 @@ async function* jsonlRecords(path: string): AsyncGenerator<{ rec: Record<string,
 }
 
 /** CSV records keyed by header names; `at.line` is the line where the record starts. */
-export async function* csvRecords(path: string, delimiter: string): AsyncGenerator<{ rec: Record<string, unknown>; at: Where }> {
+export async function* csvRecords(path: string, delimiter: string, required: string[] = []): AsyncGenerator<{ rec: Record<string, unknown>; at: Where }> {
   let header: string[] | null = null;
   let fields: string[] = [];
   let field = '';
@@ -82,6 +82,7 @@ export async function* csvRecords(path: string, delimiter: string): AsyncGenerat
     const at = { file: path, line: startLine };
     if (!header) {
       header = fields.map((h) => h.trim());
+      for (const c of required) if (!header.includes(c)) throw new InputError(`column not in header (${header.join(', ')})`, { ...at, field: c });
       continue;
     }
     if (fields.length !== header.length) throw new InputError(`expected ${header.length} fields, found ${fields.length}`, at);

@@ -1,6 +1,8 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
+import { basename } from 'node:path';
+import { Progress } from '../util/progress.js';
 import { InputError } from '../errors.js';
 
 export interface Line {
@@ -21,6 +23,12 @@ export async function isGzip(path: string): Promise<boolean> {
   }
 }
 
+let showProgress = false;
+/** Big files (> 16 MB) report read progress on stderr when enabled (the CLI enables it unless --quiet). */
+export function setReadProgress(enabled: boolean): void {
+  showProgress = enabled;
+}
+
 /** Open a file as a byte stream, gunzipping when it is gzip (by magic, not by name). */
 export async function openMaybeGzip(path: string): Promise<Readable> {
   let size: number;
@@ -31,6 +39,11 @@ export async function openMaybeGzip(path: string): Promise<Readable> {
   }
   if (size === 0) throw new InputError('file is empty', { file: path });
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+  if (showProgress && size > 16 << 20) {
+    const bar = new Progress({ label: `reading ${basename(path)}`, total: size, unit: 'B' });
+    raw.on('data', (chunk) => bar.tick(chunk.length));
+    raw.on('end', () => bar.finish());
+  }
   if (!(await isGzip(path))) return raw;
   const gunzip = createGunzip();
   raw.on('error', (e) => gunzip.destroy(e));

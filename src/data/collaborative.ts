@@ -1,0 +1,759 @@
+/**
+ * Collaborative item indexing (CID) for P5-style prompts.
+ *
+ * Reference: Wenyue Hua, Shuyuan Xu, Yingqiang Ge, Yongfeng Zhang, "How to
+ * Index Item IDs for Recommendation Foundation Models" (SIGIR-AP 2023,
+ * arXiv:2305.06569), the "collaborative indexing" of OpenP5. Items that are
+ * bought by the same users get ids that share a prefix, so a language model
+ * sees related items as related strings, and the id no longer leaks the
+ * order in which items first appeared (which sequential indexing does).
+ *
+ * Algorithm (all deterministic for a given `Rng` seed):
+ *
+ * 1. Co-occurrence graph. A[i][j] = number of users whose TRAINING sequence
+ *    contains both i and j (i != j), or, with `window = w`, contains them at
+ *    most w positions apart. Each user counts at most once per pair. Built
+ *    row by row as a sparse product of the item x user incidence with itself
+ *    (a dense accumulator plus a touched list), so memory is O(nnz(A)) and
+ *    time O(sum over users of |sequence|^2) (or |sequence| * w with a window).
+ *    Stored as CSR with Float64Array weights. Test items never shape ids
+ *    because the caller passes only the training part.
+ *
+ * 2. Recursive spectral clustering into a tree. At a node holding n items:
+ *    - if n <= leafSize the node is a leaf: its items get one final digit
+ *      each, ordered by co-occurrence degree (descending), then popularity
+ *      (descending), then item index;
+ *    - otherwise it is split into c = min(branching, n) children. Items with
+ *      no co-occurrence edge inside the node ("isolated" here: e.g. items that
+ *      never occur in training, or whose partners all went to other nodes)
+ *      carry no signal; they are set aside and later dealt, most popular
+ *      first, to whichever child is smallest. On the other ("active") items we
+ *      take the c leading eigenvectors of the normalized adjacency
+ *      M = D^-1/2 (A_S + eps I) D^-1/2 restricted to the node (degrees D also
+ *      restricted, eps a small self-loop that keeps low-degree items from
+ *      dominating), found by subspace (orthogonal) iteration on (M + I) / 2
+ *      (same eigenvectors, spectrum moved into [0, 1] so "largest" means
+ *      largest algebraically) with a seeded Gaussian start, a few oversampling
+ *      columns, sparse block mat-vecs and Rayleigh-Ritz extraction; small
+ *      nodes use a dense Jacobi eigensolver. Rows of the n x c embedding are
+ *      normalized to unit length (Ng-Jordan-Weiss) and clustered by seeded
+ *      k-means++ (best of a few restarts by inertia) into c clusters.
+ *    - degenerate splits: empty clusters are dropped; if fewer than two
+ *      non-empty clusters remain (everything landed in one cluster, or too
+ *      few active items to cluster), the node is instead cut into balanced
+ *      chunks in a deterministic order (local degree, degree, popularity,
+ *      index, all descending but index). Every child is strictly smaller than
+ *      its parent, so the recursion always terminates.
+ *
+ * 3. Digits. A node's children are ordered by size (descending), ties by
+ *    smallest member index, and get consecutive digits. An item's token is the
+ *    concatenation of the digits on its root-to-leaf path plus its digit in
+ *    the leaf. Since every node is either a leaf or internal and siblings have
+ *    distinct digits, the tokens are unique and prefix-free.
+ *
+ *    Top level: tokens never start with '0' (an id like `item_042` would read
+ *    as a number with a leading zero, and `item_0` vs `item_00` is easy to
+ *    confuse), so the root uses digits 1..9 only: the root branches into at
+ *    most 9 children, and the root is a leaf only when numItems <= min(9,
+ *    leafSize). Below the root, digits 0..9 are used.
+ */
+import { InputError } from '../errors.js';
+import type { Rng } from '../util/rng.js';
+
+export interface CollaborativeOptions {
+  /** Children per tree node, 2..10 (each level is one decimal digit). The root uses at most 9 (digits 1..9). Default 10. */
+  branching?: number;
+  /** A node with at most this many items (1..10) becomes a leaf; its items get one final digit each. Default 10. */
+  leafSize?: number;
+  /** Co-occurrence window along a sequence, in positions (>= 1). Default: the whole training sequence. */
+  window?: number;
+  /** Maximum subspace-iteration steps per tree node. Default 60. */
+  maxIter?: number;
+}
+
+/** A sparse symmetric matrix in CSR form. */
+interface Csr {
+  rowPtr: Int32Array;
+  col: Int32Array;
+  val: Float64Array;
+}
+
+/** Graphs at or below this many active items use the dense eigensolver. */
+const DENSE_MAX = 40;
+/** A large node's children hold at most BALANCE times the average child size. */
+const BALANCE = 2;
+/** Self-loop weight, as a fraction of the node's mean weighted degree. */
+const SELF_LOOP = 0.05;
+/** k-means restarts per split. */
+const KMEANS_INIT = 3;
+const KMEANS_MAX_ITER = 50;
+/** Stop subspace iteration when the wanted Ritz values move less than this. */
+const RITZ_TOL = 1e-6;
+/** Rayleigh-Ritz (and convergence test) every this many iterations. */
+const RR_EVERY = 5;
+
+/**
+ * tokens[i] = decimal-digit path string of item i (internal index 0..numItems-1).
+ * Prefix-free, unique, deterministic for a given rng seed; no token starts with '0'.
+ * `trainSequences`: per user, internal item indices in time order, TRAINING part only.
+ */
+export function collaborativeTokens(
+  numItems: number,
+  trainSequences: ArrayLike<number>[],
+  rng: Rng,
+  opts: CollaborativeOptions = {},
+): string[] {
+  if (!Number.isInteger(numItems) || numItems < 0) throw new InputError(`collaborative index: bad item count ${numItems}`);
+  const branching = opts.branching ?? 10;
+  const leafSize = opts.leafSize ?? 10;
+  const window = opts.window ?? Infinity;
+  const maxIter = opts.maxIter ?? 60;
+  if (!Number.isInteger(branching) || branching < 2 || branching > 10)
+    throw new InputError(`collaborative index: branching must be an integer in 2..10, got ${branching}`, { field: 'branching' });
+  if (!Number.isInteger(leafSize) || leafSize < 1 || leafSize > 10)
+    throw new InputError(`collaborative index: leafSize must be an integer in 1..10, got ${leafSize}`, { field: 'leafSize' });
+  if (window !== Infinity && (!Number.isInteger(window) || window < 1))
+    throw new InputError(`collaborative index: window must be a positive integer, got ${window}`, { field: 'window' });
+  if (!Number.isInteger(maxIter) || maxIter < 1)
+    throw new InputError(`collaborative index: maxIter must be a positive integer, got ${maxIter}`, { field: 'maxIter' });
+
+  const tokens = new Array<string>(numItems);
+  if (numItems === 0) return tokens;
+
+  const { graph, degree, popularity } = cooccurrence(numItems, trainSequences, window);
+  const ctx: SplitContext = { graph, degree, popularity, rng, maxIter, localOf: new Int32Array(numItems).fill(-1) };
+
+  // Breadth-first over the tree with an explicit queue (no recursion depth limit).
+  const all = new Int32Array(numItems);
+  for (let i = 0; i < numItems; i++) all[i] = i;
+  const queue: { items: Int32Array; prefix: string }[] = [{ items: all, prefix: '' }];
+  for (let q = 0; q < queue.length; q++) {
+    const { items, prefix } = queue[q];
+    queue[q] = undefined as never; // let finished nodes be collected
+    const root = prefix === '';
+    const first = root ? 1 : 0; // top-level digits are 1..9
+    if (items.length <= (root ? Math.min(leafSize, 9) : leafSize)) {
+      const ordered = Array.from(items).sort((a, b) => degree[b] - degree[a] || popularity[b] - popularity[a] || a - b);
+      for (let r = 0; r < ordered.length; r++) tokens[ordered[r]] = prefix + String(first + r);
+      continue;
+    }
+    const children = split(ctx, items, root ? Math.min(branching, 9) : branching, leafSize);
+    for (const ch of children) ch.sort();
+    children.sort((a, b) => b.length - a.length || a[0] - b[0]);
+    for (let r = 0; r < children.length; r++) queue.push({ items: children[r], prefix: prefix + String(first + r) });
+  }
+  return tokens;
+}
+
+// ---------------------------------------------------------------------------
+// Co-occurrence graph
+
+function cooccurrence(
+  numItems: number,
+  seqs: ArrayLike<number>[],
+  window: number,
+): { graph: Csr; degree: Float64Array; popularity: Float64Array } {
+  const whole = window === Infinity;
+  const popularity = new Float64Array(numItems);
+  // Sequences as used for co-occurrence: distinct items (whole-sequence mode) or raw.
+  const seqStart = new Int32Array(seqs.length + 1);
+  let total = 0;
+  for (let u = 0; u < seqs.length; u++) {
+    const s = seqs[u];
+    for (let p = 0; p < s.length; p++) {
+      const it = s[p];
+      if (!Number.isInteger(it) || it < 0 || it >= numItems)
+        throw new InputError(`collaborative index: item index ${it} out of range 0..${numItems - 1}`, { line: u + 1 });
+      popularity[it]++;
+    }
+    total += s.length;
+  }
+  const flat = new Int32Array(total);
+  const mark = new Int32Array(numItems).fill(-1);
+  let len = 0;
+  for (let u = 0; u < seqs.length; u++) {
+    seqStart[u] = len;
+    const s = seqs[u];
+    for (let p = 0; p < s.length; p++) {
+      const it = s[p];
+      if (whole) {
+        if (mark[it] === u) continue;
+        mark[it] = u;
+      }
+      flat[len++] = it;
+    }
+  }
+  seqStart[seqs.length] = len;
+
+  // Inverted index: item -> occurrences (user, position in flat), users ascending.
+  const occPtr = new Int32Array(numItems + 1);
+  for (let k = 0; k < len; k++) occPtr[flat[k] + 1]++;
+  for (let i = 0; i < numItems; i++) occPtr[i + 1] += occPtr[i];
+  const occUser = new Int32Array(len);
+  const occPos = new Int32Array(len);
+  const fill = occPtr.slice(0, numItems);
+  for (let u = 0; u < seqs.length; u++) {
+    for (let k = seqStart[u]; k < seqStart[u + 1]; k++) {
+      const at = fill[flat[k]]++;
+      occUser[at] = u;
+      occPos[at] = k;
+    }
+  }
+
+  const rowPtr = new Int32Array(numItems + 1);
+  let col = new Int32Array(Math.max(16, len * 4));
+  let val = new Float64Array(col.length);
+  let nnz = 0;
+  const acc = new Float64Array(numItems);
+  const seen = new Int32Array(numItems).fill(-1);
+  const touched = new Int32Array(numItems);
+  let stamp = 0;
+  const w = whole ? 0 : window;
+  for (let a = 0; a < numItems; a++) {
+    let nt = 0;
+    let prevUser = -1;
+    for (let o = occPtr[a]; o < occPtr[a + 1]; o++) {
+      const u = occUser[o];
+      if (u !== prevUser) {
+        prevUser = u;
+        stamp++;
+      }
+      let lo = seqStart[u], hi = seqStart[u + 1];
+      if (!whole) {
+        lo = Math.max(lo, occPos[o] - w);
+        hi = Math.min(hi, occPos[o] + w + 1);
+      }
+      for (let k = lo; k < hi; k++) {
+        const b = flat[k];
+        if (b === a || seen[b] === stamp) continue;
+        seen[b] = stamp;
+        if (acc[b] === 0) touched[nt++] = b;
+        acc[b] += 1;
+      }
+    }
+    if (nnz + nt > col.length) {
+      const cap = Math.max(col.length * 2, nnz + nt);
+      const c2 = new Int32Array(cap);
+      c2.set(col.subarray(0, nnz));
+      col = c2;
+      const v2 = new Float64Array(cap);
+      v2.set(val.subarray(0, nnz));
+      val = v2;
+    }
+    const row = touched.subarray(0, nt).sort();
+    for (let t = 0; t < nt; t++) {
+      const b = row[t];
+      col[nnz] = b;
+      val[nnz++] = acc[b];
+      acc[b] = 0;
+    }
+    rowPtr[a + 1] = nnz;
+  }
+  const degree = new Float64Array(numItems);
+  for (let a = 0; a < numItems; a++) {
+    let d = 0;
+    for (let k = rowPtr[a]; k < rowPtr[a + 1]; k++) d += val[k];
+    degree[a] = d;
+  }
+  return { graph: { rowPtr, col: col.slice(0, nnz), val: val.slice(0, nnz) }, degree, popularity };
+}
+
+// ---------------------------------------------------------------------------
+// One split
+
+interface SplitContext {
+  graph: Csr;
+  degree: Float64Array;
+  popularity: Float64Array;
+  rng: Rng;
+  maxIter: number;
+  /** Scratch: global item -> local index in the node being split, else -1. */
+  localOf: Int32Array;
+}
+
+/**
+ * Splits `items` (n > leafSize) into at most `branching` non-empty, strictly
+ * smaller groups. A node that fits in `branching` leaves is cut into
+ * ceil(n / leafSize) groups of at most leafSize items; a larger one into
+ * `branching` groups of at most BALANCE * n / branching items.
+ */
+function split(ctx: SplitContext, items: Int32Array, branching: number, leafSize: number): Int32Array[] {
+  const n = items.length;
+  const fitsLeaves = n <= branching * leafSize;
+  const c = fitsLeaves ? Math.ceil(n / leafSize) : branching;
+  const cap = fitsLeaves ? leafSize : Math.ceil((BALANCE * n) / c);
+
+  const { graph, localOf } = ctx;
+  for (let l = 0; l < n; l++) localOf[items[l]] = l;
+  // Induced subgraph in local indices.
+  const rowPtr = new Int32Array(n + 1);
+  let room = 0;
+  for (let l = 0; l < n; l++) room += graph.rowPtr[items[l] + 1] - graph.rowPtr[items[l]];
+  const col = new Int32Array(room);
+  const val = new Float64Array(room);
+  const localDeg = new Float64Array(n);
+  let nnz = 0;
+  for (let l = 0; l < n; l++) {
+    const g = items[l];
+    for (let k = graph.rowPtr[g]; k < graph.rowPtr[g + 1]; k++) {
+      const j = localOf[graph.col[k]];
+      if (j < 0) continue;
+      col[nnz] = j;
+      val[nnz++] = graph.val[k];
+      localDeg[l] += graph.val[k];
+    }
+    rowPtr[l + 1] = nnz;
+  }
+  for (let l = 0; l < n; l++) localOf[items[l]] = -1;
+
+  // Active items (with an edge inside the node) are clustered; the rest are dealt afterwards.
+  const activeOf = new Int32Array(n).fill(-1);
+  const active: number[] = [];
+  const idle: number[] = [];
+  for (let l = 0; l < n; l++) {
+    if (localDeg[l] > 0) {
+      activeOf[l] = active.length;
+      active.push(l);
+    } else idle.push(l);
+  }
+
+  let labels: Int32Array | null = null;
+  if (active.length > c) {
+    const m = active.length;
+    // Normalized, shifted operator (M + I) / 2 on the active items, M = D^-1/2 (A + eps I) D^-1/2.
+    let meanDeg = 0;
+    for (const l of active) meanDeg += localDeg[l];
+    const eps = (SELF_LOOP * meanDeg) / m;
+    const invSqrt = new Float64Array(m);
+    for (let a = 0; a < m; a++) invSqrt[a] = 1 / Math.sqrt(localDeg[active[a]] + eps);
+    const opPtr = new Int32Array(m + 1);
+    const opCol = new Int32Array(nnz);
+    const opVal = new Float64Array(nnz);
+    const opDiag = new Float64Array(m);
+    let e = 0;
+    for (let a = 0; a < m; a++) {
+      const l = active[a];
+      for (let k = rowPtr[l]; k < rowPtr[l + 1]; k++) {
+        const b = activeOf[col[k]];
+        opCol[e] = b;
+        opVal[e++] = 0.5 * val[k] * invSqrt[a] * invSqrt[b];
+      }
+      opPtr[a + 1] = e;
+      opDiag[a] = 0.5 + 0.5 * eps * invSqrt[a] * invSqrt[a];
+    }
+    const op: Operator = { n: m, ptr: opPtr, col: opCol, val: opVal, diag: opDiag };
+    const emb = m <= DENSE_MAX ? denseEigvecs(op, c) : subspaceEigvecs(op, c, ctx.rng, ctx.maxIter);
+    // Row-normalize.
+    for (let a = 0; a < m; a++) {
+      let s = 0;
+      for (let j = 0; j < c; j++) s += emb[a * c + j] * emb[a * c + j];
+      if (s > 0) {
+        const inv = 1 / Math.sqrt(s);
+        for (let j = 0; j < c; j++) emb[a * c + j] *= inv;
+      }
+    }
+    const activeLabels = kmeans(emb, m, c, c, cap, ctx.rng);
+    labels = new Int32Array(n).fill(-1);
+    for (let a = 0; a < m; a++) labels[active[a]] = activeLabels[a];
+  }
+
+  if (labels) {
+    // Drop empty clusters; deal idle items (most popular first) to the smallest cluster.
+    const size = new Int32Array(c);
+    for (let l = 0; l < n; l++) if (labels[l] >= 0) size[labels[l]]++;
+    const remap = new Int32Array(c).fill(-1);
+    let k = 0;
+    for (let j = 0; j < c; j++) if (size[j] > 0) remap[j] = k++;
+    if (k >= 2) {
+      const sizes = new Int32Array(k);
+      for (let l = 0; l < n; l++) {
+        if (labels[l] >= 0) {
+          labels[l] = remap[labels[l]];
+          sizes[labels[l]]++;
+        }
+      }
+      const order = sortLocal(ctx, items, idle, localDeg);
+      for (const l of order) {
+        let best = 0;
+        for (let j = 1; j < k; j++) if (sizes[j] < sizes[best]) best = j;
+        labels[l] = best;
+        sizes[best]++;
+      }
+      const out: Int32Array[] = [];
+      const fillAt = new Int32Array(k);
+      for (let j = 0; j < k; j++) out.push(new Int32Array(sizes[j]));
+      for (let l = 0; l < n; l++) out[labels[l]][fillAt[labels[l]]++] = items[l];
+      return out;
+    }
+  }
+
+  // Degenerate: balanced chunks in a deterministic order.
+  const all: number[] = [];
+  for (let l = 0; l < n; l++) all.push(l);
+  const order = sortLocal(ctx, items, all, localDeg);
+  const out: Int32Array[] = [];
+  for (let j = 0, at = 0; j < c; j++) {
+    const size = Math.floor(n / c) + (j < n % c ? 1 : 0);
+    const chunk = new Int32Array(size);
+    for (let t = 0; t < size; t++) chunk[t] = items[order[at++]];
+    out.push(chunk);
+  }
+  return out;
+}
+
+/** Local indices sorted by local degree, degree, popularity (all descending), then item index. */
+function sortLocal(ctx: SplitContext, items: Int32Array, locals: number[], localDeg: Float64Array): number[] {
+  const { degree, popularity } = ctx;
+  return locals.sort(
+    (x, y) =>
+      localDeg[y] - localDeg[x] ||
+      degree[items[y]] - degree[items[x]] ||
+      popularity[items[y]] - popularity[items[x]] ||
+      items[x] - items[y],
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Eigenvectors
+
+/** Symmetric sparse operator: y = diag .* x + (off-diagonal CSR) x. */
+interface Operator {
+  n: number;
+  ptr: Int32Array;
+  col: Int32Array;
+  val: Float64Array;
+  diag: Float64Array;
+}
+
+/** Y = Op X for a row-major n x p block. */
+function applyBlock(op: Operator, x: Float64Array, y: Float64Array, p: number): void {
+  const { n, ptr, col, val, diag } = op;
+  for (let i = 0; i < n; i++) {
+    const yi = i * p;
+    const d = diag[i];
+    for (let j = 0; j < p; j++) y[yi + j] = d * x[yi + j];
+    for (let k = ptr[i]; k < ptr[i + 1]; k++) {
+      const w = val[k];
+      const xj = col[k] * p;
+      for (let j = 0; j < p; j++) y[yi + j] += w * x[xj + j];
+    }
+  }
+}
+
+/**
+ * Orthonormalizes the columns of a row-major n x p block in place: Cholesky QR
+ * twice (contiguous, fast), or modified Gram-Schmidt when the Gram matrix is
+ * too ill-conditioned for that.
+ */
+function orthonormalize(x: Float64Array, n: number, p: number, rng: Rng): void {
+  const g = new Float64Array(p * p);
+  for (let pass = 0; pass < 2; pass++) {
+    g.fill(0);
+    for (let i = 0; i < n; i++) {
+      const o = i * p;
+      for (let r = 0; r < p; r++) {
+        const xr = x[o + r];
+        if (xr === 0) continue;
+        for (let s = r; s < p; s++) g[r * p + s] += xr * x[o + s];
+      }
+    }
+    // In place: upper triangle of g becomes R with g = R^T R.
+    for (let j = 0; j < p; j++) {
+      let d = g[j * p + j];
+      for (let q = 0; q < j; q++) d -= g[q * p + j] * g[q * p + j];
+      const scale = g[j * p + j];
+      if (!(d > 1e-10 * scale) || !(scale > 0)) return gramSchmidt(x, n, p, rng);
+      const rjj = Math.sqrt(d);
+      g[j * p + j] = rjj;
+      for (let s = j + 1; s < p; s++) {
+        let v = g[j * p + s];
+        for (let q = 0; q < j; q++) v -= g[q * p + j] * g[q * p + s];
+        g[j * p + s] = v / rjj;
+      }
+    }
+    // X <- X R^-1, row by row (forward substitution).
+    for (let i = 0; i < n; i++) {
+      const o = i * p;
+      for (let j = 0; j < p; j++) {
+        let v = x[o + j];
+        for (let q = 0; q < j; q++) v -= x[o + q] * g[q * p + j];
+        x[o + j] = v / g[j * p + j];
+      }
+    }
+  }
+}
+
+/** Modified Gram-Schmidt (twice per column); a column in the span of the previous ones restarts at random. */
+function gramSchmidt(x: Float64Array, n: number, p: number, rng: Rng): void {
+  for (let j = 0; j < p; j++) {
+    for (let attempt = 0; ; attempt++) {
+      let before = 0;
+      for (let i = 0; i < n; i++) before += x[i * p + j] * x[i * p + j];
+      for (let pass = 0; pass < 2; pass++) {
+        for (let q = 0; q < j; q++) {
+          let dot = 0;
+          for (let i = 0; i < n; i++) dot += x[i * p + j] * x[i * p + q];
+          for (let i = 0; i < n; i++) x[i * p + j] -= dot * x[i * p + q];
+        }
+      }
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[i * p + j] * x[i * p + j];
+      if (s > 1e-20 * before && s > 0) {
+        const inv = 1 / Math.sqrt(s);
+        for (let i = 0; i < n; i++) x[i * p + j] *= inv;
+        break;
+      }
+      if (attempt > 5) throw new Error('collaborative index: cannot orthonormalize');
+      for (let i = 0; i < n; i++) x[i * p + j] = rng.normal();
+    }
+  }
+}
+
+/**
+ * Rayleigh-Ritz: given orthonormal X and Y = Op X, rotates X (and Y) onto the
+ * Ritz vectors, ordered by Ritz value descending; returns the Ritz values.
+ */
+function rayleighRitz(x: Float64Array, y: Float64Array, n: number, p: number): Float64Array {
+  const b = new Float64Array(p * p);
+  for (let i = 0; i < n; i++) {
+    const o = i * p;
+    for (let r = 0; r < p; r++) {
+      const xr = x[o + r];
+      for (let s = r; s < p; s++) b[r * p + s] += xr * y[o + s];
+    }
+  }
+  for (let r = 0; r < p; r++) for (let s = 0; s < r; s++) b[r * p + s] = b[s * p + r] = 0.5 * (b[s * p + r] + b[r * p + s]);
+  const { values, vectors } = jacobiEigen(b, p);
+  const tmp = new Float64Array(p);
+  for (const m of [x, y]) {
+    for (let i = 0; i < n; i++) {
+      const o = i * p;
+      for (let s = 0; s < p; s++) {
+        let v = 0;
+        for (let r = 0; r < p; r++) v += m[o + r] * vectors[r * p + s];
+        tmp[s] = v;
+      }
+      m.set(tmp, o);
+    }
+  }
+  return values;
+}
+
+/** The c leading eigenvectors (n x c row-major) by subspace iteration. */
+function subspaceEigvecs(op: Operator, c: number, rng: Rng, maxIter: number): Float64Array {
+  const n = op.n;
+  const p = Math.min(n, c + Math.max(4, c));
+  let x = new Float64Array(n * p);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  orthonormalize(x, n, p, rng);
+  let y = new Float64Array(n * p);
+  let prev: Float64Array | null = null;
+  for (let it = 1; it <= maxIter; it++) {
+    applyBlock(op, x, y, p);
+    if (it % RR_EVERY === 0 || it === maxIter) {
+      const ritz = rayleighRitz(x, y, n, p);
+      let change = Infinity;
+      if (prev) {
+        change = 0;
+        for (let j = 0; j < c; j++) change = Math.max(change, Math.abs(ritz[j] - prev[j]));
+      }
+      prev = ritz;
+      if (change < RITZ_TOL || it === maxIter) break; // x holds the Ritz vectors
+    }
+    const t = x;
+    x = y;
+    y = t;
+    orthonormalize(x, n, p, rng);
+  }
+  const out = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) for (let j = 0; j < c; j++) out[i * c + j] = x[i * p + j];
+  return out;
+}
+
+/** The c leading eigenvectors (n x c row-major) of a small operator, densely. */
+function denseEigvecs(op: Operator, c: number): Float64Array {
+  const n = op.n;
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    a[i * n + i] = op.diag[i];
+    for (let k = op.ptr[i]; k < op.ptr[i + 1]; k++) a[i * n + op.col[k]] = op.val[k];
+  }
+  const { vectors } = jacobiEigen(a, n);
+  const out = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) for (let j = 0; j < c; j++) out[i * c + j] = vectors[i * n + j];
+  return out;
+}
+
+/**
+ * Cyclic Jacobi for a symmetric n x n matrix (row-major, destroyed). Returns
+ * eigenvalues descending and the matching eigenvectors as columns.
+ */
+function jacobiEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0, diag = 0;
+    for (let i = 0; i < n; i++) {
+      diag += a[i * n + i] * a[i * n + i];
+      for (let j = i + 1; j < n; j++) off += a[i * n + j] * a[i * n + j];
+    }
+    if (off <= 1e-30 * diag || off === 0) break;
+    for (let pI = 0; pI < n; pI++) {
+      for (let q = pI + 1; q < n; q++) {
+        const apq = a[pI * n + q];
+        if (apq === 0) continue;
+        const app = a[pI * n + pI], aqq = a[q * n + q];
+        const theta = (aqq - app) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const cs = 1 / Math.sqrt(t * t + 1), sn = t * cs;
+        for (let k = 0; k < n; k++) {
+          const akp = a[k * n + pI], akq = a[k * n + q];
+          a[k * n + pI] = cs * akp - sn * akq;
+          a[k * n + q] = sn * akp + cs * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = a[pI * n + k], aqk = a[q * n + k];
+          a[pI * n + k] = cs * apk - sn * aqk;
+          a[q * n + k] = sn * apk + cs * aqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + pI], vkq = v[k * n + q];
+          v[k * n + pI] = cs * vkp - sn * vkq;
+          v[k * n + q] = sn * vkp + cs * vkq;
+        }
+      }
+    }
+  }
+  const idx = Array.from({ length: n }, (_, i) => i).sort((i, j) => a[j * n + j] - a[i * n + i] || i - j);
+  const values = new Float64Array(n);
+  const vectors = new Float64Array(n * n);
+  for (let s = 0; s < n; s++) {
+    const src = idx[s];
+    values[s] = a[src * n + src];
+    // Fix the sign (largest-magnitude entry positive) so results do not depend on rotation order.
+    let big = 0;
+    for (let k = 0; k < n; k++) if (Math.abs(v[k * n + src]) > Math.abs(big)) big = v[k * n + src];
+    const sgn = big < 0 ? -1 : 1;
+    for (let k = 0; k < n; k++) vectors[k * n + s] = sgn * v[k * n + src];
+  }
+  return { values, vectors };
+}
+
+// ---------------------------------------------------------------------------
+// k-means
+
+/**
+ * Seeded k-means++ with Lloyd iterations; best of KMEANS_INIT restarts by
+ * inertia. At most `cap` points per cluster: when the nearest-center
+ * assignment overfills a cluster, points are assigned in order of regret
+ * (second-nearest minus nearest distance, largest first) to their nearest
+ * cluster with room. Labels in 0..k-1; a cluster may end up empty.
+ */
+function kmeans(x: Float64Array, n: number, dim: number, k: number, cap: number, rng: Rng): Int32Array {
+  let bestLabels = new Int32Array(n);
+  let bestInertia = Infinity;
+  const labels = new Int32Array(n);
+  const next = new Int32Array(n);
+  const centers = new Float64Array(k * dim);
+  const counts = new Int32Array(k);
+  const d2 = new Float64Array(n);
+  const dist = new Float64Array(n * k);
+  const regret = new Float64Array(n);
+  const order: number[] = [];
+  for (let init = 0; init < KMEANS_INIT; init++) {
+    // k-means++ seeding.
+    let c0 = rng.int(n);
+    for (let j = 0; j < dim; j++) centers[j] = x[c0 * dim + j];
+    for (let i = 0; i < n; i++) d2[i] = dist2(x, i, centers, 0, dim);
+    for (let c = 1; c < k; c++) {
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += d2[i];
+      if (sum > 0) {
+        let r = rng.next() * sum;
+        c0 = n - 1;
+        for (let i = 0; i < n; i++) {
+          r -= d2[i];
+          if (r < 0) {
+            c0 = i;
+            break;
+          }
+        }
+      } else c0 = rng.int(n);
+      for (let j = 0; j < dim; j++) centers[c * dim + j] = x[c0 * dim + j];
+      for (let i = 0; i < n; i++) d2[i] = Math.min(d2[i], dist2(x, i, centers, c, dim));
+    }
+    // Lloyd.
+    labels.fill(-1);
+    let inertia = 0;
+    for (let iter = 0; iter < KMEANS_MAX_ITER; iter++) {
+      counts.fill(0);
+      for (let i = 0; i < n; i++) {
+        let best = 0, bd = Infinity, second = Infinity;
+        for (let c = 0; c < k; c++) {
+          const d = dist2(x, i, centers, c, dim);
+          dist[i * k + c] = d;
+          if (d < bd) {
+            second = bd;
+            bd = d;
+            best = c;
+          } else if (d < second) second = d;
+        }
+        next[i] = best;
+        regret[i] = second - bd;
+        counts[best]++;
+      }
+      let over = false;
+      for (let c = 0; c < k; c++) if (counts[c] > cap) over = true;
+      if (over) {
+        order.length = 0;
+        for (let i = 0; i < n; i++) order.push(i);
+        order.sort((a, b) => regret[b] - regret[a] || a - b);
+        counts.fill(0);
+        for (const i of order) {
+          let best = -1, bd = Infinity;
+          for (let c = 0; c < k; c++) {
+            if (counts[c] < cap && dist[i * k + c] < bd) {
+              bd = dist[i * k + c];
+              best = c;
+            }
+          }
+          next[i] = best;
+          counts[best]++;
+        }
+      }
+      let changed = false;
+      inertia = 0;
+      for (let i = 0; i < n; i++) {
+        inertia += dist[i * k + next[i]];
+        if (labels[i] !== next[i]) {
+          labels[i] = next[i];
+          changed = true;
+        }
+      }
+      if (!changed) break;
+      centers.fill(0);
+      for (let i = 0; i < n; i++) {
+        const c = labels[i];
+        for (let j = 0; j < dim; j++) centers[c * dim + j] += x[i * dim + j];
+      }
+      for (let c = 0; c < k; c++) {
+        if (counts[c] === 0) continue; // keep the stale center; the cluster may stay empty
+        for (let j = 0; j < dim; j++) centers[c * dim + j] /= counts[c];
+      }
+    }
+    if (inertia < bestInertia) {
+      bestInertia = inertia;
+      bestLabels = labels.slice();
+    }
+  }
+  return bestLabels;
+}
+
+function dist2(x: Float64Array, i: number, centers: Float64Array, c: number, dim: number): number {
+  let s = 0;
+  for (let j = 0; j < dim; j++) {
+    const d = x[i * dim + j] - centers[c * dim + j];
+    s += d * d;
+  }
+  return s;
+}

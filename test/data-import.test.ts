@@ -1,0 +1,115 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/dataset.js';
+import { TRAIN, VALID, TEST } from '../src/data/splits.js';
+import { cli, SHARED, tempDir } from './helpers/cli.js';
+
+const beautyArgs = (out: string, extra: string[] = []): string[] => [
+  'data', 'import', 'p5',
+  '--sequences', join(SHARED, 'amazon-beauty/sequential.txt'),
+  '--datamaps', join(SHARED, 'amazon-beauty/datamaps.json'),
+  '--meta', join(SHARED, 'amazon-beauty/meta.jsonl'),
+  '--out', out, '--json', '--quiet', ...extra,
+];
+
+describe('import real datasets', () => {
+  let tmp: string;
+  beforeAll(() => {
+    tmp = tempDir();
+  });
+
+  it('Beauty (p5 + meta): 22,363 users, 12,101 items, 198,502 interactions, 12,101 titles; audit shows the leak only for sequential ids', async () => {
+    const seq = join(tmp, 'beauty-seq');
+    const r = cli(beautyArgs(seq, ['--item-index', 'sequential']));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ ok: true, counts: { users: 22363, items: 12101, interactions: 198502 } });
+    const ds = await loadDataset(seq);
+    expect(ds.items.title.filter(Boolean).length).toBe(12101);
+    // Sequential ids reproduce P5's numbering: the first user's items are 1, 2, 3, ...
+    expect(Array.from(ds.sequence(0), (i) => ds.items.token[i]).slice(0, 3)).toEqual(['1', '2', '3']);
+    const audit = cli(['data', 'audit', seq, '--json']).json as Record<string, number>;
+    expect(audit.successorHR1).toBeGreaterThan(0.04);
+    expect(audit.successorHR1).toBeLessThan(0.05);
+
+    const rnd = join(tmp, 'beauty-rnd');
+    expect(cli(beautyArgs(rnd)).status).toBe(0);
+    const auditR = cli(['data', 'audit', rnd, '--json']).json as Record<string, number>;
+    expect(auditR.successorHR1).toBeLessThan(0.002);
+    expect(auditR.successorShare).toBeLessThan(0.005);
+  });
+
+  it('Musical Instruments (amazon): 1,429 users, 900 items, 10,261 interactions with text and summaries; splits are sound', async () => {
+    const out = join(tmp, 'mi');
+    const r = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', out, '--json', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ counts: { users: 1429, items: 900, interactions: 10261 }, fields: { review: true, summary: true, rating: true, time: true } });
+    const ds = await loadDataset(out);
+    const x = ds.interactions;
+    expect(x.review.filter(Boolean).length).toBeGreaterThan(10200);
+    expect(x.summary.filter(Boolean).length).toBeGreaterThan(10200);
+    // Leave-one-out: exactly one test and one valid per user, and they are the last two by time.
+    for (let u = 0; u < ds.numUsers; u++) {
+      const s = ds.userStart[u], n = ds.userLength[u];
+      expect(x.seqSplit[s + n - 1]).toBe(TEST);
+      expect(x.seqSplit[s + n - 2]).toBe(VALID);
+      for (let k = 1; k < n; k++) expect(x.time[s + k]).toBeGreaterThanOrEqual(x.time[s + k - 1]);
+    }
+    // Random split: ~80/10/10 with every user and item present in train.
+    const train = ds.ratingRows(TRAIN);
+    expect(train.length / ds.numInteractions).toBeGreaterThan(0.79);
+    expect(new Set(Array.from(train, (k) => x.user[k])).size).toBe(ds.numUsers);
+    expect(new Set(Array.from(train, (k) => x.item[k])).size).toBe(ds.numItems);
+    expect(ds.ratingRows(VALID).length).toBeGreaterThan(900);
+    expect(ds.ratingRows(TEST).length).toBeGreaterThan(900);
+    // 99 stored negatives per user, never in the user's history.
+    for (let u = 0; u < ds.numUsers; u++) {
+      const hist = new Set(ds.sequence(u));
+      expect(ds.negatives[u].length).toBe(99);
+      expect(new Set(ds.negatives[u]).size).toBe(99);
+      for (const j of ds.negatives[u]) expect(hist.has(j)).toBe(false);
+    }
+    // Explanations: a feature word and a sentence of the review that contains it.
+    const labelled = x.feature.map((f, k) => [f, x.explanation[k], x.review[k]] as const).filter(([f]) => f);
+    expect(labelled.length).toBeGreaterThan(5000);
+    for (const [f, e, rev] of labelled.slice(0, 200)) {
+      expect(e!.toLowerCase()).toContain(f!);
+      expect(rev!.replace(/\s+/g, ' ')).toContain(e!.slice(0, 20));
+    }
+    const stats = cli(['data', 'stats', out, '--json']).json as Record<string, unknown>;
+    expect(stats).toMatchObject({ users: 1429, items: 900, interactions: 10261, ratingHistogram: { '1': 217, '2': 250, '3': 772, '4': 2084, '5': 6938 } });
+  });
+
+  it('MovieLens 100K: 943 users, 1,682 items, 100,000 ratings with titles', async () => {
+    const out = join(tmp, 'ml');
+    const r = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', out, '--json', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ counts: { users: 943, items: 1682, interactions: 100000 } });
+    const ds = await loadDataset(out);
+    expect(ds.items.title[ds.items.rawId.indexOf('1')]).toBe('Toy Story (1995)');
+    expect(ds.items.categories[ds.items.rawId.indexOf('1')]).toEqual(['Animation', "Children's", 'Comedy']);
+  });
+
+  it('same seed gives a byte-identical folder; another seed changes ids and splits', () => {
+    const ml = join(SHARED, 'movielens-100k');
+    const a = join(tmp, 'ml-a'), b = join(tmp, 'ml-b'), c = join(tmp, 'ml-c');
+    for (const [out, seed] of [[a, '7'], [b, '7'], [c, '8']]) expect(cli(['data', 'import', 'movielens', '--dir', ml, '--out', out, '--seed', seed, '--quiet', '--json']).status).toBe(0);
+    const files = readdirSync(a).sort();
+    expect(readdirSync(b).sort()).toEqual(files);
+    for (const f of files) expect(readFileSync(join(b, f)).equals(readFileSync(join(a, f))), f).toBe(true);
+    expect(readFileSync(join(c, 'items.parquet')).equals(readFileSync(join(a, 'items.parquet')))).toBe(false);
+  });
+
+  it('--kcore filters repeatedly until every user and item has >= k', async () => {
+    const out = join(tmp, 'ml-k50');
+    const r = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', out, '--kcore', '50', '--quiet', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const ds = await loadDataset(out);
+    expect(ds.numInteractions).toBeLessThan(100000);
+    const ic = new Int32Array(ds.numItems);
+    for (const i of ds.interactions.item) ic[i]++;
+    expect(Math.min(...ds.userLength)).toBeGreaterThanOrEqual(50);
+    expect(Math.min(...ic)).toBeGreaterThanOrEqual(50);
+    expect(ds.manifest.counts.droppedByKcore).toBe(100000 - ds.numInteractions);
+  });
+});
