@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
-import { extractExplanations } from '../dist/data/explanations.js';
+import { EXPLANATION_WORD_LISTS, extractExplanations } from '../dist/data/explanations.js';
 
 const args = process.argv.slice(2);
 const flag = (name, def) => {
@@ -69,6 +69,11 @@ console.log(`coverage: ${labelled}/${n} = ${(100 * labelled / n).toFixed(1)}%` +
 const fc = new Map();
 for (const f of res.feature) if (f !== null) fc.set(f, (fc.get(f) ?? 0) + 1);
 console.log(`distinct features used: ${fc.size}`);
+const opinion = new Set(EXPLANATION_WORD_LISTS.opinion);
+const withOpinion = res.explanation.filter((e) => e !== null && (e.toLowerCase().match(/[a-z]+(?:['-][a-z]+)*/g) ?? []).some((w) => opinion.has(w))).length;
+console.log(`explanations containing an opinion word: ${withOpinion}/${labelled} = ${(100 * withOpinion / labelled).toFixed(1)}%`);
+const words = res.explanation.filter((e) => e !== null).map((e) => e.split(' ').length);
+console.log(`explanation length (space-separated words): mean ${(words.reduce((a, b) => a + b, 0) / words.length).toFixed(1)}`);
 console.log(`top 40 lexicon: ${res.lexicon.slice(0, 40).join(', ')}`);
 console.log(`most used features: ${[...fc].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([f, c]) => `${f}(${c})`).join(', ')}`);
 console.log('examples:');

@@ -146,7 +146,8 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
   const manifest: Manifest = {
     format: DATASET_FORMAT,
     formatVersion: DATASET_FORMAT_VERSION,
-    name: opts.name ?? basename(opts.out),
+    // Named after the source (not the output path) so the folder's bytes depend only on input, options and seed.
+    name: opts.name ?? defaultName(raw),
     source: { kind: raw.kind, files },
     options: { seed, kcore, itemIndex, userIndex, negatives: negPerUser, ratingSplit: [0.8, 0.1, 0.1] },
     counts: { users: numUsers, items: numItems, interactions: n, droppedByKcore: nRaw - n },
@@ -235,6 +236,11 @@ async function writeTable(con: DuckDBConnection, dir: string, name: string, sche
   const path = join(dir, `${name}.parquet`);
   await con.run(`COPY (SELECT * FROM read_json('${q(jsonPath)}', format = 'newline_delimited', columns = ${columns}, maximum_object_size = 67108864) ORDER BY ${orderBy}) TO '${q(path)}' (FORMAT parquet, COMPRESSION zstd)`);
   rmSync(jsonPath);
+}
+
+function defaultName(raw: RawDataset): string {
+  const first = basename(raw.files[0].path).replace(/\.(json|jsonl|csv|tsv|txt|data|dat)(\.gz)?$/i, '').replace(/\.gz$/i, '');
+  return `${raw.kind}:${first}`;
 }
 
 export async function sha256File(path: string): Promise<string> {

@@ -86,7 +86,9 @@ const BALANCE = 2;
 const SELF_LOOP = 0.05;
 /** k-means restarts per split. */
 const KMEANS_INIT = 3;
-const KMEANS_MAX_ITER = 50;
+const KMEANS_MAX_ITER = 30;
+/** Lloyd stops when at most this fraction of points change cluster. */
+const KMEANS_TOL = 1e-3;
 /** Stop subspace iteration when the wanted Ritz values move less than this. */
 const RITZ_TOL = 1e-6;
 /** Rayleigh-Ritz (and convergence test) every this many iterations. */
@@ -342,6 +344,7 @@ function split(ctx: SplitContext, items: Int32Array, branching: number, leafSize
       opDiag[a] = 0.5 + 0.5 * eps * invSqrt[a] * invSqrt[a];
     }
     const op: Operator = { n: m, ptr: opPtr, col: opCol, val: opVal, diag: opDiag };
+    const T0 = performance.now();
     const emb = m <= DENSE_MAX ? denseEigvecs(op, c) : subspaceEigvecs(op, c, ctx.rng, ctx.maxIter);
     // Row-normalize.
     for (let a = 0; a < m; a++) {
@@ -352,7 +355,9 @@ function split(ctx: SplitContext, items: Int32Array, branching: number, leafSize
         for (let j = 0; j < c; j++) emb[a * c + j] *= inv;
       }
     }
+    const T1 = performance.now();
     const activeLabels = kmeans(emb, m, c, c, cap, ctx.rng);
+    (globalThis as any).TE = ((globalThis as any).TE ?? 0) + T1 - T0; (globalThis as any).TK = ((globalThis as any).TK ?? 0) + performance.now() - T1; if (m > 1000) console.error('node', m, nnz, (T1-T0).toFixed(0), (performance.now()-T1).toFixed(0), (globalThis as any).KI);
     labels = new Int32Array(n).fill(-1);
     for (let a = 0; a < m; a++) labels[active[a]] = activeLabels[a];
   }
@@ -445,9 +450,9 @@ function applyBlock(op: Operator, x: Float64Array, y: Float64Array, p: number): 
  * twice (contiguous, fast), or modified Gram-Schmidt when the Gram matrix is
  * too ill-conditioned for that.
  */
-function orthonormalize(x: Float64Array, n: number, p: number, rng: Rng): void {
+function orthonormalize(x: Float64Array, n: number, p: number, rng: Rng, passes = 2): void {
   const g = new Float64Array(p * p);
-  for (let pass = 0; pass < 2; pass++) {
+  for (let pass = 0; pass < passes; pass++) {
     g.fill(0);
     for (let i = 0; i < n; i++) {
       const o = i * p;
@@ -563,7 +568,9 @@ function subspaceEigvecs(op: Operator, c: number, rng: Rng, maxIter: number): Fl
     const t = x;
     x = y;
     y = t;
-    orthonormalize(x, n, p, rng);
+    // One Cholesky-QR pass keeps the block orthonormal to working precision
+    // between Rayleigh-Ritz steps; two before each of them.
+    orthonormalize(x, n, p, rng, (it + 1) % RR_EVERY === 0 || it + 1 === maxIter ? 2 : 1);
   }
   const out = new Float64Array(n * c);
   for (let i = 0; i < n; i++) for (let j = 0; j < c; j++) out[i * c + j] = x[i * p + j];
@@ -721,16 +728,17 @@ function kmeans(x: Float64Array, n: number, dim: number, k: number, cap: number,
           counts[best]++;
         }
       }
-      let changed = false;
+      let changed = 0;
       inertia = 0;
       for (let i = 0; i < n; i++) {
         inertia += dist[i * k + next[i]];
         if (labels[i] !== next[i]) {
           labels[i] = next[i];
-          changed = true;
+          changed++;
         }
       }
-      if (!changed) break;
+      (globalThis as any).KI = iter;
+      if (changed <= n * KMEANS_TOL) break;
       centers.fill(0);
       for (let i = 0; i < n; i++) {
         const c = labels[i];

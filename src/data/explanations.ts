@@ -46,7 +46,8 @@
  *
  * 3. Labelling, for every review (mined or not): the first sentence with
  *    `minSentenceWords..maxSentenceWords` word tokens that contains a lexicon
- *    word. `feature` = the highest-ranked lexicon word in that sentence,
+ *    word and an opinion word (Sentires emits feature-opinion pairs), else
+ *    the first such sentence with a lexicon word alone. `feature` = the highest-ranked lexicon word in that sentence,
  *    `explanation` = the sentence (original casing, whitespace collapsed).
  *    Both are null when no sentence qualifies (or the review is null/empty).
  *    Words are matched as whole tokens, case-insensitively; no stemming
@@ -217,6 +218,11 @@ const KIND_OTHER = 5;
 /** A stopword that cannot close a noun phrase (see OBJECT_STARTERS). */
 const KIND_OBJ = 6;
 
+/**
+ * Word -> kind. Later lists win where they overlap (determiners and be-verbs
+ * are also stopwords). Opinion adverbs/verbs behave like stopwords: they close
+ * a noun phrase but do not open one.
+ */
 const KIND_OF = new Map<string, number>();
 for (const w of STOPWORDS) KIND_OF.set(w, KIND_STOP);
 for (const w of GENERIC_WORDS) KIND_OF.set(w, KIND_OTHER);
@@ -225,6 +231,8 @@ for (const w of OPINION_ADJECTIVES) KIND_OF.set(w, KIND_OPINION);
 for (const w of OBJECT_STARTERS) KIND_OF.set(w, KIND_OBJ);
 for (const w of DETERMINERS) KIND_OF.set(w, KIND_DET);
 for (const w of BE_VERBS) KIND_OF.set(w, KIND_BE);
+
+const OPINION_SET = new Set([...OPINION_ADJECTIVES, ...OPINION_OTHER]);
 
 function kindOf(tok: string): number {
   const k = KIND_OF.get(tok);
@@ -617,20 +625,26 @@ function labelReview(
   maxWords: number,
 ): [string, number] | null {
   sentenceSpans(text, spans);
+  // Prefer a sentence that also carries an opinion (Sentires only emits
+  // feature-opinion pairs); fall back to the first sentence with a feature.
+  let fallback: [string, number] | null = null;
   for (let i = 0; i < spans.length; i += 2) {
     const end = spans[i + 1];
     let nWords = 0;
     let best = -1;
+    let opinion = false;
     for (let pos = nextToken(text, spans[i], end); pos >= 0; pos = nextToken(text, pos, end)) {
       if (++nWords > maxWords) break;
       const rk = lex.find(text, TOK[0], TOK[1], TOK[2]);
       if (rk >= 0 && (best < 0 || rk < best)) best = rk;
+      else if (!opinion && rk < 0 && OPINION_SET.has(tokenString(text, TOK[0], TOK[1]))) opinion = true;
     }
     if (best >= 0 && nWords >= minWords && nWords <= maxWords) {
-      return [cleanSentence(text.slice(spans[i], end)), best];
+      if (opinion) return [cleanSentence(text.slice(spans[i], end)), best];
+      fallback ??= [cleanSentence(text.slice(spans[i], end)), best];
     }
   }
-  return null;
+  return fallback;
 }
 
 /**

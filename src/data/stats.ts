@@ -12,6 +12,8 @@ export interface DatasetStats {
   sequenceLength: { mean: number; median: number; min: number; max: number };
   itemPopularity: { mean: number; median: number; max: number };
   fields: Record<string, boolean>;
+  /** How many items have each metadata field. */
+  itemCoverage: { title: number; categories: number; brand: number; price: number; anyMeta: number };
   splits: { sequential: Record<string, number>; rating: Record<string, number> };
   indexing: { items: string; users: string; seed: number };
 }
@@ -50,6 +52,13 @@ export function datasetStats(ds: Dataset): DatasetStats {
     sequenceLength: summarize(ds.userLength),
     itemPopularity: summarize(pop),
     fields: { ...ds.manifest.fields },
+    itemCoverage: {
+      title: ds.items.title.filter((t) => t && t.trim()).length,
+      categories: ds.items.categories.filter((c) => c && c.length).length,
+      brand: ds.items.brand.filter(Boolean).length,
+      price: ds.items.price.filter((p) => p !== null).length,
+      anyMeta: ds.items.title.filter((t, i) => t || ds.items.categories[i]?.length || ds.items.brand[i] || ds.items.price[i] !== null).length,
+    },
     splits: { sequential: splitCounts(x.seqSplit), rating: splitCounts(x.ratingSplit) },
     indexing: { items: ds.manifest.options.itemIndex, users: ds.manifest.options.userIndex, seed: ds.manifest.options.seed },
   };

@@ -36,7 +36,7 @@ import {
 } from './wasm_util.js';
 
 /** Below this many multiply-adds per batch item the stock loop is used. */
-export const SMALL_ITEM_MACS = 4096;
+export const SMALL_ITEM_MACS = 16384;
 
 type FusedFn = (
   aId: number,
