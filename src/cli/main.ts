@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDataCommands } from './data.js';
 import { registerQuickstartCommand } from './quickstart.js';
+import { registerModelCommands } from './models.js';
 import { VERSION } from '../version.js';
 
 /** Build the command tree; each area registers its own subcommands. */
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDataCommands(program);
+  registerModelCommands(program);
   registerQuickstartCommand(program);
   return program;
 }

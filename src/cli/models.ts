@@ -1,0 +1,115 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { InputError } from '../errors.js';
+import { loadDataset } from '../data/dataset.js';
+import { evaluate, type EvalSplit } from '../eval/evaluate.js';
+import { FACTORIES, getFactory } from '../recommend/registry.js';
+import { TASKS, type Task, type TrainSplit } from '../recommend/recommender.js';
+import { loadModel, saveModel } from '../recommend/store.js';
+import { DEFAULT_SEED } from '../data/build.js';
+import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+
+const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * Hyper-parameters come as `--name value` flags named after the model's
+ * defaults (camelCase ↔ kebab-case), typed by the default's type. Unknown
+ * flags are an error that lists the model's hyper-parameters.
+ */
+export function parseHyper(defaults: Record<string, unknown>, args: string[], model: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...defaults };
+  const byFlag = new Map(Object.keys(defaults).map((k) => [`--${kebab(k)}`, k]));
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i].split('=', 2);
+    const key = byFlag.get(flag);
+    if (!key) throw new InputError(`unknown option '${flag}' for model '${model}' (hyper-parameters: ${[...byFlag.keys()].join(' ') || 'none'})`);
+    const def = defaults[key];
+    if (typeof def === 'boolean' && inline === undefined && (args[i + 1] === undefined || args[i + 1].startsWith('--'))) {
+      out[key] = true;
+      continue;
+    }
+    const raw = inline ?? args[++i];
+    if (raw === undefined) throw new InputError(`option '${flag}' needs a value`);
+    if (typeof def === 'number') {
+      const n = Number(raw);
+      if (!Number.isFinite(n)) throw new InputError(`option '${flag}' must be a number, got '${raw}'`);
+      out[key] = n;
+    } else if (typeof def === 'boolean') out[key] = raw === 'true' || raw === '1';
+    else out[key] = raw;
+  }
+  return out;
+}
+
+interface FitFlags extends CommonFlags {
+  model: string;
+  out: string;
+  split?: string;
+  seed?: string;
+  resume?: boolean;
+  force?: boolean;
+}
+
+interface EvalFlags extends CommonFlags {
+  model: string;
+  task: string;
+  split: string;
+  users?: string;
+}
+
+export function registerModelCommands(program: Command): void {
+  program.command('fit').description(`fit a baseline: ${FACTORIES.map((f) => f.kind).join('|')}; hyper-parameters as --name value`)
+    .argument('<dataset>', 'dataset folder')
+    .requiredOption('--model <kind>', 'model kind')
+    .requiredOption('--out <dir>', 'model folder to write')
+    .option('--split <split>', 'training split: rating (random 0.8) or sequential (leave-one-out); default per model')
+    .option('--seed <n>', 'seed')
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--force', 'overwrite an existing model folder')
+    .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no progress on stderr')
+    .allowUnknownOption()
+    .action((dir: string, f: FitFlags, cmd: Command) => runCommand(f, async () => {
+      const factory = getFactory(f.model);
+      const hyper = parseHyper(factory.defaults, cmd.args.slice(1), f.model);
+      const split = (f.split ?? factory.defaultSplit) as TrainSplit;
+      if (split !== 'rating' && split !== 'sequential') throw new InputError(`--split must be rating or sequential, got '${f.split}'`);
+      if (existsSync(join(f.out, 'model.json')) && !f.force && !f.resume) throw new InputError('model folder already holds a model (pass --force to overwrite)', { file: f.out });
+      const ds = await loadDataset(dir);
+      const seed = parseIntFlag('seed', f.seed, DEFAULT_SEED, 0);
+      const log = logger(f);
+      const t0 = Date.now();
+      mkdirSync(f.out, { recursive: true });
+      const rec = await factory.fit(ds, hyper, split, { log, quiet: Boolean(f.quiet), seed, checkpointDir: join(f.out, 'checkpoint'), resume: f.resume });
+      const seconds = (Date.now() - t0) / 1000;
+      const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
+      const card = saveModel(f.out, rec, ds, { seconds, peakRssMB, seed });
+      log(`fit ${f.model} in ${seconds.toFixed(1)}s, peak RSS ${peakRssMB} MB → ${f.out}`);
+      return { model: f.out, kind: card.kind, trainSplit: card.trainSplit, config: card.config, fit: card.fit };
+    }, (r) => `${r.kind} → ${r.model} (${r.fit.seconds.toFixed(1)}s, peak RSS ${r.fit.peakRssMB} MB)`));
+
+  program.command('eval').description('evaluate a model on a task with the shared protocol')
+    .argument('<dataset>', 'dataset folder')
+    .requiredOption('--model <dir>', 'model folder')
+    .requiredOption('--task <task>', TASKS.join('|'))
+    .option('--split <split>', 'test|valid', 'test')
+    .option('--users <n>', 'evaluate only the first n users')
+    .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no progress on stderr')
+    .action((dir: string, f: EvalFlags) => runCommand(f, async () => {
+      if (!(TASKS as readonly string[]).includes(f.task)) throw new InputError(`--task must be one of ${TASKS.join(', ')}, got '${f.task}'`);
+      if (f.split !== 'test' && f.split !== 'valid') throw new InputError(`--split must be test or valid, got '${f.split}'`);
+      const ds = await loadDataset(dir);
+      const { rec, card } = loadModel(f.model, ds);
+      const result = await evaluate(ds, rec, f.task as Task, { split: f.split as EvalSplit, maxUsers: f.users ? parseIntFlag('users', f.users, 0, 1) : undefined, quiet: f.quiet });
+      const run = { model: f.model, kind: card.kind, dataset: ds.manifest.name, datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result };
+      // Every evaluation is kept beside the model so `p5rec report` can gather runs.
+      mkdirSync(join(f.model, 'evals'), { recursive: true });
+      writeFileSync(join(f.model, 'evals', `${result.task}-${result.split}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
+      return run;
+    }, (r) => `${r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`));
+}
+
+export function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}

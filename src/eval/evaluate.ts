@@ -1,0 +1,95 @@
+import { InputError } from '../errors.js';
+import type { Dataset } from '../data/dataset.js';
+import { TEST, VALID } from '../data/splits.js';
+import type { Recommender, Task } from '../recommend/recommender.js';
+import { Progress } from '../util/progress.js';
+import { mae, rankOfTarget, RankingAccumulator, rmse, sampledRank } from './metrics.js';
+
+export type EvalSplit = 'test' | 'valid';
+
+export interface EvalOptions {
+  split?: EvalSplit;
+  /** Evaluate only the first N eligible users (quick checks); default all. */
+  maxUsers?: number;
+  quiet?: boolean;
+  /** Rating range predictions are clipped to (the dataset's star scale). */
+  ratingRange?: { min: number; max: number };
+}
+
+export interface EvalResult {
+  task: Task;
+  split: EvalSplit;
+  protocol: string;
+  metrics: Record<string, number>;
+  count: number;
+  seconds: number;
+}
+
+/**
+ * The three protocols of the P5 paper, identical for every model:
+ * - rating: RMSE/MAE on the random split's held-out interactions;
+ * - direct: rank the held-out item among the user's 99 stored negatives (1 of 100);
+ * - sequential: rank the held-out item among all items, history excluded.
+ * The history a model sees is train (for valid) or train+valid (for test).
+ */
+export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: EvalOptions = {}): Promise<EvalResult> {
+  const split = opts.split ?? 'test';
+  const code = split === 'test' ? TEST : VALID;
+  if (!rec.tasks.includes(task)) throw new InputError(`model '${rec.kind}' cannot do the ${task} task (it does: ${rec.tasks.join(', ')})`, { field: 'task' });
+  const wantSplit = task === 'rating' ? 'rating' : 'sequential';
+  if (rec.trainSplit !== wantSplit) {
+    throw new InputError(`model '${rec.kind}' was trained on the ${rec.trainSplit} split, whose training part contains the ${task} task's held-out items; refit it with --split ${wantSplit}`, { field: 'task' });
+  }
+  const t0 = Date.now();
+  if (task === 'rating') {
+    if (!ds.manifest.fields.rating) throw new InputError(`dataset has no ratings, so it has no rating task`, { file: ds.dir, field: 'rating' });
+    if (!rec.predictRating) throw new InputError(`model '${rec.kind}' cannot predict ratings`, { field: 'task' });
+    let rows = Array.from(ds.ratingRows(code));
+    if (opts.maxUsers) {
+      const keep = new Set(Array.from({ length: Math.min(opts.maxUsers, ds.numUsers) }, (_, u) => u));
+      rows = rows.filter((k) => keep.has(ds.interactions.user[k]));
+    }
+    const pred = new Float64Array(rows.length);
+    const truth = new Float64Array(rows.length);
+    const bar = new Progress({ label: `eval rating/${split}`, total: rows.length, unit: 'ratings', quiet: opts.quiet });
+    for (let j = 0; j < rows.length; j++) {
+      const k = rows[j];
+      pred[j] = await rec.predictRating(ds.interactions.user[k], ds.interactions.item[k]);
+      truth[j] = ds.interactions.rating[k];
+      bar.tick();
+    }
+    bar.finish();
+    const range = opts.ratingRange ?? { min: 1, max: 5 };
+    return {
+      task, split, protocol: `random 0.8/0.1/0.1 split, ${split} ratings, predictions clipped to ${range.min}..${range.max}`,
+      metrics: { RMSE: rmse(pred, truth, range), MAE: mae(pred, truth, range) }, count: rows.length, seconds: (Date.now() - t0) / 1000,
+    };
+  }
+  const acc = new RankingAccumulator(task === 'direct' ? [1, 5, 10] : [5, 10, 20]);
+  const users: number[] = [];
+  for (let u = 0; u < ds.numUsers && (!opts.maxUsers || users.length < opts.maxUsers); u++) if (ds.sequenceSplit(u, code).length) users.push(u);
+  const bar = new Progress({ label: `eval ${task}/${split}`, total: users.length, unit: 'users', quiet: opts.quiet });
+  for (const u of users) {
+    const target = ds.sequenceSplit(u, code)[0];
+    const history = ds.historyBefore(u, code);
+    if (task === 'direct') {
+      const negs = ds.negatives[u];
+      const cands = new Int32Array(negs.length + 1);
+      cands[0] = target;
+      cands.set(negs, 1);
+      const s = await rec.score(u, history, cands);
+      acc.add(sampledRank(s[0], s.subarray(1)));
+    } else {
+      const s = await rec.score(u, history);
+      acc.add(rankOfTarget(s, target, history));
+    }
+    bar.tick();
+  }
+  bar.finish();
+  const { count, ...metrics } = acc.result();
+  return {
+    task, split,
+    protocol: task === 'direct' ? `leave-one-out, ${split} item ranked among the ${ds.manifest.options.negatives} stored negatives` : `leave-one-out, ${split} item ranked among all ${ds.numItems} items, history excluded`,
+    metrics, count, seconds: (Date.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,61 @@
+import type { Dataset } from '../data/dataset.js';
+import type { Tensor } from '../util/safetensors.js';
+
+/** The evaluation tasks a recommender can be judged on. */
+export const TASKS = ['rating', 'direct', 'sequential'] as const;
+export type Task = (typeof TASKS)[number];
+
+/**
+ * Which split a model trained on. Rating models learn from the random 0.8
+ * split, ranking models from the leave-one-out train prefix; evaluating a
+ * model on the other protocol would leak test items, so eval refuses it.
+ */
+export type TrainSplit = 'rating' | 'sequential';
+
+/**
+ * The one seam every model implements: baselines, P5 and LLM recommenders.
+ * Indices are the dataset's 0-based user/item indices.
+ */
+export interface Recommender {
+  readonly kind: string;
+  readonly tasks: readonly Task[];
+  readonly trainSplit: TrainSplit;
+  /**
+   * Scores (higher = better) for `candidates`, or for every item when
+   * omitted. `history` is what the model may see: the user's items before
+   * the target, in time order.
+   */
+  score(user: number, history: Int32Array, candidates?: Int32Array): Float32Array | Promise<Float32Array>;
+  /** Predicted star rating (rating task). */
+  predictRating?(user: number, item: number): number | Promise<number>;
+  /** Weights and config for `save`; loaded back by the factory's `load`. */
+  state(): ModelState;
+}
+
+export interface ModelState {
+  config: Record<string, unknown>;
+  tensors: Record<string, Tensor>;
+  /** Small JSON-able extras (e.g. popularity counts kept as tensors instead). */
+  extra?: Record<string, unknown>;
+}
+
+export interface FitContext {
+  log: (msg: string) => void;
+  quiet: boolean;
+  seed: number;
+  /** Folder for intermediate checkpoints; fit resumes from it when `resume` is set. */
+  checkpointDir?: string;
+  resume?: boolean;
+}
+
+/** How a model is built: defaults documented beside the model, fit and load. */
+export interface RecommenderFactory<C extends Record<string, unknown> = Record<string, unknown>> {
+  readonly kind: string;
+  readonly description: string;
+  readonly tasks: readonly Task[];
+  readonly defaultSplit: TrainSplit;
+  /** Hyper-parameters with their defaults; CLI flags --name value override them. */
+  readonly defaults: C;
+  fit(ds: Dataset, config: C, split: TrainSplit, ctx: FitContext): Promise<Recommender>;
+  load(ds: Dataset, state: ModelState, split: TrainSplit): Recommender;
+}

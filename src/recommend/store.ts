@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError, NotFoundError } from '../errors.js';
+import type { Dataset } from '../data/dataset.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { readSafetensors, writeSafetensors, type Tensor } from '../util/safetensors.js';
+import { VERSION } from '../version.js';
+import type { ModelState, Recommender, TrainSplit } from './recommender.js';
+import { getFactory } from './registry.js';
+
+export const MODEL_FORMAT = 'p5rec-model';
+
+/** model.json: what was trained, on which dataset, how long it took. */
+export interface ModelCard {
+  format: typeof MODEL_FORMAT;
+  kind: string;
+  trainSplit: TrainSplit;
+  config: Record<string, unknown>;
+  extra?: Record<string, unknown>;
+  dataset: { name: string; fingerprint: string; users: number; items: number };
+  fit: { seconds: number; peakRssMB: number; seed: number; [k: string]: unknown };
+  createdBy: string;
+}
+
+/** Identity of a dataset folder: hash of its manifest (sources, options, counts). */
+export function datasetFingerprint(ds: Dataset): string {
+  return createHash('sha256').update(readFileSync(join(ds.dir, 'manifest.json'))).digest('hex').slice(0, 16);
+}
+
+export function saveModel(dir: string, rec: Recommender, ds: Dataset, fit: ModelCard['fit']): ModelCard {
+  const state = rec.state();
+  mkdirSync(dir, { recursive: true });
+  const card: ModelCard = {
+    format: MODEL_FORMAT,
+    kind: rec.kind,
+    trainSplit: rec.trainSplit,
+    config: state.config,
+    ...(state.extra ? { extra: state.extra } : {}),
+    dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
+    fit,
+    createdBy: `p5rec ${VERSION}`,
+  };
+  writeSafetensors(join(dir, 'weights.safetensors'), state.tensors, { format: MODEL_FORMAT, kind: rec.kind });
+  writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
+  return card;
+}
+
+export function readModelCard(dir: string): ModelCard {
+  const path = join(dir, 'model.json');
+  if (!existsSync(path)) throw new NotFoundError('not a p5rec model folder (model.json missing)', { file: dir });
+  let card: ModelCard;
+  try {
+    card = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new InputError(`malformed JSON (${(e as Error).message})`, { file: path });
+  }
+  if (card.format !== MODEL_FORMAT) throw new InputError(`not a p5rec model (format '${String(card.format)}')`, { file: path, field: 'format' });
+  return card;
+}
+
+export function loadModel(dir: string, ds: Dataset): { rec: Recommender; card: ModelCard } {
+  const card = readModelCard(dir);
+  const fp = datasetFingerprint(ds);
+  if (card.dataset.fingerprint !== fp) {
+    throw new InputError(`model was trained on dataset '${card.dataset.name}' (${card.dataset.fingerprint}), not on ${ds.dir} (${fp}): ids would not line up`, { file: join(dir, 'model.json'), field: 'dataset' });
+  }
+  const st = readSafetensors(join(dir, 'weights.safetensors'));
+  const tensors: Record<string, Tensor> = {};
+  for (const name of st.names) {
+    const info = st.info(name);
+    tensors[name] = info.dtype === 'I32' || info.dtype === 'I64' ? { dtype: 'I32', shape: info.shape, data: st.int32(name) } : { dtype: 'F32', shape: info.shape, data: st.float32(name) };
+  }
+  const state: ModelState = { config: card.config, tensors, extra: card.extra };
+  return { rec: getFactory(card.kind).load(ds, state, card.trainSplit), card };
+}
