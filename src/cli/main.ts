@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDataCommands } from './data.js';
 import { registerQuickstartCommand } from './quickstart.js';
-import { registerModelCommands } from './models.js';
+import { registerModelCommands, registerReportCommand } from './models.js';
 import { VERSION } from '../version.js';
 
 /** Build the command tree; each area registers its own subcommands. */
@@ -13,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDataCommands(program);
   registerModelCommands(program);
+  registerReportCommand(program);
   registerQuickstartCommand(program);
   return program;
 }

@@ -8,6 +8,8 @@ import { FACTORIES, getFactory } from '../recommend/registry.js';
 import { TASKS, type Task, type TrainSplit } from '../recommend/recommender.js';
 import { loadModel, saveModel } from '../recommend/store.js';
 import { DEFAULT_SEED } from '../data/build.js';
+import { isBeauty } from '../eval/published.js';
+import { collectRuns, writeReport } from '../eval/report.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -102,12 +104,25 @@ export function registerModelCommands(program: Command): void {
       const ds = await loadDataset(dir);
       const { rec, card } = loadModel(f.model, ds);
       const result = await evaluate(ds, rec, f.task as Task, { split: f.split as EvalSplit, maxUsers: f.users ? parseIntFlag('users', f.users, 0, 1) : undefined, quiet: f.quiet });
-      const run = { model: f.model, kind: card.kind, dataset: ds.manifest.name, datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result };
+      const run = { model: f.model, kind: card.kind, dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result };
       // Every evaluation is kept beside the model so `p5rec report` can gather runs.
       mkdirSync(join(f.model, 'evals'), { recursive: true });
       writeFileSync(join(f.model, 'evals', `${result.task}-${result.split}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
       return run;
     }, (r) => `${r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`));
+}
+
+export function registerReportCommand(program: Command): void {
+  program.command('report').description('tables like the P5 paper\'s (Markdown, JSON, HTML with charts) from evaluation runs')
+    .requiredOption('--runs <paths...>', 'eval JSON files or model folders (their evals/)')
+    .requiredOption('--out <dir>', 'report folder')
+    .option('--force', 'replace the report folder')
+    .option('--json', 'print one JSON result object on stdout')
+    .action((f: CommonFlags & { runs: string[]; out: string; force?: boolean }) => runCommand(f, async () => {
+      const runs = collectRuns(f.runs);
+      const { tables, files } = await writeReport(runs, f.out, f.force);
+      return { out: f.out, files, tables: tables.length, runs: runs.length };
+    }, (r) => `report: ${r.files.join(', ')} (${r.tables} tables from ${r.runs} runs)`));
 }
 
 export function readJson(path: string): unknown {

@@ -87,6 +87,7 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   }
   bar.finish();
   const { count, ...metrics } = acc.result();
+  delete metrics['NDCG@1']; // equals HR@1 with one relevant item
   return {
     task, split,
     protocol: task === 'direct' ? `leave-one-out, ${split} item ranked among the ${ds.manifest.options.negatives} stored negatives` : `leave-one-out, ${split} item ranked among all ${ds.numItems} items, history excluded`,
