@@ -71,6 +71,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .allowUnknownOption()
+    .allowExcessArguments()
     .action((dir: string, f: FitFlags, cmd: Command) => runCommand(f, async () => {
       const factory = getFactory(f.model);
       const hyper = parseHyper(factory.defaults, cmd.args.slice(1), f.model);
