@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDataCommands } from './data.js';
 import { registerQuickstartCommand } from './quickstart.js';
 import { registerModelCommands, registerReportCommand } from './models.js';
+import { registerServeCommand } from './serve.js';
 import { VERSION } from '../version.js';
 
 /** Build the command tree; each area registers its own subcommands. */
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerModelCommands(program);
   registerReportCommand(program);
+  registerServeCommand(program);
   registerQuickstartCommand(program);
   return program;
 }

@@ -1,0 +1,117 @@
+import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import { describeError, InputError, P5recError } from '../errors.js';
+import { loadDataset } from '../data/dataset.js';
+import { buildApp, DEFAULT_BODY_LIMIT } from '../serve/app.js';
+import { confineModelDir, loadServedModels, parseModelSpec } from '../serve/models.js';
+import { logger, parseIntFlag, type CommonFlags } from './output.js';
+
+/** What `p5rec serve` needs, already parsed. */
+export interface ServeOptions {
+  dataset: string;
+  /** `DIR` or `NAME=DIR`, in order; the first is the default model. */
+  models: string[];
+  modelRoot?: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  bodyLimit?: number;
+  /** Fastify log level for request logs on stderr ('silent' turns them off). */
+  logLevel?: string;
+  log?: (msg: string) => void;
+}
+
+export interface Served {
+  app: FastifyInstance;
+  url: string;
+  models: { name: string; kind: string; trainSplit: string }[];
+}
+
+/** Load the dataset and models once, build the app and listen. */
+export async function startServe(o: ServeOptions): Promise<Served> {
+  const log = o.log ?? (() => {});
+  if (!o.models.length) throw new InputError('give at least one --model', { field: 'model' });
+  // Refuse bad model paths before the (slower) dataset load.
+  const specs = o.models.map(parseModelSpec);
+  if (o.modelRoot) for (const s of specs) confineModelDir(o.modelRoot, s.dir);
+  const t0 = Date.now();
+  const ds = await loadDataset(o.dataset);
+  log(`dataset ${ds.manifest.name}: ${ds.numUsers} users, ${ds.numItems} items (${Date.now() - t0} ms)`);
+  if (!o.modelRoot) log('no --model-root: model paths are not confined to a folder');
+  const models = loadServedModels(ds, specs, { modelRoot: o.modelRoot, log });
+  const level = o.logLevel ?? 'warn';
+  const app = buildApp({
+    dataset: ds, models, modelRoot: o.modelRoot, apiKey: o.apiKey, bodyLimit: o.bodyLimit,
+    logger: level === 'silent' ? false : { level, stream: process.stderr },
+  });
+  const address = await app.listen({ host: o.host, port: o.port });
+  return { app, url: address, models: [...models].map(([name, m]) => ({ name, kind: m.card.kind, trainSplit: m.card.trainSplit })) };
+}
+
+interface ServeFlags extends CommonFlags {
+  dataset: string;
+  model: string[];
+  modelRoot?: string;
+  host: string;
+  port: string;
+  apiKey?: string;
+  bodyLimit?: string;
+  logLevel: string;
+}
+
+export function registerServeCommand(program: Command): void {
+  program.command('serve').description('serve recommendations over HTTP (JSON API, OpenAPI at /docs, demo page at /)')
+    .requiredOption('--dataset <dir>', 'dataset folder the models were trained on')
+    .requiredOption('--model <[name=]dir>', 'model folder to load (repeat for several; the first is the default)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--model-root <dir>', 'every model folder must lie inside this folder (relative --model paths are taken from it)')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0: any free port)', '8080')
+    .option('--api-key <key>', 'require this key on /v1/* (Authorization: Bearer or x-api-key); default $P5REC_API_KEY')
+    .option('--body-limit <bytes>', `largest request body (default ${DEFAULT_BODY_LIMIT})`)
+    .option('--log-level <level>', 'request log level on stderr: silent|error|warn|info|debug', 'warn')
+    .option('--json', 'print one JSON object {ok, url, models} on stdout once listening')
+    .option('--quiet', 'no progress on stderr')
+    .action(async (f: ServeFlags) => {
+      const log = logger(f);
+      let served: Served;
+      try {
+        served = await startServe({
+          dataset: f.dataset,
+          models: f.model,
+          modelRoot: f.modelRoot,
+          host: f.host,
+          port: parseIntFlag('port', f.port, 8080, 0),
+          apiKey: f.apiKey ?? (process.env.P5REC_API_KEY || undefined),
+          bodyLimit: f.bodyLimit === undefined ? undefined : parseIntFlag('body-limit', f.bodyLimit, DEFAULT_BODY_LIMIT, 1),
+          logLevel: f.logLevel,
+          log,
+        });
+      } catch (err) {
+        const line = describeError(err);
+        process.stderr.write(`p5rec: error: ${line}\n`);
+        if (f.json) process.stdout.write(`${JSON.stringify({ ok: false, error: line, ...(err instanceof P5recError ? err.facts : {}) })}\n`);
+        process.exitCode = err instanceof P5recError ? 2 : 1;
+        return;
+      }
+      if (f.json) process.stdout.write(`${JSON.stringify({ ok: true, url: served.url, models: served.models })}\n`);
+      else process.stdout.write(`serving ${served.models.map((m) => m.name).join(', ')} at ${served.url} (page: ${served.url}/, API docs: ${served.url}/docs)\n`);
+      // Stay up until a signal; then stop accepting, finish in-flight requests, exit 0.
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string): void => {
+          process.off('SIGINT', onInt);
+          process.off('SIGTERM', onTerm);
+          log(`${sig}: closing`);
+          served.app.close().then(() => resolve(), (e: unknown) => {
+            process.stderr.write(`p5rec: error while closing: ${describeError(e)}\n`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        const onInt = (): void => stop('SIGINT');
+        const onTerm = (): void => stop('SIGTERM');
+        process.on('SIGINT', onInt);
+        process.on('SIGTERM', onTerm);
+      });
+      log('closed');
+    });
+}
