@@ -7,14 +7,17 @@
  *
  * tfjs is loaded as CommonJS through `createRequire` (the ESM build of
  * tfjs-core breaks on Node 20), so core, the cpu backend and the wasm backend
- * share one tfjs-core instance (checked below). The wasm backend runs the
- * single-threaded SIMD binary (threaded wasm does not start in Node) and gets
- * the custom kernels in ./kernels once, right after it is initialised.
+ * share one tfjs-core instance (checked below). The CJS core bundle has no
+ * gradients and no chained ops; `@tensorflow/tfjs` (its node bundle) is
+ * required for them. The wasm backend runs the single-threaded SIMD binary
+ * (threaded wasm does not start in Node) and gets the custom kernels in
+ * ./kernels once, right after it is initialised (the cpu backend gets its
+ * one custom kernel when tfjs is loaded).
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { P5recError } from '../errors.js';
-import { installKernels } from './kernels/index.js';
+import { installKernels, reinstallKernels } from './kernels/index.js';
 import type { Tf } from './types.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'cuda';
@@ -50,6 +53,17 @@ function loadCore(): Tf {
           'install matching versions (4.22.0) so that npm dedupes them',
       );
     }
+    // The CJS bundles of tfjs-core register no gradients and no chained ops
+    // (t.sum()); the umbrella package's node bundle registers both, into the
+    // same (global) registries and Tensor class.
+    require('@tensorflow/tfjs');
+    if (!tf.getGradient('BatchMatMul') || !tf.getGradient('GatherV2')) {
+      throw new P5recError(
+        '@tensorflow/tfjs did not register the tfjs gradients with @tensorflow/tfjs-core; ' +
+          'install matching versions (4.22.0) so that npm dedupes them',
+      );
+    }
+    installKernels(tf, 'all'); // cpu ones now; wasm ones once wasm is up
     core = tf;
   }
   return core;
@@ -73,16 +87,13 @@ function initWasm(tf: Tf): Promise<void> {
       // (tfjs-backend-wasm-simd.wasm, ...) sit next to it.
       const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep;
       wasm.setWasmPaths(dir);
-      let ok = false;
-      try {
-        ok = await tf.setBackend('wasm');
-      } catch (err) {
+      const ok = await tf.setBackend('wasm').catch((err: unknown) => {
         throw new P5recError(`could not start the wasm backend (binaries in ${dir}): ${describe(err)}`);
-      }
+      });
       if (!ok || tf.getBackend() !== 'wasm') {
         throw new P5recError(`could not start the wasm backend (binaries in ${dir})`);
       }
-      installKernels(tf, 'all');
+      reinstallKernels(tf);
     })();
     wasmReady.catch(() => {
       wasmReady = null;
@@ -108,7 +119,8 @@ function loadNative(tf: Tf, which: 'tensorflow' | 'cuda'): void {
       require(pkg);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      const why = code === 'MODULE_NOT_FOUND' ? 'is not installed' : `failed to load (${describe(err)})`;
+      const missing = code === 'MODULE_NOT_FOUND' && describe(err).includes(`'${pkg}'`);
+      const why = missing ? 'is not installed' : `failed to load (${describe(err)})`;
       throw new P5recError(
         `backend '${which}' needs the optional package ${pkg}, which ${why}. ` +
           `Install it next to p5rec with: npm install ${pkg}@4.22.0` +
@@ -144,7 +156,7 @@ async function switchTo(name: BackendName): Promise<Engine> {
 /**
  * Loads tfjs and makes `backend` (default 'wasm') the active backend.
  * Idempotent; calling it again with another backend switches the active
- * backend (tensors created before stay on their old backend until read).
+ * backend (tensors made before move to it when next used).
  */
 export function initEngine(opts: EngineOptions = {}): Promise<Engine> {
   const name = opts.backend ?? 'wasm';
@@ -170,5 +182,5 @@ export function engineBackend(): BackendName | null {
 }
 
 export { installKernels, activeKernels, stockKernel, CUSTOM_KERNELS } from './kernels/index.js';
-export type { CustomKernelName } from './kernels/index.js';
+export type { CustomKernelName, KernelSelector } from './kernels/index.js';
 export type { Tf } from './types.js';

@@ -229,6 +229,9 @@ function fastMatMul(
         epi.activation, epi.biasId, 0, epi.leakyreluAlpha, backend.dataIdMap.get(ov.dataId).id);
     }
     return out;
+  } catch (err) {
+    backend.disposeData(out.dataId);
+    throw err;
   } finally {
     for (const v of views) releaseView(backend, v);
     for (const t of temps) backend.disposeData(t.dataId);

@@ -1,69 +1,109 @@
 /**
- * The custom wasm kernels, in one explicit list. `installKernels` is called
- * once by `initEngine` (after the wasm backend is up); benchmarks call it
- * again to compare against the stock kernels.
+ * The custom kernels, in one explicit list, keyed `backend/KernelName`.
+ * `initEngine` installs all of them once (cpu ones when tfjs is loaded, wasm
+ * ones right after the wasm backend is initialised, since they wrap stock
+ * kernels whose setup runs at that point). Benchmarks and tests call
+ * `installKernels` again to compare against the stock kernels.
  */
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import type { Tf } from '../types.js';
 import { makeBatchMatMulConfig, makeFusedMatMulConfig } from './BatchMatMul.js';
+import { makeExpConfig } from './Exp.js';
+import { makeTransposeConfig } from './Transpose.js';
 import { makeSliceConfig, makeSplitVConfig, makeStridedSliceConfig, makeUnpackConfig } from './Slice.js';
-import { makeUnsortedSegmentSumConfig } from './UnsortedSegmentSum.js';
+import { makeUnsortedSegmentSumConfig, makeUnsortedSegmentSumCpuConfig } from './UnsortedSegmentSum.js';
 
 export const CUSTOM_KERNELS = [
-  'UnsortedSegmentSum',
-  'BatchMatMul',
-  '_FusedMatMul',
-  'Slice',
-  'SplitV',
-  'Unpack',
-  'StridedSlice',
+  'wasm/UnsortedSegmentSum', // missing in tfjs-backend-wasm: gradient of gather
+  'wasm/BatchMatMul', // stock: scalar loop unless no transpose and batch 1
+  'wasm/_FusedMatMul', // same slow path in the forward pass
+  'wasm/Slice', // stock copies the whole input per call
+  'wasm/SplitV', // n stock slices
+  'wasm/Unpack', // n stock slices
+  'wasm/StridedSlice', // contiguous cases went through the stock slice
+  'wasm/Exp', // stock: scalar libm exp; x <= 0 via XNNPACK sigmoid
+  'wasm/Transpose', // stock: cache-conflict slow for 2^k-ish output rows
+  'cpu/UnsortedSegmentSum', // stock: 4 kernels per segment (minutes per step)
 ] as const;
 
 export type CustomKernelName = (typeof CUSTOM_KERNELS)[number];
 
-/** Stock wasm configs, captured before the first replacement. */
-const stockConfigs = new Map<string, KernelConfig | undefined>();
-const customConfigs = new Map<string, KernelConfig>();
-let active = new Set<CustomKernelName>();
+/** A bare kernel name ('BatchMatMul') is accepted for its wasm entry. */
+type BareWasmName = CustomKernelName extends infer N ? (N extends `wasm/${infer K}` ? K : never) : never;
+export type KernelSelector = CustomKernelName | BareWasmName;
 
-function stock(name: string): KernelConfig {
+function normalize(sel: KernelSelector): CustomKernelName {
+  const name = (sel.includes('/') ? sel : `wasm/${sel}`) as CustomKernelName;
+  if (!CUSTOM_KERNELS.includes(name)) throw new Error(`unknown custom kernel '${sel}'`);
+  return name;
+}
+
+type Backend = 'wasm' | 'cpu';
+
+function split(name: CustomKernelName): [Backend, string] {
+  const i = name.indexOf('/');
+  return [name.slice(0, i) as Backend, name.slice(i + 1)];
+}
+
+/** Stock configs, captured before the first replacement. */
+const stockConfigs = new Map<CustomKernelName, KernelConfig | undefined>();
+const customConfigs = new Map<CustomKernelName, KernelConfig>();
+/** What is registered now, and what was asked for. */
+const active = new Set<CustomKernelName>();
+let wanted = new Set<CustomKernelName>();
+
+function stock(name: CustomKernelName): KernelConfig {
   const k = stockConfigs.get(name);
-  if (!k) throw new Error(`tfjs-backend-wasm has no stock ${name} kernel`);
+  if (!k) throw new Error(`no stock ${name} kernel to wrap`);
   return k;
 }
 
 function build(tf: Tf, name: CustomKernelName): KernelConfig {
   switch (name) {
-    case 'UnsortedSegmentSum':
+    case 'wasm/UnsortedSegmentSum':
       return makeUnsortedSegmentSumConfig();
-    case 'BatchMatMul':
+    case 'wasm/BatchMatMul':
       return makeBatchMatMulConfig(tf, stock(name));
-    case '_FusedMatMul':
+    case 'wasm/_FusedMatMul':
       return makeFusedMatMulConfig(tf, stock(name));
-    case 'Slice':
+    case 'wasm/Slice':
       return makeSliceConfig(tf, stock(name));
-    case 'SplitV':
+    case 'wasm/SplitV':
       return makeSplitVConfig(tf, stock(name));
-    case 'Unpack':
+    case 'wasm/Unpack':
       return makeUnpackConfig(stock(name));
-    case 'StridedSlice':
+    case 'wasm/StridedSlice':
       return makeStridedSliceConfig(tf, stock(name));
+    case 'wasm/Exp':
+      return makeExpConfig(tf, stock(name));
+    case 'wasm/Transpose':
+      return makeTransposeConfig(stock(name));
+    case 'cpu/UnsortedSegmentSum':
+      return makeUnsortedSegmentSumCpuConfig();
   }
 }
 
+/** The wasm kernels wrap stock ones whose setupFunc runs at backend init. */
+function ready(tf: Tf, backend: Backend): boolean {
+  return backend === 'cpu' || tf.findBackend(backend) != null;
+}
+
 /**
- * Registers the listed custom kernels for 'wasm' and (re)registers the stock
- * kernel (or none, for UnsortedSegmentSum) for every other custom name.
+ * Makes exactly the listed custom kernels active (default: all) and puts the
+ * stock kernel (or none, where stock has none) back for the others. Names are
+ * `backend/Kernel`; a bare `Kernel` means `wasm/Kernel`. Kernels
+ * of a backend that is not initialised yet are applied by the next call
+ * after it is (initEngine does that).
  */
-export function installKernels(tf: Tf, enabled: 'all' | readonly CustomKernelName[] = 'all'): void {
+export function installKernels(tf: Tf, enabled: 'all' | readonly KernelSelector[] = 'all'): void {
+  wanted = new Set<CustomKernelName>(enabled === 'all' ? CUSTOM_KERNELS : enabled.map(normalize));
   for (const name of CUSTOM_KERNELS) {
-    if (!stockConfigs.has(name)) stockConfigs.set(name, tf.getKernel(name, 'wasm'));
-  }
-  const want = new Set<CustomKernelName>(enabled === 'all' ? CUSTOM_KERNELS : enabled);
-  for (const name of CUSTOM_KERNELS) {
-    const on = want.has(name);
-    if (on === active.has(name) && tf.getKernel(name, 'wasm')) continue;
-    if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+    const [backend, kernel] = split(name);
+    if (!ready(tf, backend)) continue;
+    if (!stockConfigs.has(name)) stockConfigs.set(name, tf.getKernel(kernel, backend));
+    const on = wanted.has(name);
+    if (on === active.has(name)) continue;
+    if (tf.getKernel(kernel, backend)) tf.unregisterKernel(kernel, backend);
     if (on) {
       let cfg = customConfigs.get(name);
       if (!cfg) {
@@ -71,20 +111,26 @@ export function installKernels(tf: Tf, enabled: 'all' | readonly CustomKernelNam
         customConfigs.set(name, cfg);
       }
       tf.registerKernel(cfg);
+      active.add(name);
     } else {
       const s = stockConfigs.get(name);
       if (s) tf.registerKernel(s);
+      active.delete(name);
     }
   }
-  active = want;
 }
 
-/** Custom kernels currently registered for 'wasm'. */
+/** Re-applies the last requested set (after a backend finished initialising). */
+export function reinstallKernels(tf: Tf): void {
+  installKernels(tf, [...wanted]);
+}
+
+/** Custom kernels currently registered. */
 export function activeKernels(): CustomKernelName[] {
   return CUSTOM_KERNELS.filter((n) => active.has(n));
 }
 
-/** The stock wasm kernel config (for benchmarks and tests). */
+/** The stock kernel config a custom one replaced (undefined: none). */
 export function stockKernel(name: CustomKernelName): KernelConfig | undefined {
   return stockConfigs.get(name);
 }

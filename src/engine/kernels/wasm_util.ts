@@ -125,7 +125,7 @@ export function transposeLast2(
   rows: number,
   cols: number,
 ): TensorInfo {
-  if (rows >= 512 && rows % 256 === 0 && cols > 1 && bytesPer(x.dtype) === 4) {
+  if (useTiledTranspose(rows, cols) && bytesPer(x.dtype) === 4) {
     const out = backend.makeOutput([batch, cols, rows], x.dtype);
     const heap = new Int32Array(backend.wasm.HEAPU8.buffer);
     const src = backend.dataIdMap.get(x.dataId).memoryOffset >> 2;
@@ -135,6 +135,11 @@ export function transposeLast2(
   }
   const x3: TensorInfo = { dataId: x.dataId, dtype: x.dtype, shape: [batch, rows, cols] };
   return callKernel(tf, 'Transpose', backend, { x: x3 }, { perm: [0, 2, 1] });
+}
+
+/** Output rows of >= 512 floats, a multiple of 256: the stock kernel's bad case. */
+export function useTiledTranspose(rows: number, cols: number): boolean {
+  return rows >= 512 && rows % 256 === 0 && cols > 1;
 }
 
 const TILE = 32;
