@@ -3,6 +3,7 @@ import { registerDataCommands } from './data.js';
 import { registerQuickstartCommand } from './quickstart.js';
 import { registerModelCommands, registerReportCommand } from './models.js';
 import { registerServeCommand } from './serve.js';
+import { registerLlmCommands } from './llm.js';
 import { VERSION } from '../version.js';
 
 /** Build the command tree; each area registers its own subcommands. */
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerReportCommand(program);
   registerServeCommand(program);
+  registerLlmCommands(program);
   registerQuickstartCommand(program);
   return program;
 }

@@ -12,7 +12,7 @@ export interface Run {
   dataset: string;
   itemIndex?: string;
   seed?: number;
-  task: 'rating' | 'direct' | 'sequential';
+  task: 'rating' | 'direct' | 'sequential' | 'explanation' | 'review';
   split: string;
   protocol: string;
   metrics: Record<string, number>;
@@ -24,11 +24,13 @@ export interface Run {
   notes?: string;
 }
 
-const TASK_TITLES: Record<string, string> = { rating: 'Rating prediction', sequential: 'Sequential recommendation (all-item ranking)', direct: 'Direct recommendation (1 positive among 100 candidates)' };
+const TASK_TITLES: Record<string, string> = { explanation: 'Explanation generation', review: 'Review summarization', rating: 'Rating prediction', sequential: 'Sequential recommendation (all-item ranking)', direct: 'Direct recommendation (1 positive among 100 candidates)' };
 const METRIC_ORDER: Record<string, string[]> = {
   rating: ['RMSE', 'MAE'],
   sequential: ['HR@5', 'NDCG@5', 'HR@10', 'NDCG@10', 'HR@20', 'NDCG@20'],
   direct: ['HR@1', 'HR@5', 'NDCG@5', 'HR@10', 'NDCG@10'],
+  explanation: ['BLEU-4', 'ROUGE-1', 'ROUGE-2', 'ROUGE-L'],
+  review: ['BLEU-2', 'ROUGE-1', 'ROUGE-2', 'ROUGE-L'],
 };
 
 /** Gather runs from eval JSON files, or model folders (their evals/ folder). */
@@ -89,7 +91,7 @@ export function buildTables(runs: Run[]): Table[] {
     }
     tables.push({ dataset, task, split, columns, rows });
   }
-  const order = ['rating', 'sequential', 'direct'];
+  const order = ['rating', 'sequential', 'explanation', 'review', 'direct'];
   return tables.sort((a, b) => a.dataset.localeCompare(b.dataset) || order.indexOf(a.task) - order.indexOf(b.task) || a.split.localeCompare(b.split));
 }
 
@@ -105,6 +107,8 @@ export function renderMarkdown(tables: Table[]): string {
       const name = r.published ? `${r.model} *(published: ${r.source})*` : r.model;
       out.push(`| ${name} | ${r.values.map(fmt).join(' | ')} | ${r.fitSeconds !== undefined ? r.fitSeconds.toFixed(1) : '–'} | ${r.peakRssMB ?? '–'} |`);
     }
+    const notes = t.rows.filter((r) => r.notes).map((r) => `- ${r.model}: ${r.notes}`);
+    if (notes.length) out.push('', ...notes);
     out.push('');
   }
   if (tables.some((t) => t.rows.some((r) => r.published))) out.push('Published rows are copied from the cited papers, not rerun; P5-paper rows on sequential ids carry the item-numbering leak.', '');
