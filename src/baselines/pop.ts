@@ -2,7 +2,7 @@ import type { Dataset } from '../data/dataset.js';
 import { TRAIN } from '../data/splits.js';
 import type { ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 
-export interface PopConfig extends Record<string, unknown> {}
+export type PopConfig = Record<string, unknown>;
 
 /** Most-popular items (count of training interactions); the floor every model must clear. Rating: the global training mean. */
 class Popularity implements Recommender {
@@ -39,7 +39,10 @@ export const popularity: RecommenderFactory<PopConfig> = {
     for (let k = 0; k < ds.numInteractions; k++) {
       if (codes[k] !== TRAIN) continue;
       counts[x.item[k]]++;
-      if (!Number.isNaN(x.rating[k])) (sum += x.rating[k]), n++;
+      if (!Number.isNaN(x.rating[k])) {
+        sum += x.rating[k];
+        n++;
+      }
     }
     return new Popularity(split, counts, n ? sum / n : NaN);
   },

@@ -4,6 +4,7 @@ import { registerQuickstartCommand } from './quickstart.js';
 import { registerModelCommands, registerReportCommand } from './models.js';
 import { registerServeCommand } from './serve.js';
 import { registerLlmCommands } from './llm.js';
+import { registerPromptsCommands } from './prompts.js';
 import { VERSION } from '../version.js';
 
 /** Build the command tree; each area registers its own subcommands. */
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerReportCommand(program);
   registerServeCommand(program);
   registerLlmCommands(program);
+  registerPromptsCommands(program);
   registerQuickstartCommand(program);
   return program;
 }

@@ -70,11 +70,16 @@ export async function* csvRecords(path: string, delimiter: string, required: str
       const c = text[i];
       if (inQuotes) {
         if (c === '"') {
-          if (text[i + 1] === '"') (field += '"'), i++;
-          else inQuotes = false;
+          if (text[i + 1] === '"') {
+            field += '"';
+            i++;
+          } else inQuotes = false;
         } else field += c;
       } else if (c === '"' && field === '') inQuotes = true;
-      else if (c === delimiter) fields.push(field), (field = '');
+      else if (c === delimiter) {
+        fields.push(field);
+        field = '';
+      }
       else field += c;
     }
     if (inQuotes) continue;

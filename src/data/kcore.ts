@@ -9,7 +9,10 @@ export function kcoreMask(users: ArrayLike<number>, items: ArrayLike<number>, nu
   if (k <= 1) return keep;
   const uc = new Int32Array(numUsers);
   const ic = new Int32Array(numItems);
-  for (let i = 0; i < n; i++) uc[users[i]]++, ic[items[i]]++;
+  for (let i = 0; i < n; i++) {
+    uc[users[i]]++;
+    ic[items[i]]++;
+  }
   let changed = true;
   while (changed) {
     changed = false;

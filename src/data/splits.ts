@@ -53,9 +53,13 @@ export function randomSplit(user: ArrayLike<number>, item: ArrayLike<number>, nu
   let nValid = 0;
   for (const i of order) {
     if (out[i] !== 255) continue;
-    if (nTrain < wantTrain) (out[i] = TRAIN), nTrain++;
-    else if (nValid < wantValid) (out[i] = VALID), nValid++;
-    else out[i] = TEST;
+    if (nTrain < wantTrain) {
+      out[i] = TRAIN;
+      nTrain++;
+    } else if (nValid < wantValid) {
+      out[i] = VALID;
+      nValid++;
+    } else out[i] = TEST;
   }
   return out;
 }

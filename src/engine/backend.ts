@@ -182,5 +182,7 @@ export function engineBackend(): BackendName | null {
 }
 
 export { installKernels, activeKernels, stockKernel, CUSTOM_KERNELS } from './kernels/index.js';
-export type { CustomKernelName, KernelSelector } from './kernels/index.js';
+export type { CustomKernelName, InstallOptions, KernelSelector } from './kernels/index.js';
+export { nativeInfo, setNativeThreads } from './native.js';
+export type { NativeInfo } from './native.js';
 export type { Tf } from './types.js';

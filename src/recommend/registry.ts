@@ -1,9 +1,15 @@
 import { InputError } from '../errors.js';
 import type { RecommenderFactory } from './recommender.js';
 import { popularity } from '../baselines/pop.js';
+import { mf } from '../baselines/mf.js';
+import { bprMf } from '../baselines/bpr-mf.js';
+import { mlp } from '../baselines/mlp.js';
+import { bprMlp } from '../baselines/bpr-mlp.js';
+import { simplex } from '../baselines/simplex.js';
+import { sasrec } from '../baselines/sasrec.js';
 
 /** Every model p5rec can fit, in one explicit list. */
-export const FACTORIES: readonly RecommenderFactory[] = [popularity as unknown as RecommenderFactory];
+export const FACTORIES: readonly RecommenderFactory[] = [popularity, mf, mlp, bprMf, bprMlp, simplex, sasrec].map((f) => f as unknown as RecommenderFactory);
 
 export function getFactory(kind: string): RecommenderFactory {
   const f = FACTORIES.find((x) => x.kind === kind);

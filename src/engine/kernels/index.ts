@@ -8,6 +8,9 @@
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import type { Tf } from '../types.js';
 import { makeBatchMatMulConfig, makeFusedMatMulConfig } from './BatchMatMul.js';
+import { makeNativeBatchMatMulConfig, makeNativeFusedMatMulConfig } from './native/BatchMatMul.js';
+import { makeNativeSoftmaxConfig } from './native/Softmax.js';
+import { nativeKernelsEnabled, setNativeKernels } from '../native.js';
 import { makeExpConfig } from './Exp.js';
 import { makeTransposeConfig } from './Transpose.js';
 import { makeSliceConfig, makeSplitVConfig, makeStridedSliceConfig, makeUnpackConfig } from './Slice.js';
@@ -15,14 +18,15 @@ import { makeUnsortedSegmentSumConfig, makeUnsortedSegmentSumCpuConfig } from '.
 
 export const CUSTOM_KERNELS = [
   'wasm/UnsortedSegmentSum', // missing in tfjs-backend-wasm: gradient of gather
-  'wasm/BatchMatMul', // stock: scalar loop unless no transpose and batch 1
-  'wasm/_FusedMatMul', // same slow path in the forward pass
+  'wasm/BatchMatMul', // stock: scalar loop unless no transpose and batch 1; native SGEMM when available
+  'wasm/_FusedMatMul', // same slow path in the forward pass; native SGEMM when available
   'wasm/Slice', // stock copies the whole input per call
   'wasm/SplitV', // n stock slices
   'wasm/Unpack', // n stock slices
   'wasm/StridedSlice', // contiguous cases went through the stock slice
   'wasm/Exp', // stock: scalar libm exp; x <= 0 via XNNPACK sigmoid
   'wasm/Transpose', // stock: cache-conflict slow for 2^k-ish output rows
+  'wasm/Softmax', // native (multi-threaded AVX-512) when available, else stock
   'cpu/UnsortedSegmentSum', // stock: 4 kernels per segment (minutes per step)
 ] as const;
 
@@ -63,9 +67,9 @@ function build(tf: Tf, name: CustomKernelName): KernelConfig {
     case 'wasm/UnsortedSegmentSum':
       return makeUnsortedSegmentSumConfig();
     case 'wasm/BatchMatMul':
-      return makeBatchMatMulConfig(tf, stock(name));
+      return makeNativeBatchMatMulConfig(tf, makeBatchMatMulConfig(tf, stock(name)));
     case 'wasm/_FusedMatMul':
-      return makeFusedMatMulConfig(tf, stock(name));
+      return makeNativeFusedMatMulConfig(tf, makeFusedMatMulConfig(tf, stock(name)));
     case 'wasm/Slice':
       return makeSliceConfig(tf, stock(name));
     case 'wasm/SplitV':
@@ -78,6 +82,8 @@ function build(tf: Tf, name: CustomKernelName): KernelConfig {
       return makeExpConfig(tf, stock(name));
     case 'wasm/Transpose':
       return makeTransposeConfig(stock(name));
+    case 'wasm/Softmax':
+      return makeNativeSoftmaxConfig(stock(name));
     case 'cpu/UnsortedSegmentSum':
       return makeUnsortedSegmentSumCpuConfig();
   }
@@ -88,14 +94,29 @@ function ready(tf: Tf, backend: Backend): boolean {
   return backend === 'cpu' || tf.findBackend(backend) != null;
 }
 
+export interface InstallOptions {
+  /**
+   * wasm/BatchMatMul, wasm/_FusedMatMul and wasm/Softmax (when active) run
+   * the native kernels of ../native.ts when its addon loaded (default true);
+   * false: their wasm code (XNNPACK matmul, stock softmax).
+   */
+  native?: boolean;
+}
+
 /**
  * Makes exactly the listed custom kernels active (default: all) and puts the
  * stock kernel (or none, where stock has none) back for the others. Names are
  * `backend/Kernel`; a bare `Kernel` means `wasm/Kernel`. Kernels
  * of a backend that is not initialised yet are applied by the next call
- * after it is (initEngine does that).
+ * after it is (initEngine does that). Matmul variants for benchmarks: stock
+ * (leave `BatchMatMul` out), wasm custom (`{ native: false }`), native (default).
  */
-export function installKernels(tf: Tf, enabled: 'all' | readonly KernelSelector[] = 'all'): void {
+export function installKernels(
+  tf: Tf,
+  enabled: 'all' | readonly KernelSelector[] = 'all',
+  opts: InstallOptions = {},
+): void {
+  setNativeKernels(opts.native ?? true);
   wanted = new Set<CustomKernelName>(enabled === 'all' ? CUSTOM_KERNELS : enabled.map(normalize));
   for (const name of CUSTOM_KERNELS) {
     const [backend, kernel] = split(name);
@@ -122,7 +143,7 @@ export function installKernels(tf: Tf, enabled: 'all' | readonly KernelSelector[
 
 /** Re-applies the last requested set (after a backend finished initialising). */
 export function reinstallKernels(tf: Tf): void {
-  installKernels(tf, [...wanted]);
+  installKernels(tf, [...wanted], { native: nativeKernelsEnabled() });
 }
 
 /** Custom kernels currently registered. */

@@ -1,0 +1,416 @@
+// p5rec native kernels: the N-API surface (plain C N-API, node_api.h).
+//
+// Every function is synchronous and works in place on caller-owned memory:
+// a memory argument is an ArrayBuffer or any TypedArray/DataView (e.g. the
+// wasm backend's heap, `HEAPU8.buffer` or `HEAPU8`), and its companion
+// argument is a byte offset into it (added to the view's own offset). All
+// ranges are bounds-checked; a detached buffer (the wasm heap grew since the
+// view was taken) is a TypeError. Exports:
+//
+//   sgemm(a, aOff, b, bOff, c, cOff, M, N, K, transA, transB, alpha, beta,
+//         batch, strideA, strideB, strideC,
+//         [bias, biasOff, biasLen, activation, activationAlpha])
+//       C_i = act(alpha * op(A_i) op(B_i) + beta * C_i + bias), i < batch;
+//       strides in floats (0: broadcast A or B); biasLen is N or 1 (bias may
+//       be null); activation: 0 linear, 1 relu, 2 relu6, 3 sigmoid, 4 elu,
+//       5 leakyrelu (slope activationAlpha).
+//   softmax(x, xOff, rows, cols[, y, yOff])   row-wise, into y (default: in place)
+//   rmsnorm(x, xOff, w, wOff, y, yOff, rows, cols, eps)   w may be null
+//   info() -> { isa, detectedIsa, threads, version }
+//   setThreads(n) -> n            setIsa('avx512'|'avx2'|'scalar') -> isa used
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "gemm.h"
+
+namespace {
+
+constexpr int kVersion = 1;
+constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
+
+struct Ctx {
+  napi_env env;
+  bool failed = false;
+
+  void type_error(const std::string& msg) {
+    if (!failed) napi_throw_type_error(env, "P5REC_NATIVE_ARG", msg.c_str());
+    failed = true;
+  }
+  void range_error(const std::string& msg) {
+    if (!failed) napi_throw_range_error(env, "P5REC_NATIVE_RANGE", msg.c_str());
+    failed = true;
+  }
+};
+
+size_t elem_size(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:
+      return 8;
+  }
+}
+
+struct Mem {
+  uint8_t* data = nullptr;
+  size_t bytes = 0;
+};
+
+/** An ArrayBuffer / TypedArray / DataView argument. */
+bool get_mem(Ctx& cx, napi_value v, const char* what, Mem* out) {
+  napi_env env = cx.env;
+  bool is = false;
+  napi_value ab = nullptr;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok) {
+      cx.type_error(std::string(what) + ": cannot read the typed array");
+      return false;
+    }
+    out->data = static_cast<uint8_t*>(data);
+    out->bytes = length * elem_size(type);
+  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    if (napi_get_dataview_info(env, v, &length, &data, &ab, &offset) != napi_ok) {
+      cx.type_error(std::string(what) + ": cannot read the DataView");
+      return false;
+    }
+    out->data = static_cast<uint8_t*>(data);
+    out->bytes = length;
+  } else if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+    ab = v;
+    void* data = nullptr;
+    size_t length = 0;
+    if (napi_get_arraybuffer_info(env, v, &data, &length) != napi_ok) {
+      cx.type_error(std::string(what) + ": cannot read the ArrayBuffer");
+      return false;
+    }
+    out->data = static_cast<uint8_t*>(data);
+    out->bytes = length;
+  } else {
+    cx.type_error(std::string(what) + " must be an ArrayBuffer, a TypedArray or a DataView");
+    return false;
+  }
+  bool detached = false;
+  if (ab && napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && detached) {
+    cx.type_error(std::string(what) +
+                  ": the ArrayBuffer is detached (a wasm heap that grew? take views after allocating)");
+    return false;
+  }
+  return true;
+}
+
+bool get_int(Ctx& cx, napi_value v, const char* what, int64_t lo, double hi, int64_t* out) {
+  double d = 0;
+  if (napi_get_value_double(cx.env, v, &d) != napi_ok) {
+    cx.type_error(std::string(what) + " must be a number");
+    return false;
+  }
+  if (!(d >= static_cast<double>(lo) && d <= hi) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    char got[32];
+    std::snprintf(got, sizeof got, "%.17g", d);
+    cx.range_error(std::string(what) + " must be an integer in [" + std::to_string(lo) + ", " +
+                   std::to_string(static_cast<int64_t>(hi)) + "], got " + got);
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool get_float(Ctx& cx, napi_value v, const char* what, float* out) {
+  double d = 0;
+  if (napi_get_value_double(cx.env, v, &d) != napi_ok) {
+    cx.type_error(std::string(what) + " must be a number");
+    return false;
+  }
+  *out = static_cast<float>(d);
+  return true;
+}
+
+bool get_bool(Ctx& cx, napi_value v, const char* what, bool* out) {
+  if (napi_get_value_bool(cx.env, v, out) != napi_ok) {
+    cx.type_error(std::string(what) + " must be a boolean");
+    return false;
+  }
+  return true;
+}
+
+bool is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && (t == napi_null || t == napi_undefined);
+}
+
+bool mul_add(int64_t a, int64_t b, int64_t c, int64_t* out) {
+  int64_t p;
+  if (__builtin_mul_overflow(a, b, &p)) return false;
+  return !__builtin_add_overflow(p, c, out);
+}
+
+/**
+ * The float range [off, off + 4*count) of `m`, checked. count 0 is always
+ * fine (nothing is touched).
+ */
+bool float_range(Ctx& cx, const Mem& m, int64_t off, int64_t count, const char* what, float** out) {
+  if (off % 4 != 0) {
+    cx.range_error(std::string(what) + ": byte offset " + std::to_string(off) + " is not a multiple of 4");
+    return false;
+  }
+  int64_t end = 0;
+  if (!mul_add(count, 4, off, &end) || static_cast<uint64_t>(end) > m.bytes) {
+    if (count == 0 && static_cast<uint64_t>(off) <= m.bytes) {
+      *out = reinterpret_cast<float*>(m.data + off);
+      return true;
+    }
+    cx.range_error(std::string(what) + ": " + std::to_string(count) + " floats at byte offset " + std::to_string(off) +
+                   " exceed the " + std::to_string(m.bytes) + "-byte buffer");
+    return false;
+  }
+  *out = reinterpret_cast<float*>(m.data + off);
+  return true;
+}
+
+bool overlap(const float* a, int64_t na, const float* b, int64_t nb) {
+  if (na <= 0 || nb <= 0) return false;
+  return a < b + nb && b < a + na;
+}
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+template <size_t N>
+bool get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size_t* argc) {
+  *argc = N;
+  if (napi_get_cb_info(env, info, argc, argv, nullptr, nullptr) != napi_ok) return false;
+  for (size_t i = *argc; i < N; ++i) argv[i] = undefined(env);
+  return true;
+}
+
+// ------------------------------------------------------------------ sgemm
+napi_value Sgemm(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[22];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  if (argc < 17) {
+    cx.type_error("sgemm(a, aOff, b, bOff, c, cOff, M, N, K, transA, transB, alpha, beta, batch, strideA, strideB, "
+                  "strideC[, bias, biasOff, biasLen, activation, activationAlpha]) takes 17 or 22 arguments");
+    return nullptr;
+  }
+  Mem ma, mb, mc;
+  int64_t aOff, bOff, cOff, M, N, K, batch, sa, sb, sc;
+  bool ta, tb;
+  float alpha, beta;
+  constexpr double kDim = 2147483647.0;
+  if (!get_mem(cx, argv[0], "a", &ma) || !get_int(cx, argv[1], "aOff", 0, kMaxSafe, &aOff) ||
+      !get_mem(cx, argv[2], "b", &mb) || !get_int(cx, argv[3], "bOff", 0, kMaxSafe, &bOff) ||
+      !get_mem(cx, argv[4], "c", &mc) || !get_int(cx, argv[5], "cOff", 0, kMaxSafe, &cOff) ||
+      !get_int(cx, argv[6], "M", 0, kDim, &M) || !get_int(cx, argv[7], "N", 0, kDim, &N) ||
+      !get_int(cx, argv[8], "K", 0, kDim, &K) || !get_bool(cx, argv[9], "transA", &ta) ||
+      !get_bool(cx, argv[10], "transB", &tb) || !get_float(cx, argv[11], "alpha", &alpha) ||
+      !get_float(cx, argv[12], "beta", &beta) || !get_int(cx, argv[13], "batch", 0, kDim, &batch) ||
+      !get_int(cx, argv[14], "strideA", 0, kMaxSafe, &sa) || !get_int(cx, argv[15], "strideB", 0, kMaxSafe, &sb) ||
+      !get_int(cx, argv[16], "strideC", 0, kMaxSafe, &sc))
+    return nullptr;
+  const int64_t sizeA = M * K, sizeB = K * N, sizeC = M * N;  // < 2^62
+  if (batch > 1 && sc < sizeC) {
+    cx.range_error("strideC must be >= M*N when batch > 1 (output items may not overlap)");
+    return nullptr;
+  }
+  // Extents: the last item's offset plus one matrix (nothing when the matrix is empty or batch is 0).
+  int64_t extA = 0, extB = 0, extC = 0;
+  if (batch > 0) {
+    if ((sizeA > 0 && !mul_add(batch - 1, sa, sizeA, &extA)) || (sizeB > 0 && !mul_add(batch - 1, sb, sizeB, &extB)) ||
+        (sizeC > 0 && !mul_add(batch - 1, sc, sizeC, &extC))) {
+      cx.range_error("sgemm: batch * stride overflows");
+      return nullptr;
+    }
+  }
+  float *A, *B, *C;
+  if (!float_range(cx, ma, aOff, extA, "a", &A) || !float_range(cx, mb, bOff, extB, "b", &B) ||
+      !float_range(cx, mc, cOff, extC, "c", &C))
+    return nullptr;
+  if (overlap(C, extC, A, extA) || overlap(C, extC, B, extB)) {
+    cx.range_error("sgemm: c overlaps a or b");
+    return nullptr;
+  }
+  p5::Epilogue epi;
+  if (argc > 17) {
+    int64_t act = 0;
+    if (!get_int(cx, argv[20], "activation", 0, 5, &act) || !get_float(cx, argv[21], "activationAlpha", &epi.act_alpha))
+      return nullptr;
+    epi.act = static_cast<int>(act);
+    if (!is_nullish(env, argv[17])) {
+      Mem mbias;
+      int64_t biasOff, biasLen;
+      float* bias;
+      if (!get_mem(cx, argv[17], "bias", &mbias) || !get_int(cx, argv[18], "biasOff", 0, kMaxSafe, &biasOff) ||
+          !get_int(cx, argv[19], "biasLen", 0, kDim, &biasLen))
+        return nullptr;
+      if (biasLen != N && biasLen != 1) {
+        cx.range_error("biasLen must be N or 1");
+        return nullptr;
+      }
+      if (!float_range(cx, mbias, biasOff, biasLen, "bias", &bias)) return nullptr;
+      if (overlap(C, extC, bias, biasLen)) {
+        cx.range_error("sgemm: c overlaps the bias");
+        return nullptr;
+      }
+      epi.bias = bias;
+      epi.bias_len = biasLen;
+    }
+  }
+  p5::sgemm(ta, tb, M, N, K, alpha, A, sa, B, sb, beta, C, sc, batch, epi);
+  return undefined(env);
+}
+
+// ------------------------------------------------------------------ softmax, rmsnorm
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[6];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  Mem mx;
+  int64_t off, rows, cols;
+  float *x, *y;
+  if (!get_mem(cx, argv[0], "x", &mx) || !get_int(cx, argv[1], "xOff", 0, kMaxSafe, &off) ||
+      !get_int(cx, argv[2], "rows", 0, 2147483647.0, &rows) || !get_int(cx, argv[3], "cols", 0, 2147483647.0, &cols) ||
+      !float_range(cx, mx, off, rows * cols, "x", &x))
+    return nullptr;
+  y = x;
+  if (!is_nullish(env, argv[4])) {
+    Mem my;
+    int64_t yOff;
+    if (!get_mem(cx, argv[4], "y", &my) || !get_int(cx, argv[5], "yOff", 0, kMaxSafe, &yOff) ||
+        !float_range(cx, my, yOff, rows * cols, "y", &y))
+      return nullptr;
+    if (y != x && overlap(x, rows * cols, y, rows * cols)) {
+      cx.range_error("softmax: y partially overlaps x (in place needs y == x)");
+      return nullptr;
+    }
+  }
+  p5::softmax_rows(x, y, rows, cols);
+  return undefined(env);
+}
+
+napi_value Rmsnorm(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[9];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  Mem mx, my;
+  int64_t xOff, yOff, rows, cols;
+  float eps;
+  float *x, *y, *w = nullptr;
+  if (!get_mem(cx, argv[0], "x", &mx) || !get_int(cx, argv[1], "xOff", 0, kMaxSafe, &xOff) ||
+      !get_mem(cx, argv[4], "y", &my) || !get_int(cx, argv[5], "yOff", 0, kMaxSafe, &yOff) ||
+      !get_int(cx, argv[6], "rows", 0, 2147483647.0, &rows) || !get_int(cx, argv[7], "cols", 0, 2147483647.0, &cols) ||
+      !get_float(cx, argv[8], "eps", &eps) || !float_range(cx, mx, xOff, rows * cols, "x", &x) ||
+      !float_range(cx, my, yOff, rows * cols, "y", &y))
+    return nullptr;
+  if (!is_nullish(env, argv[2])) {
+    Mem mw;
+    int64_t wOff;
+    if (!get_mem(cx, argv[2], "w", &mw) || !get_int(cx, argv[3], "wOff", 0, kMaxSafe, &wOff) ||
+        !float_range(cx, mw, wOff, rows > 0 ? cols : 0, "w", &w))
+      return nullptr;
+    if (overlap(y, rows * cols, w, cols)) {
+      cx.range_error("rmsnorm: y overlaps w");
+      return nullptr;
+    }
+  }
+  if (x != y && overlap(x, rows * cols, y, rows * cols)) {
+    cx.range_error("rmsnorm: y partially overlaps x (in place needs y == x)");
+    return nullptr;
+  }
+  p5::rmsnorm_rows(x, w, y, rows, cols, eps);
+  return undefined(env);
+}
+
+// ------------------------------------------------------------------ info, settings
+napi_value str(napi_env env, const char* s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+napi_value num(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value o;
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "isa", str(env, p5::isa_name(p5::current_isa())));
+  napi_set_named_property(env, o, "detectedIsa", str(env, p5::isa_name(p5::detect_isa())));
+  napi_set_named_property(env, o, "threads", num(env, p5::threads()));
+  napi_set_named_property(env, o, "version", num(env, kVersion));
+  return o;
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[1];
+  size_t argc = 0;
+  int64_t n;
+  if (!get_args(env, info, argv, &argc) || !get_int(cx, argv[0], "threads", 1, 256, &n)) return nullptr;
+  return num(env, p5::set_threads(static_cast<int>(n)));
+}
+
+napi_value SetIsa(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[1];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  char buf[16] = {0};
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], buf, sizeof buf, &len) != napi_ok) {
+    cx.type_error("setIsa takes 'avx512', 'avx2' or 'scalar'");
+    return nullptr;
+  }
+  p5::Isa want;
+  if (!std::strcmp(buf, "avx512")) want = p5::Isa::avx512;
+  else if (!std::strcmp(buf, "avx2")) want = p5::Isa::avx2;
+  else if (!std::strcmp(buf, "scalar")) want = p5::Isa::scalar;
+  else {
+    cx.type_error("setIsa takes 'avx512', 'avx2' or 'scalar'");
+    return nullptr;
+  }
+  return str(env, p5::isa_name(p5::set_isa(want)));
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  const napi_property_descriptor props[] = {
+      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsnorm", nullptr, Rmsnorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}

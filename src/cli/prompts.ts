@@ -1,0 +1,156 @@
+import type { Command } from 'commander';
+import { InputError } from '../errors.js';
+import { loadDataset } from '../data/dataset.js';
+import { Progress } from '../util/progress.js';
+import { evaluationInstances, trainingInstances, DEFAULT_PROMPT_SEED, type InstanceStream } from '../prompts/instances.js';
+import { writeInstancesJsonl } from '../prompts/export.js';
+import {
+  loadPromptCollection,
+  parseTaskList,
+  PROMPT_TASKS,
+  selectTemplates,
+  TEMPLATE_SELECTIONS,
+  type PromptTask,
+  type TemplateSelection,
+} from '../prompts/templates.js';
+import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+
+interface ExportFlags extends CommonFlags {
+  out: string;
+  tasks?: string;
+  split: string;
+  seed?: string;
+  epoch?: string;
+  limit?: string;
+  templates?: string;
+  prompts: string[];
+  weights?: string;
+  negatives?: string;
+  history?: string;
+  ratingNoise: boolean;
+}
+
+interface ListFlags extends CommonFlags {
+  templates: string;
+  prompts: string[];
+}
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+function parseSelection(v: string | undefined, def: TemplateSelection): TemplateSelection {
+  if (v === undefined) return def;
+  if (!TEMPLATE_SELECTIONS.includes(v as TemplateSelection)) throw new InputError(`--templates must be one of ${TEMPLATE_SELECTIONS.join(', ')}, got '${v}'`);
+  return v as TemplateSelection;
+}
+
+/** `rating=1,sequential=2.5` → weights. */
+function parseWeights(v: string | undefined): Partial<Record<PromptTask, number>> | undefined {
+  if (v === undefined) return undefined;
+  const out: Partial<Record<PromptTask, number>> = {};
+  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [k, w] = part.split('=');
+    const task = k === 'traditional' ? 'direct' : k;
+    if (!PROMPT_TASKS.includes(task as PromptTask)) throw new InputError(`--weights: unknown task '${k}' (tasks: ${PROMPT_TASKS.join(', ')})`);
+    const n = Number(w);
+    if (w === undefined || w === '' || !Number.isFinite(n) || n < 0) throw new InputError(`--weights: '${part}' must be task=number with number >= 0`);
+    out[task as PromptTask] = n;
+  }
+  return out;
+}
+
+function summary(s: InstanceStream): { templates: string[]; skipped: { id: string; task: string; reason: string }[] } {
+  return { templates: s.templates.map((t) => t.id), skipped: s.skipped.map(({ id, task, reason }) => ({ id, task, reason })) };
+}
+
+/** `p5rec prompts ...`: list P5's templates, export instances as JSONL. */
+export function registerPromptsCommands(program: Command): void {
+  const prompts = program.command('prompts').description("P5's prompt collection: list templates, export prompt/answer pairs");
+
+  prompts.command('export').description('write prompt → answer pairs (JSONL) for training or evaluation, streamed')
+    .argument('<dir>', 'dataset folder')
+    .requiredOption('--out <file>', 'JSONL file to write ({source, target, task, template, user, item} per line)')
+    .option('--tasks <list>', `comma-separated families: ${PROMPT_TASKS.join(',')} (default: all)`)
+    .option('--split <split>', 'train (one epoch of training instances) | valid | test (evaluation instances)', 'train')
+    .option('--seed <n>', `seed for shuffles, templates and negatives (default ${DEFAULT_PROMPT_SEED})`)
+    .option('--epoch <n>', 'training epoch: another shuffle and other samples (default 0)')
+    .option('--limit <n>', 'stop after n pairs')
+    .option('--templates <which>', 'seen | unseen | all (default: seen for train, all for valid/test)')
+    .option('--prompts <file>', 'extra template collection JSON (repeatable; same ids replace P5\'s)', collect, [])
+    .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5 (default 1)')
+    .option('--negatives <n>', 'sampled negatives in training candidate lists (default 99)')
+    .option('--history <n>', 'most recent items shown in a purchase history (default 20)')
+    .option('--no-rating-noise', "no P5 Gaussian noise on training star targets")
+    .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no progress on stderr')
+    .action((dir: string, f: ExportFlags) => runCommand(f, async () => {
+      const t0 = Date.now();
+      const log = logger(f);
+      if (!['train', 'valid', 'test'].includes(f.split)) throw new InputError(`--split must be train, valid or test, got '${f.split}'`);
+      const split = f.split as 'train' | 'valid' | 'test';
+      const seed = parseIntFlag('seed', f.seed, DEFAULT_PROMPT_SEED, 0);
+      const epoch = parseIntFlag('epoch', f.epoch, 0, 0);
+      const limit = f.limit === undefined ? undefined : parseIntFlag('limit', f.limit, 0, 1);
+      const tasks = parseTaskList(f.tasks);
+      const selection = parseSelection(f.templates, split === 'train' ? 'seen' : 'all');
+      const weights = parseWeights(f.weights);
+      const negatives = parseIntFlag('negatives', f.negatives, 99, 0);
+      const maxHistory = parseIntFlag('history', f.history, 20, 1);
+      const collection = loadPromptCollection(f.prompts);
+      const ds = await loadDataset(dir);
+      const stream = split === 'train'
+        ? trainingInstances(ds, collection, { seed, epoch, tasks, templates: selection, weights, negatives, maxHistory, ratingNoise: f.ratingNoise })
+        : evaluationInstances(ds, collection, split, { seed, tasks, templates: selection, maxHistory });
+      for (const s of stream.skipped) log(`skipping template ${s.id} (${s.task}): ${s.reason}`);
+      if (stream.total === 0) throw new InputError(`no instances: none of the selected templates (${selection}${tasks ? `, tasks ${tasks.join(',')}` : ''}) can be filled from this dataset`, { file: dir });
+      const planned = Math.min(stream.total, limit ?? Infinity);
+      const progress = new Progress({ label: `prompts ${split}`, total: planned, unit: 'pairs', quiet: f.quiet });
+      const res = await writeInstancesJsonl(stream, f.out, { limit, onProgress: (n) => progress.set(n) });
+      progress.finish();
+      return {
+        out: res.out,
+        dataset: ds.manifest.name,
+        split,
+        seed,
+        ...(split === 'train' ? { epoch } : {}),
+        templateSelection: selection,
+        instances: res.written,
+        total: stream.total,
+        bytes: res.bytes,
+        perTask: Object.fromEntries(PROMPT_TASKS.filter((t) => t in res.perTask).map((t) => [t, res.perTask[t] as number])),
+        perTemplate: Object.fromEntries(collection.templates.filter((t) => t.id in res.perTemplate).map((t) => [t.id, res.perTemplate[t.id]])),
+        ...summary(stream),
+        ...(collection.replaced.length ? { replaced: collection.replaced } : {}),
+        seconds: (Date.now() - t0) / 1000,
+      };
+    }, (r) => [
+      `${r.out}: ${r.instances} pairs (${r.split}${r.instances < r.total ? `, first ${r.instances} of ${r.total}` : ''}) in ${r.seconds.toFixed(2)}s`,
+      `per task: ${Object.entries(r.perTask).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      `templates: ${r.templates.join(' ')}`,
+      ...(r.skipped.length ? [`skipped: ${r.skipped.map((s) => `${s.id} (${s.reason})`).join('; ')}`] : []),
+    ].join('\n')));
+
+  prompts.command('list').description('list the templates; with a dataset, which it can feed and why others are skipped')
+    .argument('[dir]', 'dataset folder')
+    .option('--templates <which>', 'seen | unseen | all', 'all')
+    .option('--prompts <file>', 'extra template collection JSON (repeatable)', collect, [])
+    .option('--json', 'print one JSON result object on stdout')
+    .action((dir: string | undefined, f: ListFlags) => runCommand(f, async () => {
+      const collection = loadPromptCollection(f.prompts);
+      const selection = parseSelection(f.templates, 'all');
+      const chosen = collection.templates.filter((t) => selection === 'all' || (selection === 'seen') === t.seen);
+      let skipped: { id: string; task: string; reason: string }[] = [];
+      if (dir) {
+        const ds = await loadDataset(dir);
+        skipped = selectTemplates(chosen, ds.manifest.fields).skipped.map(({ id, task, reason }) => ({ id, task, reason }));
+      }
+      const off = new Map(skipped.map((s) => [s.id, s.reason]));
+      return {
+        files: collection.files,
+        templates: chosen.map((t) => ({ id: t.id, task: t.task, target: t.target, seen: t.seen, source: t.source, ...(dir ? { usable: !off.has(t.id) } : {}) })),
+        ...(dir ? { skipped } : {}),
+      };
+    }, (r) => [
+      ...r.templates.map((t) => `${t.id.padEnd(5)} ${t.task.padEnd(11)} ${t.target.padEnd(22)} ${t.seen ? 'seen  ' : 'unseen'} ${'usable' in t ? (t.usable ? 'ok     ' : 'skipped') : ''} ${t.source.replace(/\n/g, '\\n')}`),
+      ...(r.skipped ?? []).map((s) => `skipped ${s.id}: ${s.reason}`),
+    ].join('\n')));
+}

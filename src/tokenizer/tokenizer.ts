@@ -1,0 +1,316 @@
+/**
+ * T5-style SentencePiece (Unigram) tokenizer on top of the HF `tokenizers`
+ * Node binding.
+ *
+ *   const tok = await T5Tokenizer.train(texts);        // or T5Tokenizer.load('t5-small/tokenizer.json')
+ *   const { ids, pieces, wholeWordIds } = await tok.encode('user_23 bought item_7391');
+ *   await tok.decode(ids);                             // 'user_23 bought item_7391'
+ *   tok.save('out/tokenizer.json');
+ *
+ * Ids: `<pad>` = 0, `</s>` = 1, `<unk>` = 2 (as T5), then the trained pieces.
+ * `encode` appends `</s>` and clips to `maxLength` (512) tokens.
+ *
+ * What the binding (tokenizers 0.23, Node) can and cannot do, and what is
+ * done here instead:
+ *  - `Tokenizer.train(files)` trains with the model's *default* trainer only
+ *    (Unigram: up to 8000 pieces, no special tokens, no unk piece). We train
+ *    the bare pieces, then add the special tokens ourselves (vocab rows 0..2,
+ *    `unk_id` 2, a `$A </s>` post-processor) and, when a smaller `vocabSize`
+ *    is asked for, prune the lowest-scoring multi-character pieces (single
+ *    characters are always kept so that every trained character stays
+ *    encodable). More than 8000 pieces cannot be trained through it.
+ *  - There is no "to string": the tokenizer's JSON is kept here (what was
+ *    loaded or built) and is what `save` writes.
+ *  - Whole-word indices are computed from the pieces (./whole-word.ts).
+ * Training is synchronous inside the binding (seconds for a review corpus:
+ * ~6-10 s for the Musical Instruments reviews).
+ */
+import { createRequire } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InputError, P5recError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { wholeWordIds, WORD_MARKER } from './whole-word.js';
+
+/** Structural view of the parts of the `tokenizers` binding used here. */
+interface NativeEncoding {
+  getIds(): number[];
+  getTokens(): string[];
+}
+interface NativeTokenizer {
+  encode(text: string, pair: null, opts: { addSpecialTokens?: boolean }): Promise<NativeEncoding>;
+  encodeBatch(texts: string[], opts: { addSpecialTokens?: boolean }): Promise<NativeEncoding[]>;
+  decode(ids: number[], skipSpecialTokens: boolean): Promise<string>;
+  getVocabSize(withAddedTokens?: boolean): number;
+  idToToken(id: number): string | null;
+  tokenToId(token: string): number | null;
+  train(files: string[]): void;
+  save(path: string, pretty?: boolean): void;
+}
+interface TokenizersModule {
+  Tokenizer: { fromString(s: string): NativeTokenizer };
+}
+
+const require = createRequire(import.meta.url);
+let native: TokenizersModule | null = null;
+function binding(): TokenizersModule {
+  if (!native) {
+    try {
+      native = require('tokenizers') as TokenizersModule;
+    } catch (err) {
+      throw new P5recError(`the 'tokenizers' package (HF tokenizers Node binding) failed to load: ${(err as Error).message}`);
+    }
+  }
+  return native;
+}
+
+export const PAD = '<pad>';
+export const EOS = '</s>';
+export const UNK = '<unk>';
+/** T5's input length; also the default clip for `encode`. */
+export const MAX_LENGTH = 512;
+
+export interface TrainTokenizerOptions {
+  /**
+   * Total vocabulary size including the 3 special tokens. Default: all the
+   * pieces the binding's trainer keeps (at most 8000 + 3). Smaller values
+   * prune the lowest-scoring multi-character pieces.
+   */
+  vocabSize?: number;
+  /**
+   * Cut digit runs into groups of this many digits before training and
+   * encoding (`7391` → `73 91`), so item and user ids share a small set of
+   * number pieces as they do with T5's own vocabulary. 0 = leave digit runs
+   * to the trainer. Default 2.
+   */
+  digitGroup?: number;
+  /** Isolate punctuation (`item_7391` → `▁item _ 73 91`). Default true. */
+  splitPunctuation?: boolean;
+}
+
+export interface EncodeOptions {
+  /** Clip to this many tokens including `</s>`; default 512. */
+  maxLength?: number;
+  /** Append `</s>`; default true. */
+  eos?: boolean;
+  /** Rows of the whole-word table (indices are clipped to rows - 1); default 512. */
+  wholeWordRows?: number;
+}
+
+export interface Encoded {
+  ids: number[];
+  pieces: string[];
+  /** P5 whole-word index per token (0 for `</s>`). */
+  wholeWordIds: number[];
+}
+
+export class T5Tokenizer {
+  readonly padId: number;
+  readonly eosId: number;
+  /** -1 when the vocabulary has no `<unk>`. */
+  readonly unkId: number;
+  readonly vocabSize: number;
+
+  private constructor(
+    private readonly tk: NativeTokenizer,
+    private readonly json: string,
+  ) {
+    const id = (t: string): number => tk.tokenToId(t) ?? -1;
+    this.padId = id(PAD);
+    this.eosId = id(EOS);
+    this.unkId = id(UNK);
+    this.vocabSize = tk.getVocabSize(true);
+  }
+
+  /** Parse a `tokenizer.json` text (ours or T5's own). */
+  static fromJSON(text: string, source?: string): T5Tokenizer {
+    const fail = (msg: string): never => {
+      throw new InputError(`tokenizer file does not parse: ${msg}`, source ? { file: source } : {});
+    };
+    let spec: unknown;
+    try {
+      spec = JSON.parse(text);
+    } catch (e) {
+      fail(`not JSON (${(e as Error).message})`);
+    }
+    if (!spec || typeof spec !== 'object' || !('model' in spec)) fail('no "model" section (not a HF tokenizer.json)');
+    let tk: NativeTokenizer;
+    try {
+      tk = binding().Tokenizer.fromString(text);
+    } catch (e) {
+      return fail(String((e as Error).message ?? e).split('\n')[0]);
+    }
+    const tok = new T5Tokenizer(tk, text);
+    if (tok.eosId < 0) fail(`no '${EOS}' token in the vocabulary`);
+    if (tok.padId < 0) fail(`no '${PAD}' token in the vocabulary`);
+    return tok;
+  }
+
+  /** Load a `tokenizer.json` file (ours, or T5's from a HF model folder). */
+  static load(path: string): T5Tokenizer {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      throw new InputError('tokenizer file not found', { file: path });
+    }
+    return T5Tokenizer.fromJSON(text, path);
+  }
+
+  /** Train a Unigram tokenizer on `corpus` (one document per string). */
+  static train(corpus: Iterable<string>, opts: TrainTokenizerOptions = {}): T5Tokenizer {
+    const digitGroup = opts.digitGroup ?? 2;
+    if (!Number.isInteger(digitGroup) || digitGroup < 0) throw new InputError(`digitGroup must be a non-negative integer, got ${digitGroup}`);
+    if (opts.vocabSize !== undefined && !(Number.isInteger(opts.vocabSize) && opts.vocabSize > 3)) {
+      throw new InputError(`vocabSize must be an integer > 3, got ${opts.vocabSize}`);
+    }
+    const base = tokenizerSpec(digitGroup, opts.splitPunctuation ?? true);
+    const dir = mkdtempSync(join(tmpdir(), 'p5rec-tok-'));
+    try {
+      const corpusFile = join(dir, 'corpus.txt');
+      const lines: string[] = [];
+      let chars = 0;
+      for (const doc of corpus) {
+        const line = String(doc).replace(/[\r\n]+/g, ' ').trim();
+        if (line) {
+          lines.push(line);
+          chars += line.length;
+        }
+      }
+      if (chars === 0) throw new InputError('cannot train a tokenizer on an empty corpus');
+      writeFileSync(corpusFile, lines.join('\n') + '\n');
+      const trainer = binding().Tokenizer.fromString(JSON.stringify({ ...base, model: { type: 'Unigram', unk_id: null, vocab: [] } }));
+      trainer.train([corpusFile]);
+      const trainedFile = join(dir, 'trained.json');
+      trainer.save(trainedFile);
+      const trained = JSON.parse(readFileSync(trainedFile, 'utf8')) as { model: { vocab: [string, number][] } };
+      const specials = new Set([PAD, EOS, UNK]);
+      let pieces = trained.model.vocab.filter(([p]) => !specials.has(p) && p !== '\n');
+      if (opts.vocabSize !== undefined && pieces.length > opts.vocabSize - 3) pieces = prune(pieces, opts.vocabSize - 3);
+      const vocab: [string, number][] = [[PAD, 0], [EOS, 0], [UNK, 0], ...pieces];
+      const spec = {
+        ...base,
+        added_tokens: [PAD, EOS, UNK].map((content, id) => ({
+          id,
+          content,
+          single_word: false,
+          lstrip: false,
+          rstrip: false,
+          normalized: false,
+          special: true,
+        })),
+        post_processor: {
+          type: 'TemplateProcessing',
+          single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: EOS, type_id: 0 } }],
+          pair: [
+            { Sequence: { id: 'A', type_id: 0 } },
+            { SpecialToken: { id: EOS, type_id: 0 } },
+            { Sequence: { id: 'B', type_id: 0 } },
+            { SpecialToken: { id: EOS, type_id: 0 } },
+          ],
+          special_tokens: { [EOS]: { id: EOS, ids: [1], tokens: [EOS] } },
+        },
+        model: { type: 'Unigram', unk_id: 2, vocab, byte_fallback: false },
+      };
+      return T5Tokenizer.fromJSON(JSON.stringify(spec, null, 1));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The `tokenizer.json` text. */
+  toJSON(): string {
+    return this.json;
+  }
+
+  /** Write `tokenizer.json` (temp file + rename). */
+  save(path: string): void {
+    writeFileAtomic(path, this.json);
+  }
+
+  idToPiece(id: number): string | null {
+    return this.tk.idToToken(id);
+  }
+
+  pieceToId(piece: string): number | null {
+    return this.tk.tokenToId(piece);
+  }
+
+  async encode(text: string, opts: EncodeOptions = {}): Promise<Encoded> {
+    const enc = await this.tk.encode(text, null, { addSpecialTokens: false });
+    return this.finish(enc, opts);
+  }
+
+  async encodeBatch(texts: readonly string[], opts: EncodeOptions = {}): Promise<Encoded[]> {
+    if (texts.length === 0) return [];
+    const encs = await this.tk.encodeBatch([...texts], { addSpecialTokens: false });
+    return encs.map((e) => this.finish(e, opts));
+  }
+
+  /** Text of `ids`; special tokens (pad, `</s>`) are dropped unless `skipSpecialTokens` is false. */
+  async decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): Promise<string> {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new InputError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+      }
+    }
+    return this.tk.decode([...ids], opts.skipSpecialTokens ?? true);
+  }
+
+  private finish(enc: NativeEncoding, opts: EncodeOptions): Encoded {
+    const maxLength = opts.maxLength ?? MAX_LENGTH;
+    const eos = opts.eos ?? true;
+    if (!Number.isInteger(maxLength) || maxLength < (eos ? 1 : 0)) throw new InputError(`maxLength must be a positive integer, got ${maxLength}`);
+    const keep = eos ? maxLength - 1 : maxLength;
+    let ids = enc.getIds();
+    let pieces = enc.getTokens();
+    if (ids.length > keep) {
+      ids = ids.slice(0, keep);
+      pieces = pieces.slice(0, keep);
+    }
+    const special = ids.map((id) => (id === this.eosId || id === this.padId ? 1 : 0));
+    if (eos) {
+      ids.push(this.eosId);
+      pieces.push(EOS);
+      special.push(1);
+    }
+    const rows = opts.wholeWordRows ?? MAX_LENGTH;
+    return { ids, pieces, wholeWordIds: wholeWordIds(pieces, { maxIndex: rows - 1, specialMask: special }) };
+  }
+}
+
+/** Keep every single-character piece and the best-scoring others, in trained order. */
+function prune(pieces: [string, number][], keep: number): [string, number][] {
+  const single = pieces.filter(([p]) => [...p].length === 1);
+  if (single.length > keep) {
+    throw new InputError(`vocabSize ${keep + 3} is too small: the corpus has ${single.length} distinct characters (+3 special tokens)`);
+  }
+  const multi = pieces
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => [...p[0]].length > 1)
+    .sort((a, b) => b.p[1] - a.p[1] || a.i - b.i)
+    .slice(0, keep - single.length);
+  const chosen = new Set<number>(multi.map((m) => m.i));
+  return pieces.filter((p, i) => [...p[0]].length === 1 || chosen.has(i));
+}
+
+/** Normalizer, pre-tokenizer and decoder of a trained tokenizer (T5-like). */
+function tokenizerSpec(digitGroup: number, splitPunctuation: boolean): Record<string, unknown> {
+  const pre: Record<string, unknown>[] = [
+    { type: 'WhitespaceSplit' },
+    { type: 'Metaspace', replacement: WORD_MARKER, prepend_scheme: 'always', split: true },
+  ];
+  if (splitPunctuation) pre.push({ type: 'Punctuation', behavior: 'Isolated' });
+  if (digitGroup > 0) pre.push({ type: 'Split', pattern: { Regex: `\\d{1,${digitGroup}}` }, behavior: 'Isolated', invert: false });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [],
+    normalizer: { type: 'NFKC' },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: pre },
+    post_processor: null,
+    decoder: { type: 'Metaspace', replacement: WORD_MARKER, prepend_scheme: 'always', split: true },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * AdamW (Loshchilov & Hutter; PyTorch `torch.optim.AdamW` update order:
+ * decoupled decay p ← p·(1 − lr·wd) first, then the bias-corrected Adam
+ * step) on one flat Float32Array of parameters, with per-range weight decay
+ * (norms and biases are usually excluded). Plus global-norm gradient
+ * clipping (`clip_grad_norm_`).
+ */
+export interface AdamWOptions {
+  beta1?: number;
+  beta2?: number;
+  /** P5: 1e-6 */
+  eps?: number;
+  /** P5: 0.01 */
+  weightDecay?: number;
+}
+
+export interface DecayRange {
+  offset: number;
+  size: number;
+  decay: boolean;
+}
+
+export class AdamW {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  /** Steps taken (bias correction). */
+  t = 0;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+
+  constructor(
+    readonly size: number,
+    private readonly ranges: readonly DecayRange[],
+    opts: AdamWOptions = {},
+  ) {
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.eps = opts.eps ?? 1e-6;
+    this.weightDecay = opts.weightDecay ?? 0.01;
+    this.m = new Float32Array(size);
+    this.v = new Float32Array(size);
+  }
+
+  step(params: Float32Array, grads: Float32Array, lr: number): void {
+    this.t++;
+    const { beta1: b1, beta2: b2, eps, m, v } = this;
+    const bc1 = 1 - b1 ** this.t;
+    const bc2 = 1 - b2 ** this.t;
+    const stepSize = lr / bc1;
+    const sqrtBc2 = Math.sqrt(bc2);
+    for (const r of this.ranges) {
+      const keep = r.decay ? 1 - lr * this.weightDecay : 1;
+      const end = r.offset + r.size;
+      for (let i = r.offset; i < end; i++) {
+        const g = grads[i];
+        const mi = (m[i] = b1 * m[i] + (1 - b1) * g);
+        const vi = (v[i] = b2 * v[i] + (1 - b2) * g * g);
+        params[i] = params[i] * keep - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
+      }
+    }
+  }
+}
+
+/** Scales `grads` in place to global L2 norm ≤ maxNorm (0 = off); returns the norm before clipping. */
+export function clipGlobalNorm(grads: Float32Array, maxNorm: number): number {
+  let ss = 0;
+  for (let i = 0; i < grads.length; i++) ss += grads[i] * grads[i];
+  const norm = Math.sqrt(ss);
+  if (maxNorm > 0 && norm > maxNorm) {
+    const s = maxNorm / (norm + 1e-6);
+    for (let i = 0; i < grads.length; i++) grads[i] *= s;
+  }
+  return norm;
+}
+
+export type ScheduleKind = 'linear' | 'constant';
+
+/**
+ * Learning rate at optimizer step `step` (1-based) of `total`: linear warmup
+ * over the first ⌈warmupRatio·total⌉ steps (reaching `base` at the last of
+ * them), then linear decay from `base` towards 0 (the last step gets
+ * base / decay steps). HF's get_linear_schedule_with_warmup, shifted by one
+ * step so that no step runs with lr = 0. 'constant': warmup, then `base`.
+ */
+export function learningRate(step: number, total: number, base: number, warmupRatio: number, kind: ScheduleKind = 'linear'): number {
+  const warm = Math.ceil(warmupRatio * total);
+  if (warm > 0 && step <= warm) return (base * step) / warm;
+  if (kind === 'constant') return base;
+  const rest = total - warm;
+  return rest <= 0 ? base : (base * Math.max(0, total - step + 1)) / rest;
+}

@@ -1,0 +1,125 @@
+/**
+ * One model replica: a task's variables laid out in one flat float32 buffer
+ * (the optimizer's view), gradient computation into such a buffer, and
+ * copying parameters between the buffer and the variables. Used in-process
+ * and by every data-parallel worker.
+ */
+import type { Scalar, Variable } from '@tensorflow/tfjs-core';
+import { tf } from '../engine/backend.js';
+import { P5recError } from '../errors.js';
+import { defaultNoDecay, type LossResult, type StepContext, type TrainTask } from './task.js';
+import type { DecayRange } from './adamw.js';
+
+export interface ParamEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+export interface ParamLayout {
+  entries: ParamEntry[];
+  total: number;
+}
+
+export function layoutOf(params: ReadonlyMap<string, Variable>): ParamLayout {
+  const entries: ParamEntry[] = [];
+  let offset = 0;
+  for (const [name, v] of params) {
+    if (v.dtype !== 'float32') throw new P5recError(`parameter ${name} is ${v.dtype}; only float32 parameters can be trained`);
+    entries.push({ name, shape: v.shape.slice(), offset, size: v.size });
+    offset += v.size;
+  }
+  return { entries, total: offset };
+}
+
+export function decayRanges(layout: ParamLayout, noDecay: (name: string) => boolean = defaultNoDecay): DecayRange[] {
+  return layout.entries.map((e) => ({ offset: e.offset, size: e.size, decay: !noDecay(e.name) }));
+}
+
+/** Same names, shapes and order. */
+export function sameLayout(a: ParamLayout, b: ParamLayout): boolean {
+  return (
+    a.total === b.total &&
+    a.entries.length === b.entries.length &&
+    a.entries.every((e, i) => e.name === b.entries[i].name && e.size === b.entries[i].size && e.shape.join(',') === b.entries[i].shape.join(','))
+  );
+}
+
+export interface MicroResult {
+  /** weight · loss */
+  lossSum: number;
+  weight: number;
+  tokens: number;
+}
+
+export class Replica {
+  readonly layout: ParamLayout;
+  private readonly vars: Variable[];
+
+  constructor(readonly task: TrainTask) {
+    this.layout = layoutOf(task.params);
+    this.vars = [...task.params.values()];
+  }
+
+  /** Copy the variables into `flat`. */
+  writeParams(flat: Float32Array): void {
+    for (let i = 0; i < this.vars.length; i++) {
+      const e = this.layout.entries[i];
+      flat.set(this.vars[i].dataSync() as Float32Array, e.offset);
+    }
+  }
+
+  /** Set the variables from `flat`. */
+  readParams(flat: Float32Array): void {
+    const t = tf();
+    t.tidy(() => {
+      for (let i = 0; i < this.vars.length; i++) {
+        const e = this.layout.entries[i];
+        // slice(): a private copy (the cpu backend keeps the array it is given).
+        this.vars[i].assign(t.tensor(flat.slice(e.offset, e.offset + e.size), e.shape, 'float32'));
+      }
+    });
+  }
+
+  /**
+   * Gradient of the micro-batch loss, added to `acc` scaled by the batch
+   * weight (acc += w·∇loss). Parameters the loss does not reach get nothing.
+   */
+  accumulate(indices: readonly number[], ctx: StepContext, acc: Float32Array): MicroResult {
+    const t = tf();
+    let out: MicroResult = { lossSum: 0, weight: 0, tokens: 0 };
+    t.tidy(() => {
+      const batch = this.task.batch(indices);
+      let res: LossResult | null = null;
+      const { value, grads } = t.variableGrads(() => {
+        res = this.task.loss(batch, ctx);
+        return isScalar(res) ? res : res.loss;
+      }, this.vars);
+      const r = res as unknown as LossResult;
+      const weight = isScalar(r) ? indices.length : (r.weight ?? indices.length);
+      const tokens = isScalar(r) ? 0 : (r.tokens ?? 0);
+      const loss = value.dataSync()[0];
+      if (!Number.isFinite(loss)) throw new P5recError(`the loss is ${loss} at step ${ctx.step} (micro-batch ${ctx.micro}); lower the learning rate?`);
+      if (weight > 0) {
+        for (let i = 0; i < this.vars.length; i++) {
+          const g = grads[this.vars[i].name];
+          if (!g) continue;
+          const data = g.dataSync() as Float32Array;
+          const off = this.layout.entries[i].offset;
+          // w·g is rounded to float32 before the add, as it is when a worker
+          // writes it to its own slot: in-process and data-parallel sums then
+          // round identically (bit-equal results for one micro-batch per worker).
+          if (weight === 1) for (let k = 0; k < data.length; k++) acc[off + k] += data[k];
+          else for (let k = 0; k < data.length; k++) acc[off + k] += Math.fround(weight * data[k]);
+        }
+      }
+      out = { lossSum: weight * loss, weight, tokens };
+    });
+    return out;
+  }
+}
+
+function isScalar(r: LossResult): r is Scalar {
+  return typeof (r as Scalar).dataSync === 'function';
+}

@@ -1,0 +1,325 @@
+/**
+ * The training loop, generic over a `TrainTask` (batch → loss):
+ *
+ *   await train({ task, batchSize: 32, epochs: 10, outDir: 'runs/p5' });
+ *   await train({ taskModule: { module, options }, workers: 2, ... });   // data-parallel
+ *   await train({ ..., resume: true });                                  // continue a run
+ *
+ * Per optimizer step: the global batch (`batchSize` examples, a seeded
+ * per-epoch shuffle) is cut into micro-batches of `microBatchSize`
+ * (gradient accumulation), micro-batches are spread over the workers in
+ * contiguous blocks, gradients are combined as Σ wᵢ·∇lossᵢ / Σ wᵢ, clipped
+ * to a global norm, and AdamW updates one flat parameter buffer with a
+ * linear warmup / linear decay learning rate. The data order, dropout seeds
+ * and the result do not depend on the number of workers.
+ *
+ * Checkpoints (`<outDir>/checkpoint`, every `checkpointEvery` steps and at
+ * the end) hold parameters, optimizer moments and the step; `resume`
+ * continues from the last one with the same data order. A JSONL log
+ * (`<outDir>/train-log.jsonl`, one line per step) and a progress line on
+ * stderr (loss, tokens/s, ETA) report progress.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { engineBackend, type BackendName } from '../engine/backend.js';
+import { InputError } from '../errors.js';
+import { Progress, fmtCount } from '../util/progress.js';
+import { Rng, hashString } from '../util/rng.js';
+import { AdamW, clipGlobalNorm, learningRate, type ScheduleKind } from './adamw.js';
+import { findCheckpoint, loadTrainerCheckpoint, saveTrainerCheckpoint, type Fingerprint, type TrainerState } from './checkpoint.js';
+import { WorkerPool } from './parallel.js';
+import { decayRanges, Replica, type MicroResult, type ParamLayout } from './replica.js';
+import { defaultNoDecay, moduleUrl, type CreateTask, type StepContext, type TaskModuleSpec, type TrainTask } from './task.js';
+
+export interface TrainOptions {
+  /** The task, in-process (workers = 1). */
+  task?: TrainTask;
+  /** A task module; required for workers > 1 (each worker builds its own). */
+  taskModule?: TaskModuleSpec;
+  /** Data-parallel worker threads; default 1 (in-process, no threads). */
+  workers?: number;
+  /** Backend of the worker threads; default the active one (or 'wasm'). */
+  backend?: BackendName;
+  /** Worker script override (tests, bundlers). */
+  workerUrl?: string | URL;
+
+  /** Examples per optimizer step (the global batch). */
+  batchSize: number;
+  /** Examples per forward pass; default ⌈batchSize / workers⌉. */
+  microBatchSize?: number;
+  /** Length of the run: `steps`, or `epochs` over the data (default 1 epoch). */
+  steps?: number;
+  epochs?: number;
+
+  /** AdamW; defaults are P5's: lr 1e-3, eps 1e-6, weight decay 0.01. */
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Default 0.05. */
+  warmupRatio?: number;
+  /** Default 'linear' (warmup then linear decay). */
+  schedule?: ScheduleKind;
+  /** Parameters without weight decay; default: names with bias / layer_norm / LayerNorm. */
+  noDecay?: (name: string) => boolean;
+  /** Global gradient-norm clip; default 1.0, 0 = off. */
+  clipNorm?: number;
+  /** Data order and dropout seeds; default 0. */
+  seed?: number;
+
+  /** Checkpoints and the JSONL log go here (none without it). */
+  outDir?: string;
+  /** Checkpoint every N steps (and always at the end); 0 = only at the end. */
+  checkpointEvery?: number;
+  /** Also write the task's own model export to `<outDir>/model` at each checkpoint. */
+  exportModel?: boolean;
+  /** Continue from `<outDir>/checkpoint`. */
+  resume?: boolean;
+  /** JSONL log path; default `<outDir>/train-log.jsonl`. */
+  logFile?: string;
+
+  quiet?: boolean;
+  progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Stop after the current step (no checkpoint is written for it). */
+  signal?: AbortSignal;
+  onStep?(record: StepRecord): void;
+}
+
+export interface StepRecord {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  examples: number;
+  tokens: number;
+  tokensPerSec: number;
+  stepMs: number;
+  /** Of stepMs: forward + backward (all micro-batches, all workers, incl. gradient transfer). */
+  gradMs: number;
+  /** Of stepMs: clipping, AdamW and the parameter update of the replica(s). */
+  updateMs: number;
+}
+
+export interface TrainResult {
+  /** Last completed step. */
+  step: number;
+  totalSteps: number;
+  /** Step records of this run (after a resume: from the checkpoint on). */
+  records: StepRecord[];
+  /** True when stopped by the signal before the end. */
+  stopped: boolean;
+  layout: ParamLayout;
+  /** Final parameters (flat, `layout` order). */
+  params: Float32Array;
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new InputError(`workers must be a positive integer, got ${workers}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${opts.batchSize}`);
+  const micro = opts.microBatchSize ?? Math.ceil(opts.batchSize / workers);
+  if (!Number.isInteger(micro) || micro < 1) throw new InputError(`microBatchSize must be a positive integer, got ${micro}`);
+  if (opts.resume && !opts.outDir) throw new InputError('resume needs outDir (where the checkpoint is)');
+
+  // ---- replicas
+  let local: Replica | null = null;
+  let pool: WorkerPool | null = null;
+  let owned: TrainTask | null = null;
+  if (workers === 1) {
+    let task = opts.task;
+    if (!task) {
+      if (!opts.taskModule) throw new InputError('train: give a task or a taskModule');
+      const mod = (await import(moduleUrl(opts.taskModule.module))) as Record<string, unknown>;
+      const factory = mod[opts.taskModule.export ?? 'createTask'] as CreateTask;
+      if (typeof factory !== 'function') throw new InputError(`task module ${opts.taskModule.module} has no export '${opts.taskModule.export ?? 'createTask'}'`);
+      task = owned = await factory(opts.taskModule.options, { rank: 0, workers: 1, backend: engineBackend() ?? 'wasm' });
+    }
+    local = new Replica(task);
+  } else {
+    if (!opts.taskModule) throw new InputError('data-parallel training (workers > 1) needs a taskModule: each worker builds its own task');
+    pool = await WorkerPool.start({ workers, backend: opts.backend ?? engineBackend() ?? 'wasm', task: opts.taskModule, workerUrl: opts.workerUrl });
+  }
+  try {
+    return await runLoop(opts, workers, micro, local, pool);
+  } finally {
+    if (pool) await pool.close();
+    owned?.dispose?.();
+  }
+}
+
+async function runLoop(opts: TrainOptions, workers: number, micro: number, local: Replica | null, pool: WorkerPool | null): Promise<TrainResult> {
+  const layout = local ? local.layout : pool!.layout;
+  const size = local ? local.task.size : pool!.size;
+  if (!(size > 0)) throw new InputError('the training data is empty');
+  const seed = opts.seed ?? 0;
+  const batchSize = opts.batchSize;
+  const stepsPerEpoch = Math.ceil(size / batchSize);
+  const totalSteps = opts.steps ?? (opts.epochs ?? 1) * stepsPerEpoch;
+  if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new InputError(`the run has ${totalSteps} steps; set steps or epochs ≥ 1`);
+  const fingerprint: Fingerprint = { seed, examples: size, batchSize, microBatchSize: micro, totalSteps };
+  const lr = opts.lr ?? 1e-3;
+  const warmupRatio = opts.warmupRatio ?? 0.05;
+  const clip = opts.clipNorm ?? 1.0;
+  const noDecay = opts.noDecay ?? defaultNoDecay;
+  const adam = new AdamW(layout.total, decayRanges(layout, noDecay), { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: opts.weightDecay });
+  const params = pool ? pool.params : new Float32Array(layout.total);
+  const grad = new Float32Array(layout.total);
+  const logFile = opts.logFile ?? (opts.outDir ? join(opts.outDir, 'train-log.jsonl') : undefined);
+  if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
+
+  let start = 0;
+  let elapsedMs = 0;
+  let tokensSoFar = 0;
+  if (opts.resume) {
+    const dir = findCheckpoint(opts.outDir!);
+    if (!dir) throw new InputError('nothing to resume: no checkpoint in the output folder', { file: opts.outDir });
+    const ck = loadTrainerCheckpoint(dir, layout);
+    checkFingerprint(ck.state.fingerprint, fingerprint, dir);
+    params.set(ck.params);
+    adam.m.set(ck.m);
+    adam.v.set(ck.v);
+    adam.t = ck.state.adamSteps;
+    start = ck.state.step;
+    elapsedMs = ck.state.elapsedMs;
+    tokensSoFar = ck.state.tokens;
+    if (logFile) truncateLog(logFile, start);
+    if (local) local.readParams(params);
+  } else {
+    if (local) local.writeParams(params);
+    else await pool!.pullParams();
+    if (logFile && existsSync(logFile)) writeFileSync(logFile, '');
+  }
+
+  // Counted from this run's first step, so that the rate and ETA are right after a resume.
+  const progress = new Progress({ label: start > 0 ? `train (resumed at step ${start})` : 'train', total: totalSteps - start, unit: 'step', quiet: opts.quiet, stream: opts.progressStream });
+  const records: StepRecord[] = [];
+  const perms = new Map<number, Int32Array>();
+  const permutation = (epoch: number): Int32Array => {
+    let p = perms.get(epoch);
+    if (!p) {
+      p = new Rng(`${seed}:epoch:${epoch}`).shuffle(Int32Array.from({ length: size }, (_, i) => i)) as Int32Array;
+      perms.clear();
+      perms.set(epoch, p);
+    }
+    return p;
+  };
+  const save = async (step: number): Promise<void> => {
+    if (!opts.outDir) return;
+    const state: TrainerState = { version: 1, step, fingerprint, adamSteps: adam.t, elapsedMs, tokens: tokensSoFar };
+    saveTrainerCheckpoint(opts.outDir, layout, { state, params, m: adam.m, v: adam.v });
+    if (opts.exportModel) {
+      const dir = join(opts.outDir, 'model');
+      if (pool) await pool.exportModel(dir);
+      else await local!.task.exportModel?.(dir);
+    }
+  };
+
+  let stopped = false;
+  let step = start;
+  let recentTokens = 0;
+  let recentMs = 0;
+  while (step < totalSteps) {
+    if (opts.signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    const s = step + 1;
+    const t0 = performance.now();
+    const epoch = Math.floor((s - 1) / stepsPerEpoch);
+    const k = (s - 1) % stepsPerEpoch;
+    const perm = permutation(epoch);
+    const batch = Array.from(perm.subarray(k * batchSize, Math.min(size, (k + 1) * batchSize)));
+    const micros: { indices: number[]; ctx: StepContext }[] = [];
+    for (let i = 0; i * micro < batch.length; i++) {
+      micros.push({ indices: batch.slice(i * micro, (i + 1) * micro), ctx: { step: s, micro: i, seed: hashString(`${seed}:${s}:${i}`), rank: 0 } });
+    }
+    let results: MicroResult[];
+    if (pool) {
+      const perRank = Array.from({ length: workers }, (_, r) => micros.slice(Math.floor((r * micros.length) / workers), Math.floor(((r + 1) * micros.length) / workers)));
+      results = await pool.step(perRank, grad);
+    } else {
+      grad.fill(0);
+      results = micros.map((m) => local!.accumulate(m.indices, m.ctx, grad));
+    }
+    let wSum = 0;
+    let lossSum = 0;
+    let tokens = 0;
+    for (const r of results) {
+      wSum += r.weight;
+      lossSum += r.lossSum;
+      tokens += r.tokens;
+    }
+    if (wSum > 0) {
+      const inv = 1 / wSum;
+      for (let i = 0; i < grad.length; i++) grad[i] *= inv;
+    }
+    const t1 = performance.now();
+    const gradNorm = clipGlobalNorm(grad, clip);
+    const rate = learningRate(s, totalSteps, lr, warmupRatio, opts.schedule ?? 'linear');
+    adam.step(params, grad, rate);
+    if (local) local.readParams(params);
+    step = s;
+    const t2 = performance.now();
+    const stepMs = t2 - t0;
+    elapsedMs += stepMs;
+    tokensSoFar += tokens;
+    recentTokens += tokens;
+    recentMs += stepMs;
+    const loss = wSum > 0 ? lossSum / wSum : 0;
+    const record: StepRecord = {
+      step: s,
+      totalSteps,
+      epoch,
+      loss,
+      lr: rate,
+      gradNorm,
+      examples: batch.length,
+      tokens,
+      tokensPerSec: stepMs > 0 ? (tokens * 1000) / stepMs : 0,
+      stepMs,
+      gradMs: t1 - t0,
+      updateMs: t2 - t1,
+    };
+    records.push(record);
+    if (logFile) appendFileSync(logFile, JSON.stringify({ ...record, time: new Date().toISOString() }) + '\n');
+    const tps = recentMs > 0 ? (recentTokens * 1000) / recentMs : 0;
+    progress.set(s - start, `loss ${loss.toFixed(4)} | ${tokens > 0 ? `${fmtCount(Math.round(tps))} tok/s | ` : ''}lr ${rate.toExponential(2)}`);
+    if (recentMs > 10_000) {
+      recentMs = 0;
+      recentTokens = 0;
+    }
+    opts.onStep?.(record);
+    const every = opts.checkpointEvery ?? 0;
+    if (s === totalSteps || (every > 0 && s % every === 0)) await save(s);
+  }
+  progress.finish(records.length ? `loss ${records[records.length - 1].loss.toFixed(4)}` : undefined);
+  return { step, totalSteps, records, stopped, layout, params: Float32Array.from(params) };
+}
+
+function checkFingerprint(saved: Fingerprint, now: Fingerprint, dir: string): void {
+  for (const key of Object.keys(now) as (keyof Fingerprint)[]) {
+    if (saved[key] !== now[key]) {
+      throw new InputError(`cannot resume: the checkpoint was made with ${key} ${saved[key]}, this run has ${now[key]}`, { file: dir });
+    }
+  }
+}
+
+/** Drop log lines past `step` (an interrupted run's steps are redone). */
+function truncateLog(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const keep = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        return (JSON.parse(line) as { step: number }).step <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileSync(file, keep.length ? keep.join('\n') + '\n' : '');
+}
