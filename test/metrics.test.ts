@@ -118,9 +118,10 @@ describe('rankOfTarget', () => {
     expect(rankOfTarget([-Infinity, 0.8, 0.2, -Infinity], 2)).toBe(1);
     // target itself -Infinity: ties with item 0 and sits below 0.8 and 0.2 -> 3
     expect(rankOfTarget([-Infinity, 0.8, 0.2, -Infinity], 3)).toBe(3);
-    // NaN target: below every valid candidate; 4 is NaN, so candidates {0,1,2} -> 3
-    expect(rankOfTarget([1, 2, 3, NaN, NaN], 3)).toBe(3);
-    expect(rankOfTarget([1, 2, 3, NaN, NaN], 3, [0])).toBe(2);
+    // NaN target: not retrieved, a miss at every cutoff (not a hit because few items were scored)
+    expect(rankOfTarget([1, 2, 3, NaN, NaN], 3)).toBe(Infinity);
+    expect(rankOfTarget([1, 2, 3, NaN, NaN], 3, [0])).toBe(Infinity);
+    expect(() => rankOfTarget([1, 2, 3, NaN, NaN], 3, [3])).toThrow(InputError);
   });
   it('validates indices', () => {
     expect(() => rankOfTarget(s, 6)).toThrow(InputError);
@@ -138,8 +139,8 @@ describe('sampledRank', () => {
     expect(sampledRank(1, [0.1, 0.7])).toBe(0);
     // 1 positive + 99 negatives, all the same score -> rank 99 (last)
     expect(sampledRank(0.5, new Array(99).fill(0.5))).toBe(99);
-    // NaN positive: below the 2 valid negatives
-    expect(sampledRank(NaN, [0.1, NaN, 0.2])).toBe(2);
+    // NaN positive: not retrieved
+    expect(sampledRank(NaN, [0.1, NaN, 0.2])).toBe(Infinity);
   });
 });
 

@@ -5,6 +5,7 @@ import { registerModelCommands, registerReportCommand } from './models.js';
 import { registerServeCommand } from './serve.js';
 import { registerLlmCommands } from './llm.js';
 import { registerPromptsCommands } from './prompts.js';
+import { registerP5Commands } from './p5.js';
 import { VERSION } from '../version.js';
 
 /** Build the command tree; each area registers its own subcommands. */
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerLlmCommands(program);
   registerPromptsCommands(program);
+  registerP5Commands(program);
   registerQuickstartCommand(program);
   return program;
 }

@@ -6,7 +6,10 @@ import { loadDataset } from '../data/dataset.js';
 import { evaluate, type EvalSplit } from '../eval/evaluate.js';
 import { FACTORIES, getFactory } from '../recommend/registry.js';
 import { TASKS, type Task, type TrainSplit } from '../recommend/recommender.js';
-import { loadModel, saveModel } from '../recommend/store.js';
+import { loadModel, readModelCard, saveModel } from '../recommend/store.js';
+import { initEngine } from '../engine/backend.js';
+import { P5Recommender } from '../p5/recommender.js';
+import { evaluateText, type TextTask } from '../p5/evaluate-text.js';
 import { DEFAULT_SEED } from '../data/build.js';
 import { isBeauty } from '../eval/published.js';
 import { collectRuns, writeReport } from '../eval/report.js';
@@ -57,6 +60,8 @@ interface EvalFlags extends CommonFlags {
   task: string;
   split: string;
   users?: string;
+  prompt?: string;
+  beams?: string;
 }
 
 export function registerModelCommands(program: Command): void {
@@ -94,23 +99,44 @@ export function registerModelCommands(program: Command): void {
   program.command('eval').description('evaluate a model on a task with the shared protocol')
     .argument('<dataset>', 'dataset folder')
     .requiredOption('--model <dir>', 'model folder')
-    .requiredOption('--task <task>', TASKS.join('|'))
+    .requiredOption('--task <task>', `${TASKS.join('|')} (P5 also: explanation|review)`)
     .option('--split <split>', 'test|valid', 'test')
-    .option('--users <n>', 'evaluate only the first n users')
+    .option('--users <n>', 'evaluate only the first n users (rows for explanation/review)')
+    .option('--prompt <id>', 'P5: the prompt template to ask with (e.g. 2-13, an unseen one)')
+    .option('--beams <n>', 'P5: beams for item generation (default 20)')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((dir: string, f: EvalFlags) => runCommand(f, async () => {
-      if (!(TASKS as readonly string[]).includes(f.task)) throw new InputError(`--task must be one of ${TASKS.join(', ')}, got '${f.task}'`);
+      const textTask = f.task === 'explanation' || f.task === 'review';
+      if (!(TASKS as readonly string[]).includes(f.task) && !textTask) throw new InputError(`--task must be one of ${TASKS.join(', ')}, explanation, review; got '${f.task}'`);
       if (f.split !== 'test' && f.split !== 'valid') throw new InputError(`--split must be test or valid, got '${f.split}'`);
+      const card0 = readModelCard(f.model);
+      if (card0.kind === 'p5') await initEngine();
+      else if (f.prompt || f.beams || textTask) throw new InputError(`--prompt, --beams and the ${textTask ? f.task : ''} task are for P5 models; '${f.model}' is ${card0.kind}`, { field: 'prompt' });
       const ds = await loadDataset(dir);
       const { rec, card } = loadModel(f.model, ds);
-      const result = await evaluate(ds, rec, f.task as Task, { split: f.split as EvalSplit, maxUsers: f.users ? parseIntFlag('users', f.users, 0, 1) : undefined, quiet: f.quiet });
-      const run = { model: f.model, kind: card.kind, dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result };
+      const maxUsers = f.users ? parseIntFlag('users', f.users, 0, 1) : undefined;
+      let result: Record<string, unknown> & { task: string; split: string; metrics: Record<string, number>; count: number };
+      let prompt: string | undefined;
+      if (rec instanceof P5Recommender) {
+        if (f.beams) rec.settings.beams = parseIntFlag('beams', f.beams, 20, 1);
+        if (textTask) {
+          result = { ...(await evaluateText(rec, rec.collection, f.task as TextTask, { split: f.split as EvalSplit, prompt: f.prompt, maxRows: maxUsers, quiet: f.quiet })) };
+          prompt = result.prompt as string;
+        } else {
+          if (f.prompt) rec.usePrompt(f.task as Task, f.prompt);
+          prompt = rec.promptFor(f.task as Task);
+        }
+      }
+      if (!textTask) result = { ...(await evaluate(ds, rec, f.task as Task, { split: f.split as EvalSplit, maxUsers, quiet: f.quiet })) };
+      const tpl = prompt && rec instanceof P5Recommender ? rec.collection.templates.find((t) => t.id === prompt) : undefined;
+      const promptInfo = prompt ? { prompt, seen: tpl?.seen ?? true, label: `P5 (${prompt}${tpl && !tpl.seen ? ', unseen' : ''})` } : {};
+      const run = { model: f.model, kind: card.kind, ...promptInfo, dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result! };
       // Every evaluation is kept beside the model so `p5rec report` can gather runs.
       mkdirSync(join(f.model, 'evals'), { recursive: true });
-      writeFileSync(join(f.model, 'evals', `${result.task}-${result.split}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
+      writeFileSync(join(f.model, 'evals', `${result!.task}-${result!.split}${prompt ? `-p${prompt}` : ''}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
       return run;
-    }, (r) => `${r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`));
+    }, (r) => `${r.label ?? r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(r.task) ? 'rows' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`));
 }
 
 export function registerReportCommand(program: Command): void {

@@ -28,6 +28,7 @@ interface ExportFlags extends CommonFlags {
   negatives?: string;
   history?: string;
   ratingNoise: boolean;
+  leakyRows?: boolean;
 }
 
 interface ListFlags extends CommonFlags {
@@ -80,6 +81,7 @@ export function registerPromptsCommands(program: Command): void {
     .option('--negatives <n>', 'sampled negatives in training candidate lists (default 99)')
     .option('--history <n>', 'most recent items shown in a purchase history (default 20)')
     .option('--no-rating-noise', "no P5 Gaussian noise on training star targets")
+    .option('--leaky-rows', "train rating/explanation/review rows on the whole random-split train part, as P5 (names held-out next items)")
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((dir: string, f: ExportFlags) => runCommand(f, async () => {
@@ -98,7 +100,7 @@ export function registerPromptsCommands(program: Command): void {
       const collection = loadPromptCollection(f.prompts);
       const ds = await loadDataset(dir);
       const stream = split === 'train'
-        ? trainingInstances(ds, collection, { seed, epoch, tasks, templates: selection, weights, negatives, maxHistory, ratingNoise: f.ratingNoise })
+        ? trainingInstances(ds, collection, { seed, epoch, tasks, templates: selection, weights, negatives, maxHistory, ratingNoise: f.ratingNoise, leakFree: !f.leakyRows })
         : evaluationInstances(ds, collection, split, { seed, tasks, templates: selection, maxHistory });
       for (const s of stream.skipped) log(`skipping template ${s.id} (${s.task}): ${s.reason}`);
       if (stream.total === 0) throw new InputError(`no instances: none of the selected templates (${selection}${tasks ? `, tasks ${tasks.join(',')}` : ''}) can be filled from this dataset`, { file: dir });

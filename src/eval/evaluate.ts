@@ -37,7 +37,7 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   const code = split === 'test' ? TEST : VALID;
   if (!rec.tasks.includes(task)) throw new InputError(`model '${rec.kind}' cannot do the ${task} task (it does: ${rec.tasks.join(', ')})`, { field: 'task' });
   const wantSplit = task === 'rating' ? 'rating' : 'sequential';
-  if (rec.trainSplit !== wantSplit) {
+  if (rec.trainSplit !== wantSplit && rec.trainSplit !== 'both') {
     throw new InputError(`model '${rec.kind}' was trained on the ${rec.trainSplit} split, whose training part contains the ${task} task's held-out items; refit it with --split ${wantSplit}`, { field: 'task' });
   }
   const t0 = Date.now();
@@ -52,11 +52,17 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
     const pred = new Float64Array(rows.length);
     const truth = new Float64Array(rows.length);
     const bar = new Progress({ label: `eval rating/${split}`, total: rows.length, unit: 'ratings', quiet: opts.quiet });
-    for (let j = 0; j < rows.length; j++) {
-      const k = rows[j];
-      pred[j] = await rec.predictRating(ds.interactions.user[k], ds.interactions.item[k]);
-      truth[j] = ds.interactions.rating[k];
-      bar.tick();
+    const chunk = rec.predictRatings ? 256 : 1;
+    for (let j0 = 0; j0 < rows.length; j0 += chunk) {
+      const part = rows.slice(j0, j0 + chunk);
+      const p = rec.predictRatings
+        ? await rec.predictRatings(part.map((k) => [ds.interactions.user[k], ds.interactions.item[k]] as const))
+        : [await rec.predictRating(ds.interactions.user[part[0]], ds.interactions.item[part[0]])];
+      part.forEach((k, i) => {
+        pred[j0 + i] = p[i];
+        truth[j0 + i] = ds.interactions.rating[k];
+      });
+      bar.tick(part.length);
     }
     bar.finish();
     const range = opts.ratingRange ?? { min: 1, max: 5 };
@@ -69,21 +75,26 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   const users: number[] = [];
   for (let u = 0; u < ds.numUsers && (!opts.maxUsers || users.length < opts.maxUsers); u++) if (ds.sequenceSplit(u, code).length) users.push(u);
   const bar = new Progress({ label: `eval ${task}/${split}`, total: users.length, unit: 'users', quiet: opts.quiet });
-  for (const u of users) {
-    const target = ds.sequenceSplit(u, code)[0];
-    const history = ds.historyBefore(u, code);
-    if (task === 'direct') {
-      const negs = ds.negatives[u];
-      const cands = new Int32Array(negs.length + 1);
-      cands[0] = target;
-      cands.set(negs, 1);
-      const s = await rec.score(u, history, cands);
-      acc.add(sampledRank(s[0], s.subarray(1)));
-    } else {
-      const s = await rec.score(u, history);
-      acc.add(rankOfTarget(s, target, history));
-    }
-    bar.tick();
+  const chunk = rec.scoreMany ? 64 : 1;
+  for (let i0 = 0; i0 < users.length; i0 += chunk) {
+    const part = users.slice(i0, i0 + chunk).map((u) => {
+      const target = ds.sequenceSplit(u, code)[0];
+      const history = ds.historyBefore(u, code);
+      let candidates: Int32Array | undefined;
+      if (task === 'direct') {
+        const negs = ds.negatives[u];
+        candidates = new Int32Array(negs.length + 1);
+        candidates[0] = target;
+        candidates.set(negs, 1);
+      }
+      return { user: u, history, candidates, target };
+    });
+    const scores = rec.scoreMany ? await rec.scoreMany(part) : [await rec.score(part[0].user, part[0].history, part[0].candidates)];
+    part.forEach((r, i) => {
+      const s = scores[i];
+      acc.add(task === 'direct' ? sampledRank(s[0], s.subarray(1)) : rankOfTarget(s, r.target, r.history));
+    });
+    bar.tick(part.length);
   }
   bar.finish();
   const { count, ...metrics } = acc.result();

@@ -102,8 +102,9 @@ export function ndcgAt(rank: number, k: number): number {
  * Candidates: items with a NaN score and indices in `exclude` (e.g. the
  * user's history) are not candidates and are ignored. `-Infinity` is an
  * ordinary score: such items sort below any finite target, and tie with a
- * `-Infinity` target. A target whose own score is NaN ranks last (rank =
- * number of candidates other than the target).
+ * `-Infinity` target. A target whose own score is NaN was not retrieved
+ * (e.g. outside a generative model's beams): rank `Infinity`, a miss at
+ * every cutoff — never a hit just because few other items were scored.
  *
  * Throws InputError if `target` or an excluded index is out of range or not
  * an integer, or if `target` is itself excluded.
@@ -117,6 +118,14 @@ export function rankOfTarget(scores: ArrayLike<number>, target: number, exclude?
   const targetUnscored = Number.isNaN(st);
   // Counts over all items, then corrects for the excluded ones: O(n + |exclude|).
   let above = 0;
+  if (targetUnscored) {
+    for (let i = 0; exclude && i < exclude.length; i++) {
+      const e = exclude[i];
+      if (!Number.isInteger(e) || e < 0 || e >= n) throw new InputError(`excluded index ${e} is out of range [0, ${n})`);
+      if (e === target) throw new InputError(`target index ${target} is also in the excluded set`);
+    }
+    return Infinity;
+  }
   for (let j = 0; j < n; j++) {
     const s = scores[j];
     if (j === target || Number.isNaN(s)) continue;
@@ -143,16 +152,17 @@ export function rankOfTarget(scores: ArrayLike<number>, target: number, exclude?
  * scored against a fixed set of sampled negatives, e.g. 1 + 99 in P5's
  * direct recommendation). Same tie rule as {@link rankOfTarget}: negatives
  * with score >= the positive's are ranked above it; NaN negatives are
- * ignored; a NaN positive ranks below every valid negative.
- * The result lies in [0, number of valid negatives].
+ * ignored; a NaN positive was not retrieved: `Infinity`.
+ * The result lies in [0, number of valid negatives] or is `Infinity`.
  */
 export function sampledRank(scoreOfPositive: number, scoresOfNegatives: ArrayLike<number>): number {
-  const unscored = Number.isNaN(scoreOfPositive);
+  // A positive that was not retrieved (NaN) is a miss at every cutoff.
+  if (Number.isNaN(scoreOfPositive)) return Infinity;
   let above = 0;
   for (let j = 0; j < scoresOfNegatives.length; j++) {
     const s = scoresOfNegatives[j];
     if (Number.isNaN(s)) continue;
-    if (unscored || s >= scoreOfPositive) above++;
+    if (s >= scoreOfPositive) above++;
   }
   return above;
 }

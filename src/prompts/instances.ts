@@ -63,6 +63,14 @@ export interface TrainingOptions extends InstanceOptions {
   negatives?: number;
   /** P5's training-time Gaussian noise on star targets (`4` → `3.9`), default true. */
   ratingNoise?: boolean;
+  /**
+   * Row families (rating, explanation, review, zeroshot) train only on rows
+   * that are also in the leave-one-out train prefix, so no training prompt
+   * names a user's held-out next item (default true). P5's own code trains
+   * them on the whole random-split train part, which contains most users'
+   * sequential test items; `false` reproduces that.
+   */
+  leakFree?: boolean;
 }
 
 export type EvalSplit = 'valid' | 'test';
@@ -463,6 +471,7 @@ export function trainingInstances(ds: Dataset, collection: PromptCollection | re
   const sep = opts.historySeparator ?? 'random';
   const nNeg = opts.negatives ?? 99;
   const noise = opts.ratingNoise ?? true;
+  const leakFree = opts.leakFree ?? true;
   const templates = 'templates' in collection ? collection.templates : collection;
   const { use, skipped } = selectTemplates(templates, ds.manifest.fields, { selection: opts.templates ?? 'seen', tasks: opts.tasks ?? PROMPT_TASKS });
   const pd = promptData(ds);
@@ -503,7 +512,10 @@ export function trainingInstances(ds: Dataset, collection: PromptCollection | re
     } else {
       const checks = ts.map((t) => rowChecks(t, ds));
       const rows: number[] = [];
-      for (const k of ds.ratingRows(TRAIN)) if (checks.some((cs) => cs.every((c) => c(k)))) rows.push(k);
+      for (const k of ds.ratingRows(TRAIN)) {
+        if (leakFree && x.seqSplit[k] !== TRAIN) continue;
+        if (checks.some((cs) => cs.every((c) => c(k)))) rows.push(k);
+      }
       const rowList = Int32Array.from(rows);
       units = rowList.length;
       make = (unit, rng) => {
@@ -651,4 +663,49 @@ export function evaluationInstances(ds: Dataset, collection: PromptCollection | 
     for (const p of plans) yield* p.run();
   }
   return { split, total, perTask, perTemplate, templates: use, skipped, [Symbol.iterator]: generate };
+}
+
+// ---------------------------------------------------------------- inference
+
+export interface UserPromptInput {
+  user: number;
+  /** Items before the prediction point, most recent last (sequential templates). */
+  history?: ArrayLike<number>;
+  /** The item a yes/no template asks about. */
+  asked?: number;
+  /** Candidate items, in the order the prompt lists them (candidate templates). */
+  candidates?: ArrayLike<number>;
+}
+
+/**
+ * Fill a sequential or direct template at inference time (P5 as a
+ * recommender): the same fields as training, with a fixed history separator
+ * (default ' , ') and the candidate list in the given order.
+ */
+export function renderUserPrompt(ds: Dataset, t: PromptTemplate, input: UserPromptInput, opts: { separator?: ' , ' | ' -> '; maxHistory?: number } = {}): string {
+  const pd = promptData(ds);
+  const tok = ds.items.token;
+  const f: TemplateFields = { user_id: ds.users.token[input.user], user_desc: pd.userDesc(input.user) };
+  if (t.placeholders.includes('purchase_history')) {
+    const h = input.history ?? [];
+    const from = Math.max(0, h.length - (opts.maxHistory ?? 20));
+    const parts: string[] = [];
+    for (let i = from; i < h.length; i++) parts.push(tok[h[i]]);
+    f.purchase_history = parts.join(opts.separator ?? ' , ');
+  }
+  if (input.asked !== undefined) pd.itemFields(input.asked, f);
+  if (t.placeholders.includes('candidates')) {
+    const c = input.candidates ?? [];
+    const parts: string[] = [];
+    for (let i = 0; i < c.length; i++) parts.push(tok[c[i]]);
+    f.candidates = parts.join(' , ');
+  }
+  return renderTemplate(t, f);
+}
+
+/** Fill a rating template that needs only the user and the item (1-1, 1-2, 1-5, 1-6, 1-10, ...). */
+export function renderPairPrompt(ds: Dataset, t: PromptTemplate, user: number, item: number): string {
+  const pd = promptData(ds);
+  const f: TemplateFields = pd.itemFields(item, { user_id: ds.users.token[user], user_desc: pd.userDesc(user) });
+  return renderTemplate(t, f);
 }

@@ -10,7 +10,7 @@ export type Task = (typeof TASKS)[number];
  * split, ranking models from the leave-one-out train prefix; evaluating a
  * model on the other protocol would leak test items, so eval refuses it.
  */
-export type TrainSplit = 'rating' | 'sequential';
+export type TrainSplit = 'rating' | 'sequential' | 'both';
 
 /**
  * The one seam every model implements: baselines, P5 and LLM recommenders.
@@ -26,6 +26,10 @@ export interface Recommender {
    * the target, in time order.
    */
   score(user: number, history: Int32Array, candidates?: Int32Array): Float32Array | Promise<Float32Array>;
+  /** Optional batched `score` (models that gain from batching, e.g. P5's prompts); same results. */
+  scoreMany?(requests: readonly { user: number; history: Int32Array; candidates?: Int32Array }[]): Promise<Float32Array[]>;
+  /** Optional batched `predictRating`. */
+  predictRatings?(pairs: readonly (readonly [number, number])[]): Promise<number[]>;
   /** Predicted star rating (rating task). */
   predictRating?(user: number, item: number): number | Promise<number>;
   /** Weights and config for `save`; loaded back by the factory's `load`. */

@@ -8,6 +8,7 @@ import { readSafetensors, writeSafetensors, type Tensor } from '../util/safetens
 import { VERSION } from '../version.js';
 import type { ModelState, Recommender, TrainSplit } from './recommender.js';
 import { getFactory } from './registry.js';
+import { loadP5 } from '../p5/load.js';
 
 export const MODEL_FORMAT = 'p5rec-model';
 
@@ -65,6 +66,7 @@ export function loadModel(dir: string, ds: Dataset): { rec: Recommender; card: M
   if (card.dataset.fingerprint !== fp) {
     throw new InputError(`model was trained on dataset '${card.dataset.name}' (${card.dataset.fingerprint}), not on ${ds.dir} (${fp}): ids would not line up`, { file: join(dir, 'model.json'), field: 'dataset' });
   }
+  if (card.kind === 'p5') return { rec: loadP5(dir, ds, card), card };
   const st = readSafetensors(join(dir, 'weights.safetensors'));
   const tensors: Record<string, Tensor> = {};
   for (const name of st.names) {

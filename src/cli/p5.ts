@@ -1,0 +1,227 @@
+/**
+ * P5 commands: `train` (multitask prompts → T5), `predict` (one user, one
+ * task, through the recommender), `generate` (any prompt text).
+ */
+import type { Command } from 'commander';
+import { loadDataset } from '../data/dataset.js';
+import { TEST } from '../data/splits.js';
+import { initEngine, type BackendName } from '../engine/backend.js';
+import { InputError } from '../errors.js';
+import { loadT5 } from '../models/t5/checkpoint.js';
+import { beamSearch, encodePrompts } from '../p5/decode.js';
+import { loadP5 } from '../p5/load.js';
+import { trainP5 } from '../p5/train.js';
+import { loadPromptCollection, parseTaskList, PROMPT_TASKS, type PromptTask } from '../prompts/templates.js';
+import { readModelCard } from '../recommend/store.js';
+import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+
+interface TrainFlags extends CommonFlags {
+  config: string;
+  tasks?: string;
+  out: string;
+  init?: string;
+  epochs?: string;
+  batchTokens?: string;
+  maxBatch?: string;
+  batchesPerStep?: string;
+  negatives?: string;
+  history?: string;
+  weights?: string;
+  lr?: string;
+  dropout?: string;
+  vocab?: string;
+  seed?: string;
+  workers?: string;
+  checkpointEvery?: string;
+  backend?: string;
+  maxSource?: string;
+  leakyRows?: boolean;
+  resume?: boolean;
+  force?: boolean;
+  prompts: string[];
+}
+
+const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+function parseNumber(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InputError(`--${name} must be a number >= 0, got '${v}'`, { field: name });
+  return n;
+}
+
+function parseWeights(v: string | undefined): Partial<Record<PromptTask, number>> | undefined {
+  if (!v) return undefined;
+  const out: Partial<Record<PromptTask, number>> = {};
+  for (const part of v.split(',')) {
+    const [k, w] = part.split('=');
+    if (!PROMPT_TASKS.includes(k as PromptTask)) throw new InputError(`--weights: unknown task '${k}'`, { field: 'weights' });
+    out[k as PromptTask] = parseNumber('weights', w, NaN);
+  }
+  return out;
+}
+
+function parseConfig(v: string): string | Record<string, unknown> {
+  // `tiny`, `small`, `base`, a config.json path, or inline JSON fields over a preset.
+  if (v.trim().startsWith('{')) {
+    try {
+      return JSON.parse(v);
+    } catch (e) {
+      throw new InputError(`--config: inline JSON does not parse (${(e as Error).message})`, { field: 'config' });
+    }
+  }
+  return v;
+}
+
+export function registerP5Commands(program: Command): void {
+  program.command('train').description('train P5: multitask prompts on a T5 (tokenizer, corpus, AdamW, checkpoints, resume)')
+    .argument('<dataset>', 'dataset folder')
+    .requiredOption('--out <dir>', 'model folder to write (a HF T5 folder plus model.json)')
+    .option('--config <c>', 'tiny | small | base | config.json | inline JSON fields, e.g. \'{"preset":"tiny","d_model":128}\'', 'small')
+    .option('--tasks <list>', `comma list of ${PROMPT_TASKS.join(',')} (default: all the dataset can feed)`)
+    .option('--init <dir>', 'start from a T5 folder (e.g. HF t5-small, with its tokenizer.json)')
+    .option('--epochs <n>', 'data epochs (each with fresh templates and negatives)', '10')
+    .option('--batch-tokens <n>', 'padded source tokens per batch (length-bucketed)', '4096')
+    .option('--max-batch <n>', 'examples per batch at most', '64')
+    .option('--batches-per-step <n>', 'batches accumulated per optimizer step', '1')
+    .option('--negatives <n>', 'sampled negatives in training candidate lists (P5: 99)', '99')
+    .option('--history <n>', 'most recent items in a purchase history', '20')
+    .option('--max-source <n>', 'clip prompts to n tokens', '512')
+    .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
+    .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', '1e-3')
+    .option('--dropout <x>', 'dropout rate (default: the config\'s)')
+    .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
+    .option('--seed <n>', 'seed', '0')
+    .option('--workers <n>', 'data-parallel worker threads', '1')
+    .option('--checkpoint-every <n>', 'steps between checkpoints', '200')
+    .option('--backend <b>', 'wasm | cpu | tensorflow | cuda', 'wasm')
+    .option('--prompts <file>', 'extra template collection JSON (repeatable)', collect, [])
+    .option('--leaky-rows', 'train rating/explanation/review on the whole random-split train part, as P5 (names held-out next items)')
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--force', 'overwrite an existing model folder')
+    .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no progress on stderr')
+    .action((dir: string, f: TrainFlags) => runCommand(f, async () => {
+      await initEngine({ backend: f.backend as BackendName });
+      const ds = await loadDataset(dir);
+      const collection = loadPromptCollection(f.prompts);
+      const ac = new AbortController();
+      const onSig = (): void => {
+        process.stderr.write('\np5rec: stopping after this step; run again with --resume to continue from the last checkpoint\n');
+        ac.abort();
+      };
+      process.once('SIGINT', onSig);
+      try {
+        return await trainP5(ds, collection, {
+          out: f.out,
+          config: parseConfig(f.config) as never,
+          init: f.init,
+          tasks: parseTaskList(f.tasks),
+          weights: parseWeights(f.weights),
+          epochs: parseIntFlag('epochs', f.epochs, 10, 1),
+          tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, 4096, 16),
+          maxBatch: parseIntFlag('max-batch', f.maxBatch, 64, 1),
+          batchesPerStep: parseIntFlag('batches-per-step', f.batchesPerStep, 1, 1),
+          negatives: parseIntFlag('negatives', f.negatives, 99, 0),
+          maxHistory: parseIntFlag('history', f.history, 20, 1),
+          maxSourceLength: parseIntFlag('max-source', f.maxSource, 512, 8),
+          lr: parseNumber('lr', f.lr, 1e-3),
+          dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
+          vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
+          seed: parseIntFlag('seed', f.seed, 0, 0),
+          workers: parseIntFlag('workers', f.workers, 1, 1),
+          checkpointEvery: parseIntFlag('checkpoint-every', f.checkpointEvery, 200, 0),
+          leakFree: !f.leakyRows,
+          resume: f.resume,
+          force: f.force,
+          quiet: f.quiet,
+          log: logger(f),
+          signal: ac.signal,
+        });
+      } finally {
+        process.off('SIGINT', onSig);
+      }
+    }, (r) => `P5 ${r.stopped ? 'stopped' : 'trained'}: ${r.steps} steps, ${r.examples} prompts, final loss ${r.finalLoss.toFixed(3)}, ${Math.round(r.tokensPerSec)} tok/s, ${r.seconds.toFixed(0)}s, peak RSS ${r.peakRssMB} MB → ${r.out}`));
+
+  program.command('predict').description('ask a trained P5 (or any model) about one user')
+    .argument('<model>', 'model folder')
+    .requiredOption('--dataset <dir>', 'dataset folder the model was trained on')
+    .requiredOption('--task <task>', 'sequential | direct | rating | explanation')
+    .requiredOption('--user <id>', 'user (raw id, token, or index as #N)')
+    .option('--item <id>', 'item (rating, explanation)')
+    .option('--feature <word>', 'feature word for the explanation')
+    .option('--prompt <id>', 'template id (e.g. 2-13)')
+    .option('--k <n>', 'top-k', '10')
+    .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no progress on stderr')
+    .action((modelDir: string, f: CommonFlags & { dataset: string; task: string; user: string; item?: string; feature?: string; prompt?: string; k: string }) => runCommand(f, async () => {
+      const card = readModelCard(modelDir);
+      if (card.kind !== 'p5') throw new InputError(`predict needs a P5 model; '${modelDir}' is ${card.kind} (use \`p5rec serve\` or \`eval\` for baselines)`, { file: modelDir });
+      await initEngine();
+      const ds = await loadDataset(f.dataset);
+      const { loadModel } = await import('../recommend/store.js');
+      const p5 = loadModel(modelDir, ds).rec as ReturnType<typeof loadP5>;
+      const u = resolveId(f.user, ds.users.rawId, ds.users.token, 'user');
+      const k = parseIntFlag('k', f.k, 10, 1);
+      const history = ds.historyBefore(u, TEST); // as at test time: train + valid; the test item is the one to find
+      if (f.task === 'sequential' || f.task === 'direct') {
+        if (f.prompt) p5.usePrompt(f.task, f.prompt);
+        const cands = f.task === 'direct' ? Int32Array.from(ds.negatives[u]) : undefined;
+        const s = await p5.score(u, history, cands);
+        const ids = cands ? Array.from(cands) : Array.from({ length: ds.numItems }, (_, j) => j);
+        const ranked = ids.map((item, j) => ({ item, score: s[j] })).filter((x) => !Number.isNaN(x.score)).sort((a, b) => b.score - a.score).slice(0, k);
+        const held = ds.sequenceSplit(u, TEST)[0];
+        return { task: f.task, prompt: p5.promptFor(f.task), user: ds.users.rawId[u], heldOut: held === undefined ? null : ds.items.rawId[held], items: ranked.map((x) => ({ item: ds.items.rawId[x.item], token: ds.items.token[x.item], title: ds.items.title[x.item] ?? null, score: x.score })) };
+      }
+      if (!f.item) throw new InputError(`--task ${f.task} needs --item`, { field: 'item' });
+      const i = resolveId(f.item, ds.items.rawId, ds.items.token, 'item');
+      if (f.task === 'rating') {
+        if (f.prompt) p5.usePrompt('rating', f.prompt);
+        return { task: f.task, prompt: p5.promptFor('rating'), user: ds.users.rawId[u], item: ds.items.rawId[i], rating: await p5.predictRating(u, i) };
+      }
+      if (f.task === 'explanation') {
+        const e = await p5.explain(u, i, f.feature);
+        return { task: f.task, user: ds.users.rawId[u], item: ds.items.rawId[i], explanation: e.text, prompt: e.prompt, template: e.template };
+      }
+      throw new InputError(`--task must be sequential, direct, rating or explanation, got '${f.task}'`, { field: 'task' });
+    }, (r) => JSON.stringify(r, null, 2)));
+
+  program.command('generate').description('run a P5 / T5 model on any prompt text (beam search)')
+    .argument('<model>', 'model folder (P5 or any T5 folder with tokenizer.json)')
+    .requiredOption('--prompt <text>', 'the prompt (repeatable)', collect, [])
+    .option('--beams <n>', 'beam size', '4')
+    .option('--n <n>', 'outputs per prompt', '1')
+    .option('--max-length <n>', 'maximum output tokens', '40')
+    .option('--min-length <n>', 'minimum output tokens', '0')
+    .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no progress on stderr')
+    .action((modelDir: string, f: CommonFlags & { prompt: string[]; beams: string; n: string; maxLength: string; minLength: string }) => runCommand(f, async () => {
+      await initEngine();
+      if (!f.prompt.length) throw new InputError('give at least one --prompt', { field: 'prompt' });
+      const { model, tokenizer } = loadT5(modelDir, { tokenizer: true });
+      if (!tokenizer) throw new InputError('the model folder has no tokenizer.json', { file: modelDir });
+      const beams = parseIntFlag('beams', f.beams, 4, 1);
+      const n = Math.min(beams, parseIntFlag('n', f.n, 1, 1));
+      const hyps = beamSearch(model, await encodePrompts(tokenizer, f.prompt), {
+        beams, returnBeams: n, maxLength: parseIntFlag('max-length', f.maxLength, 40, 1), minLength: parseIntFlag('min-length', f.minLength, 0, 0),
+      });
+      const outputs = await Promise.all(hyps.map(async (hs, j) => ({
+        prompt: f.prompt[j],
+        outputs: await Promise.all(hs.map(async (h) => ({ text: await tokenizer.decode(h.ids, { skipSpecialTokens: true }), logProb: h.logProb }))),
+      })));
+      model.dispose();
+      return { model: modelDir, results: outputs };
+    }, (r) => r.results.map((x) => x.outputs.map((o) => o.text).join('\n')).join('\n')));
+}
+
+/** A user/item given as raw id, prompt token, or `#index`. */
+function resolveId(v: string, raw: readonly string[], token: readonly string[], what: string): number {
+  if (/^#\d+$/.test(v)) {
+    const n = Number(v.slice(1));
+    if (n < raw.length) return n;
+  }
+  let j = raw.indexOf(v);
+  if (j < 0) j = token.indexOf(v);
+  if (j < 0) throw new InputError(`unknown ${what} '${v}'`, { field: what });
+  return j;
+}

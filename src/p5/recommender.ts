@@ -1,0 +1,268 @@
+/**
+ * P5 as a recommender (the seam every model implements): a trained T5 plus
+ * its tokenizer, the prompt collection and the dataset, answering each task
+ * through a prompt template:
+ * - sequential / direct with a generative template (2-1, 2-13, 5-5, 5-8):
+ *   beam search constrained to the catalogue (or to the candidate list), the
+ *   top-k list is the k best beams, scored by their log-probability;
+ * - yes/no templates (2-11, 5-1, ...): every candidate ranked by log P("yes");
+ * - rating (1-1, 1-6, 1-10): the decoded star (or the expected star over the
+ *   first token's star probabilities).
+ * Items outside the beams score NaN ("not retrieved"), which the harness ranks last.
+ */
+import type { Dataset } from '../data/dataset.js';
+import { InputError } from '../errors.js';
+import type { T5Model } from '../models/t5/model.js';
+import { renderPairPrompt, renderUserPrompt } from '../prompts/instances.js';
+import type { PromptCollection, PromptTemplate } from '../prompts/templates.js';
+import { renderTemplate } from '../prompts/templates.js';
+import type { ModelState, Recommender, Task, TrainSplit } from '../recommend/recommender.js';
+import type { T5Tokenizer } from '../tokenizer/tokenizer.js';
+import { beamSearch, encodePrompts, sequenceLogProbs, type BeamOptions } from './decode.js';
+import { TokenTrie } from './trie.js';
+
+export interface P5Settings {
+  /** Template used per task (default: 2-1 sequential, 5-1 direct, 1-1 rating). */
+  prompts: { sequential: string; direct: string; rating: string };
+  /** Beams for item generation; the top-k list has at most this many items (default 20). */
+  beams: number;
+  /** Rating: the decoded star ('greedy') or the expectation over the first token's star probabilities. */
+  ratingMode: 'greedy' | 'expected';
+  /** Most recent history items shown (default 20). */
+  maxHistory: number;
+  /** Prompts per forward pass (default 32). */
+  batchSize: number;
+  /** Explanations / summaries: beams and minimum length. */
+  textBeams: number;
+  textMinLength: number;
+  textMaxLength: number;
+}
+
+export const DEFAULT_P5_SETTINGS: P5Settings = {
+  prompts: { sequential: '2-1', direct: '5-1', rating: '1-1' },
+  beams: 20,
+  ratingMode: 'greedy',
+  maxHistory: 20,
+  batchSize: 32,
+  textBeams: 4,
+  textMinLength: 5,
+  textMaxLength: 40,
+};
+
+export interface ScoreRequest {
+  user: number;
+  history: Int32Array;
+  candidates?: Int32Array;
+}
+
+export class P5Recommender implements Recommender {
+  readonly kind = 'p5';
+  readonly tasks: readonly Task[];
+  private itemIds: number[][] | null = null;
+  private catalogue: TokenTrie | null = null;
+
+  constructor(
+    readonly ds: Dataset,
+    readonly model: T5Model,
+    readonly tokenizer: T5Tokenizer,
+    readonly collection: PromptCollection,
+    readonly trainSplit: TrainSplit,
+    readonly settings: P5Settings = DEFAULT_P5_SETTINGS,
+  ) {
+    this.tasks = ds.manifest.fields.rating ? ['rating', 'direct', 'sequential'] : ['direct', 'sequential'];
+    for (const task of ['sequential', 'direct', 'rating'] as const) this.template(settings.prompts[task], task);
+  }
+
+  /** A template by id, checked to suit the task. */
+  template(id: string, task?: Task): PromptTemplate {
+    const t = this.collection.templates.find((x) => x.id === id);
+    if (!t) throw new InputError(`unknown prompt '${id}' (known: ${this.collection.templates.map((x) => x.id).join(', ')})`, { field: 'prompt' });
+    if (task === 'rating' && !(t.target === 'star_rating' && (t.task === 'rating' || t.task === 'zeroshot'))) {
+      throw new InputError(`prompt ${id} does not ask for a star rating (use 1-1, 1-2, 1-5, 1-6, 1-7 or 1-10)`, { field: 'prompt' });
+    }
+    if ((task === 'sequential' || task === 'direct') && !((t.task === 'sequential' || t.task === 'direct') && (t.target === 'item_id' || t.target === 'yes_no'))) {
+      throw new InputError(`prompt ${id} is a ${t.task} prompt; a ${task} evaluation needs a sequential or direct prompt (2-x, 5-x)`, { field: 'prompt' });
+    }
+    const missing = t.placeholders.filter((p) => (p === 'item_title' && !this.ds.manifest.fields.title));
+    if (missing.length) throw new InputError(`prompt ${id} needs item titles, which this dataset lacks`, { field: 'prompt' });
+    return t;
+  }
+
+  /** Use another template for a task (e.g. the unseen 2-13 for sequential). */
+  usePrompt(task: Task, id: string): void {
+    this.template(id, task);
+    this.settings.prompts = { ...this.settings.prompts, [task]: id };
+  }
+
+  promptFor(task: Task): string {
+    return this.settings.prompts[task];
+  }
+
+  /** Token ids (with `</s>`) of every item's answer string, and the catalogue trie. */
+  private async items(): Promise<{ ids: number[][]; trie: TokenTrie }> {
+    if (!this.itemIds || !this.catalogue) {
+      const enc = await this.tokenizer.encodeBatch(this.ds.items.token);
+      this.itemIds = enc.map((e) => e.ids);
+      const trie = new TokenTrie();
+      this.itemIds.forEach((ids, j) => trie.insert(ids, j));
+      this.catalogue = trie;
+    }
+    return { ids: this.itemIds, trie: this.catalogue };
+  }
+
+  async score(user: number, history: Int32Array, candidates?: Int32Array): Promise<Float32Array> {
+    return (await this.scoreMany([{ user, history, candidates }]))[0];
+  }
+
+  /** Scores for several users at once (batched prompts). */
+  async scoreMany(reqs: readonly ScoreRequest[]): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    const byTemplate = (r: ScoreRequest): PromptTemplate => this.template(this.settings.prompts[r.candidates ? 'direct' : 'sequential']);
+    const { ids: itemIds, trie: catalogue } = await this.items();
+    const N = this.ds.numItems;
+    // Generative requests are batched together; yes/no ones are expanded per candidate.
+    const gen: { i: number; prompt: string; trie: TokenTrie; cands?: Int32Array }[] = [];
+    for (let i = 0; i < reqs.length; i++) {
+      const r = reqs[i];
+      const t = byTemplate(r);
+      out.push(new Float32Array(r.candidates ? r.candidates.length : N).fill(NaN));
+      if (t.target === 'yes_no') {
+        const asked = r.candidates ?? Int32Array.from({ length: N }, (_, j) => j);
+        const prompts = Array.from(asked, (item) => renderUserPrompt(this.ds, t, { user: r.user, history: r.history, asked: item }, { maxHistory: this.settings.maxHistory }));
+        const s = await this.yesScores(prompts);
+        out[i].set(s);
+      } else {
+        if (t.placeholders.includes('candidates') && !r.candidates) {
+          throw new InputError(`prompt ${t.id} lists candidates; all-item ranking needs a prompt without them (e.g. 2-1, 2-13)`, { field: 'prompt' });
+        }
+        let trie = catalogue;
+        if (r.candidates) {
+          trie = new TokenTrie();
+          for (let j = 0; j < r.candidates.length; j++) trie.insert(itemIds[r.candidates[j]], j);
+        }
+        gen.push({ i, prompt: renderUserPrompt(this.ds, t, { user: r.user, history: r.history, candidates: r.candidates }, { maxHistory: this.settings.maxHistory }), trie, cands: r.candidates });
+      }
+    }
+    const B = Math.max(1, Math.floor(this.settings.batchSize / Math.max(1, this.settings.beams / 4)));
+    for (let s = 0; s < gen.length; s += B) {
+      const chunk = gen.slice(s, s + B);
+      const batch = await encodePrompts(this.tokenizer, chunk.map((g) => g.prompt));
+      const hyps = beamSearch(this.model, batch, { beams: this.settings.beams, maxLength: 16, trie: chunk.map((g) => g.trie) });
+      chunk.forEach((g, j) => {
+        for (const h of hyps[j]) if (h.value >= 0 && Number.isNaN(out[g.i][h.value])) out[g.i][h.value] = h.logProb;
+      });
+    }
+    return out;
+  }
+
+  /** log P("yes") as the answer's start, per prompt. */
+  async yesScores(prompts: readonly string[]): Promise<Float32Array> {
+    const yes = (await this.tokenizer.encode('yes', { eos: false })).ids;
+    const out = new Float32Array(prompts.length);
+    const B = this.settings.batchSize * 2;
+    for (let s = 0; s < prompts.length; s += B) {
+      const chunk = prompts.slice(s, s + B);
+      const lp = sequenceLogProbs(this.model, await encodePrompts(this.tokenizer, chunk), chunk.map(() => yes));
+      out.set(lp, s);
+    }
+    return out;
+  }
+
+  async predictRating(user: number, item: number): Promise<number> {
+    return (await this.predictRatings([[user, item]]))[0];
+  }
+
+  /** Star predictions for (user, item) pairs with the rating prompt. */
+  async predictRatings(pairs: readonly (readonly [number, number])[]): Promise<number[]> {
+    const t = this.template(this.settings.prompts.rating, 'rating');
+    const prompts = pairs.map(([u, i]) => renderPairPrompt(this.ds, t, u, i));
+    const out: number[] = [];
+    const stars = await Promise.all([1, 2, 3, 4, 5].map(async (s) => (await this.tokenizer.encode(String(s), { eos: false })).ids));
+    const B = this.settings.batchSize;
+    for (let s = 0; s < prompts.length; s += B) {
+      const chunk = prompts.slice(s, s + B);
+      const batch = await encodePrompts(this.tokenizer, chunk);
+      // P(answer starts with star k): the expected star over the five.
+      const lp = sequenceLogProbs(this.model, batch, chunk.flatMap(() => stars), stars.length);
+      const expected = chunk.map((_, j) => {
+        let z = 0;
+        let m = 0;
+        for (let k = 0; k < 5; k++) {
+          const p = Math.exp(lp[j * 5 + k]);
+          z += p;
+          m += p * (k + 1);
+        }
+        return z > 0 ? m / z : 3;
+      });
+      if (this.settings.ratingMode === 'expected') {
+        out.push(...expected);
+        continue;
+      }
+      const texts = await Promise.all(this.model.generateGreedy(batch, { maxNewTokens: 6 }).map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true })));
+      texts.forEach((text, j) => out.push(parseStar(text) ?? expected[j]));
+    }
+    return out;
+  }
+
+  /** Raw generation for any prompt text (beam search, unconstrained). */
+  async generate(prompts: readonly string[], opts: BeamOptions = {}): Promise<string[]> {
+    const out: string[] = [];
+    const B = this.settings.batchSize;
+    for (let s = 0; s < prompts.length; s += B) {
+      const chunk = prompts.slice(s, s + B);
+      const batch = await encodePrompts(this.tokenizer, chunk);
+      const hyps = beamSearch(this.model, batch, {
+        beams: opts.beams ?? this.settings.textBeams,
+        minLength: opts.minLength ?? 0,
+        maxLength: opts.maxLength ?? this.settings.textMaxLength,
+        lengthPenalty: opts.lengthPenalty,
+        returnBeams: 1,
+      });
+      for (const h of hyps) out.push(await this.tokenizer.decode(h[0]?.ids ?? [], { skipSpecialTokens: true }));
+    }
+    return out;
+  }
+
+  /** An explanation of why `user` would like `item`, around a feature word when given (3-11, else 3-6 / 3-2 style). */
+  async explain(user: number, item: number, feature?: string): Promise<{ text: string; prompt: string; template: string }> {
+    const usable = (id: string): PromptTemplate | undefined => {
+      const t = this.collection.templates.find((x) => x.id === id);
+      return t && (!t.placeholders.includes('item_title') || this.ds.manifest.fields.title) ? t : undefined;
+    };
+    const star = Math.min(5, Math.max(1, Math.round(this.tasks.includes('rating') ? await this.predictRating(user, item) : 5)));
+    const t = (feature ? usable('3-11') ?? usable('3-9') : usable('3-6') ?? usable('3-4')) ?? usable('3-6');
+    if (!t) throw new InputError('no explanation template is usable on this dataset', { field: 'prompt' });
+    const it = this.ds.items;
+    const prompt = renderTemplate(t, {
+      user_id: this.ds.users.token[user],
+      user_desc: this.ds.users.name[user] || this.ds.users.rawId[user],
+      item_id: it.token[item],
+      item_title: it.title[item] ?? 'unknown title',
+      star_rating: star,
+      feature_word: feature ?? '',
+    });
+    const [text] = await this.generate([prompt], { minLength: this.settings.textMinLength });
+    return { text, prompt, template: t.id };
+  }
+
+  /** A one-line summary of a review (4-1). */
+  async summarize(review: string, user = 0): Promise<{ text: string; prompt: string; template: string }> {
+    const t = this.collection.templates.find((x) => x.id === '4-1');
+    if (!t) throw new InputError('the prompt collection has no 4-1 template', { field: 'prompt' });
+    const prompt = renderTemplate(t, { user_id: this.ds.users.token[user], review_body: review });
+    const [text] = await this.generate([prompt]);
+    return { text, prompt, template: t.id };
+  }
+
+  state(): ModelState {
+    throw new InputError('a P5 model is saved as a T5 folder by `p5rec train`, not through state()');
+  }
+}
+
+/** The star in a decoded rating answer ("4", "4.3", "4.3 , great sound"), clipped to 1..5; null if none. */
+export function parseStar(text: string): number | null {
+  const m = /-?\d+(?:\.\d+)?/.exec(text);
+  if (!m) return null;
+  const v = Number(m[0]);
+  return Number.isFinite(v) ? Math.min(5, Math.max(1, v)) : null;
+}

@@ -1,0 +1,224 @@
+/**
+ * `p5rec train`: P5 end to end on a dataset folder — a tokenizer trained on
+ * the dataset's prompts (or T5's own with --init), several epochs of prompt
+ * instances tokenized into a packed, length-bucketed corpus, the engine's
+ * training loop (AdamW, warmup, clipping, checkpoints, resume, workers), and
+ * a model folder that is at once a HF T5 folder (config.json,
+ * model.safetensors, tokenizer.json) and a p5rec model (model.json).
+ *
+ *   out/                 config.json  model.safetensors  tokenizer.json  model.json
+ *   out/train/           tokenizer.json  checkpoint/  train-log.jsonl  (resume state)
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Dataset } from '../data/dataset.js';
+import { InputError } from '../errors.js';
+import { resolveT5Config, type T5Config } from '../models/t5/config.js';
+import { loadT5, saveT5 } from '../models/t5/checkpoint.js';
+import { T5Model } from '../models/t5/model.js';
+import { trainingInstances } from '../prompts/instances.js';
+import type { PromptCollection, PromptTask } from '../prompts/templates.js';
+import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from '../recommend/store.js';
+import { T5Tokenizer } from '../tokenizer/tokenizer.js';
+import { train, type StepRecord } from '../train/trainer.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { VERSION } from '../version.js';
+import { buildCorpus } from './corpus.js';
+import { DEFAULT_P5_SETTINGS, type P5Settings } from './recommender.js';
+import { P5_TASK_MODULE, p5Task } from './task.js';
+
+export interface P5TrainOptions {
+  out: string;
+  /** Preset (tiny|small|base), config.json path, or fields over a preset. */
+  config?: string | Partial<T5Config>;
+  /** Start from a T5 folder (HF t5-small, or an earlier p5rec model); its tokenizer is used. */
+  init?: string;
+  tasks?: PromptTask[];
+  weights?: Partial<Record<PromptTask, number>>;
+  /** Data epochs (default 10). */
+  epochs?: number;
+  /** Length-bucketed batches per optimizer step (default 1). */
+  batchesPerStep?: number;
+  tokensPerBatch?: number;
+  maxBatch?: number;
+  maxSourceLength?: number;
+  negatives?: number;
+  maxHistory?: number;
+  lr?: number;
+  warmupRatio?: number;
+  weightDecay?: number;
+  clipNorm?: number;
+  dropout?: number;
+  vocabSize?: number;
+  seed?: number;
+  workers?: number;
+  checkpointEvery?: number;
+  resume?: boolean;
+  force?: boolean;
+  leakFree?: boolean;
+  quiet?: boolean;
+  log?: (msg: string) => void;
+  signal?: AbortSignal;
+  onStep?: (r: StepRecord) => void;
+}
+
+export interface P5TrainResult {
+  out: string;
+  steps: number;
+  stopped: boolean;
+  seconds: number;
+  peakRssMB: number;
+  parameters: number;
+  vocab: number;
+  examples: number;
+  batches: number;
+  perTask: Partial<Record<PromptTask, number>>;
+  skippedTemplates: { id: string; reason: string }[];
+  finalLoss: number;
+  tokensPerSec: number;
+}
+
+/** Prompt text to train the tokenizer on: one epoch's sources and targets (capped), plus every item and user token. */
+function tokenizerCorpus(ds: Dataset, collection: PromptCollection, o: P5TrainOptions, cap = 40000): string[] {
+  const lines: string[] = [];
+  const stream = trainingInstances(ds, collection, { tasks: o.tasks, seed: o.seed, negatives: Math.min(o.negatives ?? 99, 19), leakFree: o.leakFree });
+  for (const inst of stream) {
+    lines.push(inst.source, inst.target);
+    if (lines.length >= cap) break;
+  }
+  for (let j = 0; j < ds.numItems; j++) lines.push(ds.items.token[j]);
+  return lines;
+}
+
+export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5TrainOptions): Promise<P5TrainResult> {
+  const log = o.log ?? (() => {});
+  const t0 = Date.now();
+  const seed = o.seed ?? 0;
+  const workDir = join(o.out, 'train');
+  if (existsSync(join(o.out, 'model.json')) && !o.force && !o.resume) throw new InputError('model folder already holds a model (pass --force to overwrite, --resume to continue)', { file: o.out });
+  if (o.resume && !existsSync(join(workDir, 'tokenizer.json'))) throw new InputError('nothing to resume: no train/tokenizer.json in the model folder', { file: o.out });
+  if (o.force && !o.resume && existsSync(o.out)) rmSync(o.out, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true });
+
+  // Tokenizer: kept from the first run on resume, T5's own with --init, else trained on the prompts.
+  let tok: T5Tokenizer;
+  if (o.resume) tok = T5Tokenizer.load(join(workDir, 'tokenizer.json'));
+  else if (o.init) {
+    const loaded = loadT5(o.init, { tokenizer: true });
+    if (!loaded.tokenizer) throw new InputError('--init folder has no tokenizer.json', { file: o.init });
+    tok = loaded.tokenizer;
+    loaded.model.dispose();
+  } else {
+    const t = Date.now();
+    tok = T5Tokenizer.train(tokenizerCorpus(ds, collection, o), { vocabSize: o.vocabSize });
+    log(`tokenizer: ${tok.vocabSize} pieces trained on the prompts in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+  }
+  if (!o.resume) tok.save(join(workDir, 'tokenizer.json'));
+
+  const epochs = o.epochs ?? 10;
+  const corpus = await buildCorpus(ds, collection, tok, {
+    epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree,
+    tokensPerBatch: o.tokensPerBatch, maxBatch: o.maxBatch, maxSourceLength: o.maxSourceLength, quiet: o.quiet,
+  });
+  if (corpus.examples === 0) throw new InputError('no training prompts: none of the selected tasks can be filled from this dataset', { file: ds.dir });
+  for (const s of corpus.skipped) log(`skipping template ${s.id}: ${s.reason}`);
+  log(`corpus: ${corpus.examples.toLocaleString('en-US')} prompts over ${epochs} epochs (${Object.entries(corpus.perTask).map(([k, v]) => `${k} ${v}`).join(', ')}), ${corpus.sourceTokens.toLocaleString('en-US')} source + ${corpus.targetTokens.toLocaleString('en-US')} target tokens, ${corpus.batches} batches`);
+
+  const config: T5Config = o.init
+    ? loadT5(o.init, { tokenizer: false }).config
+    : typeof o.config === 'object'
+      ? resolveT5Config({ preset: 'small', ...o.config, vocab_size: tok.vocabSize })
+      : resolveT5Config({ ...resolveT5Config(o.config ?? 'small'), vocab_size: tok.vocabSize });
+  if (o.dropout !== undefined) config.dropout_rate = o.dropout;
+  if (config.vocab_size < tok.vocabSize) throw new InputError(`the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize}`, { field: 'config' });
+  const trainSplit = o.leakFree === false ? 'rating' : 'both';
+  const settings: P5Settings = { ...DEFAULT_P5_SETTINGS, maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory };
+  const p5json = { format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false };
+
+  const workers = o.workers ?? 1;
+  const common = {
+    batchSize: o.batchesPerStep ?? 1,
+    microBatchSize: 1,
+    epochs: 1,
+    lr: o.lr ?? 1e-3,
+    warmupRatio: o.warmupRatio ?? 0.05,
+    weightDecay: o.weightDecay ?? 0.01,
+    clipNorm: o.clipNorm ?? 1.0,
+    seed,
+    outDir: workDir,
+    checkpointEvery: o.checkpointEvery ?? 200,
+    resume: o.resume,
+    quiet: o.quiet,
+    signal: o.signal,
+    onStep: o.onStep,
+  };
+  let result;
+  let model: T5Model | null = null;
+  if (workers > 1) {
+    result = await train({
+      ...common, workers,
+      taskModule: { module: P5_TASK_MODULE, options: { corpus, tokenizerJson: tok.toJSON(), config: o.init ? undefined : config, init: o.init, seed } },
+    });
+    model = o.init ? loadT5(o.init, { tokenizer: false }).model : T5Model.create(config, { seed });
+    // Final parameters come back flat, in layout order.
+    const { tf } = await import('../engine/backend.js');
+    for (const e of result.layout.entries) model.params.get(e.name)!.assign(tf().tensor(result.params.slice(e.offset, e.offset + e.size), e.shape));
+  } else {
+    model = o.init ? loadT5(o.init, { tokenizer: false, overrides: o.dropout !== undefined ? { dropout_rate: o.dropout } : undefined }).model : T5Model.create(config, { seed });
+    result = await train({ ...common, task: p5Task(model, corpus, tok) });
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
+  const last = result.records.at(-1);
+  const tokens = result.records.reduce((a, r) => a + r.tokens, 0);
+  const trainMs = result.records.reduce((a, r) => a + r.stepMs, 0);
+  const res: P5TrainResult = {
+    out: o.out,
+    steps: result.step,
+    stopped: result.stopped,
+    seconds,
+    peakRssMB,
+    parameters: model.parameterCount(),
+    vocab: tok.vocabSize,
+    examples: corpus.examples,
+    batches: corpus.batches,
+    perTask: corpus.perTask,
+    skippedTemplates: corpus.skipped,
+    finalLoss: last?.loss ?? NaN,
+    tokensPerSec: trainMs ? tokens / (trainMs / 1000) : 0,
+  };
+  if (!result.stopped) {
+    // The final folder: written beside, then swapped in, so a crash leaves the old one or none.
+    const tmp = join(o.out, `.final-${process.pid}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    saveT5(tmp, model, { tokenizer: tok });
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) renameSync(join(tmp, f), join(o.out, f));
+    rmSync(tmp, { recursive: true, force: true });
+    writeFileAtomic(join(o.out, 'p5.json'), `${JSON.stringify(p5json, null, 2)}\n`);
+    const card: ModelCard = {
+      format: MODEL_FORMAT,
+      kind: 'p5',
+      trainSplit,
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, negatives: o.negatives ?? 99, weights: o.weights ?? null, init: o.init ?? null } },
+      dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
+      fit: { seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec) },
+      createdBy: `p5rec ${VERSION}`,
+    };
+    writeFileAtomic(join(o.out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
+  }
+  model.dispose();
+  return res;
+}
+
+/** The p5.json of a model folder. */
+export function readP5Json(dir: string): { settings: P5Settings; leakFree: boolean } {
+  const path = join(dir, 'p5.json');
+  if (!existsSync(path)) return { settings: { ...DEFAULT_P5_SETTINGS }, leakFree: true };
+  try {
+    const j = JSON.parse(readFileSync(path, 'utf8'));
+    return { settings: { ...DEFAULT_P5_SETTINGS, ...(j.settings ?? {}) }, leakFree: j.leakFree !== false };
+  } catch (e) {
+    throw new InputError(`malformed JSON (${(e as Error).message})`, { file: path });
+  }
+}
