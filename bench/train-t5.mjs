@@ -13,7 +13,8 @@
  *                    workers), wasm-stock (stock tfjs kernels + the UnsortedSegmentSum
  *                    gradient), cpu (default: wasm,wasm-only,wasm-x2,wasm-only-x2,cpu)
  *   --cpu-steps N    measured steps on 'cpu' (default 1, no warm-up step; it is slow)
- *   --profile        print the kernels that take the time in one wasm step
+ *   --profile        print the kernels that take the time in one wasm step (native kernels on,
+ *                    when built); --profile-wasm-only: the same with the native kernels off
  *   --json           print one JSON object instead of tables
  *
  * Reported: tokens/s = (source + target tokens, padding excluded; all real
@@ -42,7 +43,8 @@ const opt = (name, dflt) => {
 const STEPS = Number(opt('--steps', 4));
 const CPU_STEPS = Number(opt('--cpu-steps', 1));
 const BACKENDS = opt('--backends', 'wasm,wasm-only,wasm-x2,wasm-only-x2,cpu').split(',');
-const PROFILE = args.includes('--profile');
+const PROFILE = args.includes('--profile') || args.includes('--profile-wasm-only');
+const PROFILE_NATIVE = !args.includes('--profile-wasm-only');
 const JSON_OUT = args.includes('--json');
 
 const SHAPE = { vocab: 8000, d_model: 256, layers: 4, heads: 4, d_ff: 1024, batch: 32, src: 64, tgt: 8 };
@@ -160,9 +162,9 @@ async function decodeLatency(backend) {
   return out;
 }
 
-async function profileStep() {
+async function profileStep(native = true) {
   const { tf } = await initEngine({ backend: 'wasm' });
-  installKernels(tf, 'all');
+  installKernels(tf, 'all', { native });
   const model = T5Model.create(resolveT5Config(CONFIG), { seed: 1 });
   const task = t5Task(model, makeExamples(SHAPE.batch), { srcLen: SHAPE.src, tgtLen: SHAPE.tgt });
   const vars = [...model.params.values()];
@@ -232,7 +234,7 @@ if (BACKENDS.some((x) => x.startsWith('wasm'))) {
   if (native) results.decode.push({ ...(await withNative(false, () => decodeLatency('wasm'))), backend: 'wasm-only' });
 }
 if (BACKENDS.includes('cpu')) results.decode.push(await decodeLatency('cpu'));
-if (PROFILE) results.profile = await profileStep();
+if (PROFILE) results.profile = PROFILE_NATIVE ? await profileStep() : await withNative(false, () => profileStep(false));
 results.peakRssMB = rssMB();
 
 if (JSON_OUT) {
@@ -248,7 +250,7 @@ if (JSON_OUT) {
   console.log('\ngreedy decode, 8 new tokens (encoder + cached decoder steps)');
   for (const d of results.decode) console.log(`${d.backend.padEnd(10)} batch 1: ${f(d.batch1Ms, 1)} ms   batch 32: ${f(d.batch32Ms, 1)} ms`);
   if (results.profile) {
-    console.log(`\nwasm step profile (kernel time ${results.profile.kernelMs} ms):`);
+    console.log(`\nwasm step profile, native kernels ${PROFILE_NATIVE && native ? 'on' : 'off'} (kernel time ${results.profile.kernelMs} ms):`);
     for (const k of results.profile.kernels) console.log(`  ${k.name.padEnd(22)} ${String(k.calls).padStart(5)} calls ${String(k.ms).padStart(7)} ms  ${(k.share * 100).toFixed(1)}%`);
     console.log('  matmul shapes:');
     for (const k of results.profile.matmuls) console.log(`    ${k.name.padEnd(58)} ${String(k.calls).padStart(4)} calls ${String(k.ms).padStart(6)} ms`);

@@ -889,4 +889,214 @@ void rmsnorm_rows(const float* x, const float* w, float* y, int64_t rows, int64_
   run_rows(job, &rmsnorm_task);
 }
 
+// ------------------------------------------------------------------ fused training kernels
+// Memory-bound row loops; rows are split over the pool in a FIXED number of
+// tasks (not one per thread), so that results never depend on the thread count.
+
+void dropout_mask(float* y, int64_t n, uint32_t a, uint32_t b, uint32_t c, uint32_t d, int32_t threshold, float keep) {
+  // sfc32, exactly as model.ts's dropoutMask (one 32-bit draw per element)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t t = a + b + d;
+    d += 1;
+    a = b ^ (b >> 9);
+    b = c + (c << 3);
+    c = (c << 21) | (c >> 11);
+    c = c + t;
+    const int32_t s = static_cast<int32_t>(t ^ 0x80000000u);
+    y[i] = s >= threshold ? keep : 0.0f;
+  }
+}
+
+namespace {
+
+constexpr int64_t kRowTasks = 8;
+
+struct NormJob {
+  int64_t rows, cols, per;
+  const float *x, *w, *dy, *r_in;
+  float *y, *r, *dx;
+  double* dw_part;  // [tasks, cols]
+  float eps;
+};
+
+void rmsnorm_fwd_task(void* ctx, int64_t t) {
+  const NormJob& j = *static_cast<const NormJob*>(ctx);
+  const int64_t r1 = std::min(j.rows, (t + 1) * j.per);
+  for (int64_t r = t * j.per; r < r1; ++r) {
+    const float* x = j.x + r * j.cols;
+    float* y = j.y + r * j.cols;
+    float ss = 0.0f;
+    for (int64_t k = 0; k < j.cols; ++k) ss += x[k] * x[k];
+    const float rr = 1.0f / std::sqrt(ss / static_cast<float>(j.cols) + j.eps);
+    j.r[r] = rr;
+    for (int64_t k = 0; k < j.cols; ++k) y[k] = x[k] * rr * j.w[k];
+  }
+}
+
+void rmsnorm_bwd_task(void* ctx, int64_t t) {
+  const NormJob& j = *static_cast<const NormJob*>(ctx);
+  const int64_t r1 = std::min(j.rows, (t + 1) * j.per);
+  double* dw = j.dw_part + t * j.cols;
+  for (int64_t k = 0; k < j.cols; ++k) dw[k] = 0.0;
+  for (int64_t r = t * j.per; r < r1; ++r) {
+    const float* x = j.x + r * j.cols;
+    const float* dy = j.dy + r * j.cols;
+    float* dx = j.dx + r * j.cols;
+    const float rr = j.r_in[r];
+    float dot = 0.0f;
+    for (int64_t k = 0; k < j.cols; ++k) {
+      const float xh = x[k] * rr;
+      dot += dy[k] * j.w[k] * xh;
+      dw[k] += static_cast<double>(dy[k] * xh);
+    }
+    const float c = dot / static_cast<float>(j.cols);
+    for (int64_t k = 0; k < j.cols; ++k) dx[k] = rr * (dy[k] * j.w[k] - x[k] * rr * c);
+  }
+}
+
+int64_t row_tasks(int64_t rows, int64_t cols) {
+  return rows * cols >= (1 << 15) ? std::min<int64_t>(rows, kRowTasks) : 1;
+}
+
+struct XentJob {
+  int64_t rows, cols, per;
+  const float* x;
+  const int32_t* target;
+  const float* weight;
+  float* lse;
+  double* loss_part;  // [tasks]
+  float dy;
+  float* dx;
+  bool avx512;
+};
+
+#if P5_X86
+P5_AVX512 float row_lse_avx512(const float* x, int64_t n) {
+  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + j));
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
+  if (tail) vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, x + j));
+  const float mx = hmax512(vmax);
+  if (!(mx > -INFINITY) || mx == INFINITY) return NAN;
+  const __m512 vm = _mm512_set1_ps(mx);
+  __m512 vsum = _mm512_setzero_ps();
+  for (j = 0; j + 16 <= n; j += 16) vsum = _mm512_add_ps(vsum, exp_nonpos_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm)));
+  if (tail) vsum = _mm512_add_ps(vsum, _mm512_maskz_mov_ps(tail, exp_nonpos_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), vm))));
+  return mx + std::log(hsum512(vsum));
+}
+
+P5_AVX512 void row_xent_grad_avx512(const float* x, float* dx, int64_t n, float lse, float scale) {
+  const __m512 vl = _mm512_set1_ps(lse);
+  const __m512 vs = _mm512_set1_ps(scale);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 e = exp_nonpos_avx512(_mm512_min_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vl), _mm512_setzero_ps()));
+    _mm512_storeu_ps(dx + j, _mm512_mul_ps(e, vs));
+  }
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - j)) - 1);
+  if (tail) {
+    const __m512 e = exp_nonpos_avx512(_mm512_min_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), vl), _mm512_setzero_ps()));
+    _mm512_mask_storeu_ps(dx + j, tail, _mm512_mul_ps(e, vs));
+  }
+}
+#endif
+
+float row_lse_scalar(const float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) mx = x[j] > mx ? x[j] : mx;
+  if (!(mx > -INFINITY) || mx == INFINITY) return NAN;
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) sum += std::exp(static_cast<double>(x[j] - mx));
+  return mx + static_cast<float>(std::log(sum));
+}
+
+void xent_fwd_task(void* ctx, int64_t t) {
+  const XentJob& j = *static_cast<const XentJob*>(ctx);
+  const int64_t r1 = std::min(j.rows, (t + 1) * j.per);
+  double loss = 0.0;
+  for (int64_t r = t * j.per; r < r1; ++r) {
+    const float* x = j.x + r * j.cols;
+#if P5_X86
+    const float l = j.avx512 ? row_lse_avx512(x, j.cols) : row_lse_scalar(x, j.cols);
+#else
+    const float l = row_lse_scalar(x, j.cols);
+#endif
+    j.lse[r] = l;
+    const float w = j.weight[r];
+    if (w != 0.0f) loss += static_cast<double>(w) * static_cast<double>(l - x[j.target[r]]);
+  }
+  j.loss_part[t] = loss;
+}
+
+void xent_bwd_task(void* ctx, int64_t t) {
+  const XentJob& j = *static_cast<const XentJob*>(ctx);
+  const int64_t r1 = std::min(j.rows, (t + 1) * j.per);
+  for (int64_t r = t * j.per; r < r1; ++r) {
+    const float* x = j.x + r * j.cols;
+    float* dx = j.dx + r * j.cols;
+    const float w = j.weight[r];
+    const float scale = w * j.dy;
+    const float l = j.lse[r];
+#if P5_X86
+    if (j.avx512) {
+      row_xent_grad_avx512(x, dx, j.cols, l, scale);
+    } else
+#endif
+    {
+      for (int64_t k = 0; k < j.cols; ++k) dx[k] = static_cast<float>(std::exp(static_cast<double>(x[k] - l))) * scale;
+    }
+    dx[j.target[r]] -= scale;
+  }
+}
+
+}  // namespace
+
+void rmsnorm_forward(const float* x, const float* w, float* y, float* r, int64_t rows, int64_t cols, float eps) {
+  if (rows <= 0) return;
+  NormJob job{rows, cols, 0, x, w, nullptr, nullptr, y, r, nullptr, nullptr, eps};
+  const int64_t tasks = row_tasks(rows, cols);
+  job.per = ceil_div(rows, tasks);
+  pool()->run(ceil_div(rows, job.per), &rmsnorm_fwd_task, &job);
+}
+
+void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* r, float* dx, float* dw, int64_t rows,
+                      int64_t cols) {
+  for (int64_t k = 0; k < cols; ++k) dw[k] = 0.0f;
+  if (rows <= 0) return;
+  const int64_t tasks = row_tasks(rows, cols);
+  const int64_t per = ceil_div(rows, tasks);
+  const int64_t n = ceil_div(rows, per);
+  std::unique_ptr<double[]> part(new double[static_cast<size_t>(n * cols)]);
+  NormJob job{rows, cols, per, x, w, dy, r, nullptr, nullptr, dx, part.get(), 0.0f};
+  pool()->run(n, &rmsnorm_bwd_task, &job);
+  for (int64_t k = 0; k < cols; ++k) {
+    double s = 0.0;
+    for (int64_t t = 0; t < n; ++t) s += part[t * cols + k];
+    dw[k] = static_cast<float>(s);
+  }
+}
+
+double xent_forward(const float* x, const int32_t* target, const float* weight, float* lse, int64_t rows, int64_t cols) {
+  if (rows <= 0) return 0.0;
+  const int64_t tasks = row_tasks(rows, cols);
+  const int64_t per = ceil_div(rows, tasks);
+  const int64_t n = ceil_div(rows, per);
+  std::unique_ptr<double[]> part(new double[static_cast<size_t>(n)]);
+  XentJob job{rows, cols, per, x, target, weight, lse, part.get(), 0.0f, nullptr, current_isa() == Isa::avx512};
+  pool()->run(n, &xent_fwd_task, &job);
+  double s = 0.0;
+  for (int64_t t = 0; t < n; ++t) s += part[t];
+  return s;
+}
+
+void xent_backward(const float* x, const int32_t* target, const float* weight, const float* lse, float dy, float* dx,
+                   int64_t rows, int64_t cols) {
+  if (rows <= 0) return;
+  const int64_t tasks = row_tasks(rows, cols);
+  const int64_t per = ceil_div(rows, tasks);
+  XentJob job{rows, cols, per, x, target, weight, const_cast<float*>(lse), nullptr, dy, dx, current_isa() == Isa::avx512};
+  pool()->run(ceil_div(rows, per), &xent_bwd_task, &job);
+}
+
 }  // namespace p5

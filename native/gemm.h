@@ -49,6 +49,29 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t cols);
 /** y[r, :] = x[r, :] * w / sqrt(mean(x[r, :]^2) + eps); w may be null (= 1). y may equal x. */
 void rmsnorm_rows(const float* x, const float* w, float* y, int64_t rows, int64_t cols, float eps);
 
+/** Inverted-dropout multipliers (0 or keep) from sfc32 state (a, b, c, d), as model.ts's dropoutMask. */
+void dropout_mask(float* y, int64_t n, uint32_t a, uint32_t b, uint32_t c, uint32_t d, int32_t threshold, float keep);
+
+/** RMSNorm with the per-row factor: r[i] = 1/sqrt(mean(x_i^2) + eps), y_i = x_i * r[i] * w. */
+void rmsnorm_forward(const float* x, const float* w, float* y, float* r, int64_t rows, int64_t cols, float eps);
+
+/**
+ * Its gradient: g = dy*w, xh = x*r, dx = r*(g - xh*mean(g*xh)) per row, dw = sum over rows of dy*xh.
+ * dx must not overlap the inputs.
+ */
+void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* r, float* dx, float* dw, int64_t rows,
+                      int64_t cols);
+
+/**
+ * Weighted softmax cross-entropy: lse[i] = logsumexp(x_i); returns
+ * sum_i weight[i] * (lse[i] - x[i, target[i]]) (targets must be in [0, cols)).
+ */
+double xent_forward(const float* x, const int32_t* target, const float* weight, float* lse, int64_t rows, int64_t cols);
+
+/** Its gradient: dx_i = dy * weight[i] * (exp(x_i - lse[i]) - onehot(target[i])). */
+void xent_backward(const float* x, const int32_t* target, const float* weight, const float* lse, float dy, float* dx,
+                   int64_t rows, int64_t cols);
+
 /** Threads used (the caller counts as one). */
 int threads();
 /** Resizes the pool (n >= 1); returns the new count. Must not race with a running call. */

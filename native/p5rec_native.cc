@@ -16,6 +16,11 @@
 //       5 leakyrelu (slope activationAlpha).
 //   softmax(x, xOff, rows, cols[, y, yOff])   row-wise, into y (default: in place)
 //   rmsnorm(x, xOff, w, wOff, y, yOff, rows, cols, eps)   w may be null
+//   dropoutMask(y, yOff, n, a, b, c, d, threshold, keep)   sfc32 inverted-dropout multipliers
+//   rmsnormForward(x, xOff, w, wOff, y, yOff, r, rOff, rows, cols, eps)
+//   rmsnormBackward(dy, dyOff, x, xOff, w, wOff, r, rOff, dx, dxOff, dw, dwOff, rows, cols)
+//   xentForward(x, xOff, target, tOff, weight, wOff, lse, lseOff, rows, cols) -> loss
+//   xentBackward(x, xOff, target, tOff, weight, wOff, lse, lseOff, dy, dx, dxOff, rows, cols)
 //   info() -> { isa, detectedIsa, threads, version }
 //   setThreads(n) -> n            setIsa('avx512'|'avx2'|'scalar') -> isa used
 #define NAPI_VERSION 8
@@ -30,7 +35,7 @@
 
 namespace {
 
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
 
 struct Ctx {
@@ -319,7 +324,7 @@ napi_value Rmsnorm(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, argv, &argc)) return nullptr;
   Mem mx, my;
   int64_t xOff, yOff, rows, cols;
-  float eps;
+  float eps = 0.0f;
   float *x, *y, *w = nullptr;
   if (!get_mem(cx, argv[0], "x", &mx) || !get_int(cx, argv[1], "xOff", 0, kMaxSafe, &xOff) ||
       !get_mem(cx, argv[4], "y", &my) || !get_int(cx, argv[5], "yOff", 0, kMaxSafe, &yOff) ||
@@ -343,6 +348,138 @@ napi_value Rmsnorm(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   p5::rmsnorm_rows(x, w, y, rows, cols, eps);
+  return undefined(env);
+}
+
+napi_value num(napi_env env, double d);
+
+// ------------------------------------------------------------------ fused training kernels
+/** A checked float range argument pair (memory, byte offset). */
+bool arg_floats(Ctx& cx, napi_value mem, napi_value off, int64_t count, const char* what, float** out) {
+  Mem m;
+  int64_t o;
+  return get_mem(cx, mem, what, &m) && get_int(cx, off, what, 0, kMaxSafe, &o) && float_range(cx, m, o, count, what, out);
+}
+
+napi_value DropoutMask(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[9];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  int64_t n, a, b, c, d, thr;
+  float keep = 0.0f;
+  float* y;
+  if (!get_int(cx, argv[2], "n", 0, 2147483647.0, &n) || !arg_floats(cx, argv[0], argv[1], n, "y", &y) ||
+      !get_int(cx, argv[3], "a", 0, 4294967295.0, &a) || !get_int(cx, argv[4], "b", 0, 4294967295.0, &b) ||
+      !get_int(cx, argv[5], "c", 0, 4294967295.0, &c) || !get_int(cx, argv[6], "d", 0, 4294967295.0, &d) ||
+      !get_int(cx, argv[7], "threshold", -2147483648LL, 2147483647.0, &thr) || !get_float(cx, argv[8], "keep", &keep))
+    return nullptr;
+  p5::dropout_mask(y, n, static_cast<uint32_t>(a), static_cast<uint32_t>(b), static_cast<uint32_t>(c),
+                   static_cast<uint32_t>(d), static_cast<int32_t>(thr), keep);
+  return undefined(env);
+}
+
+napi_value RmsnormForward(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[11];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  int64_t rows, cols;
+  float eps = 0.0f;
+  float *x, *w, *y, *r;
+  if (!get_int(cx, argv[8], "rows", 0, 2147483647.0, &rows) || !get_int(cx, argv[9], "cols", 1, 2147483647.0, &cols) ||
+      !get_float(cx, argv[10], "eps", &eps) || !arg_floats(cx, argv[0], argv[1], rows * cols, "x", &x) ||
+      !arg_floats(cx, argv[2], argv[3], cols, "w", &w) || !arg_floats(cx, argv[4], argv[5], rows * cols, "y", &y) ||
+      !arg_floats(cx, argv[6], argv[7], rows, "r", &r))
+    return nullptr;
+  if (overlap(y, rows * cols, x, rows * cols) || overlap(y, rows * cols, w, cols) || overlap(r, rows, x, rows * cols) ||
+      overlap(r, rows, y, rows * cols) || overlap(r, rows, w, cols)) {
+    cx.range_error("rmsnormForward: outputs overlap");
+    return nullptr;
+  }
+  p5::rmsnorm_forward(x, w, y, r, rows, cols, eps);
+  return undefined(env);
+}
+
+napi_value RmsnormBackward(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[14];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  int64_t rows, cols;
+  float *dy, *x, *w, *r, *dx, *dw;
+  if (!get_int(cx, argv[12], "rows", 0, 2147483647.0, &rows) || !get_int(cx, argv[13], "cols", 1, 2147483647.0, &cols) ||
+      !arg_floats(cx, argv[0], argv[1], rows * cols, "dy", &dy) || !arg_floats(cx, argv[2], argv[3], rows * cols, "x", &x) ||
+      !arg_floats(cx, argv[4], argv[5], cols, "w", &w) || !arg_floats(cx, argv[6], argv[7], rows, "r", &r) ||
+      !arg_floats(cx, argv[8], argv[9], rows * cols, "dx", &dx) || !arg_floats(cx, argv[10], argv[11], cols, "dw", &dw))
+    return nullptr;
+  const int64_t n = rows * cols;
+  if (overlap(dx, n, dy, n) || overlap(dx, n, x, n) || overlap(dx, n, w, cols) || overlap(dx, n, r, rows) ||
+      overlap(dw, cols, dy, n) || overlap(dw, cols, x, n) || overlap(dw, cols, w, cols) || overlap(dw, cols, r, rows) ||
+      overlap(dw, cols, dx, n)) {
+    cx.range_error("rmsnormBackward: outputs overlap");
+    return nullptr;
+  }
+  p5::rmsnorm_backward(dy, x, w, r, dx, dw, rows, cols);
+  return undefined(env);
+}
+
+/** target / weight / lse of an xent call (targets checked against cols). */
+bool xent_args(Ctx& cx, napi_value* argv, int64_t rows, int64_t cols, float** x, int32_t** target, float** weight,
+               float** lse) {
+  float* t;
+  if (!arg_floats(cx, argv[0], argv[1], rows * cols, "x", x) || !arg_floats(cx, argv[2], argv[3], rows, "target", &t) ||
+      !arg_floats(cx, argv[4], argv[5], rows, "weight", weight) || !arg_floats(cx, argv[6], argv[7], rows, "lse", lse))
+    return false;
+  *target = reinterpret_cast<int32_t*>(t);
+  for (int64_t i = 0; i < rows; ++i) {
+    if ((*target)[i] < 0 || (*target)[i] >= cols) {
+      cx.range_error("xent: target " + std::to_string((*target)[i]) + " is outside [0, " + std::to_string(cols) + ")");
+      return false;
+    }
+  }
+  return true;
+}
+
+napi_value XentForward(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[10];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  int64_t rows, cols;
+  float *x, *weight, *lse;
+  int32_t* target;
+  if (!get_int(cx, argv[8], "rows", 0, 2147483647.0, &rows) || !get_int(cx, argv[9], "cols", 1, 2147483647.0, &cols) ||
+      !xent_args(cx, argv, rows, cols, &x, &target, &weight, &lse))
+    return nullptr;
+  if (overlap(lse, rows, x, rows * cols) || overlap(lse, rows, weight, rows) ||
+      overlap(lse, rows, reinterpret_cast<float*>(target), rows)) {
+    cx.range_error("xentForward: lse overlaps an input");
+    return nullptr;
+  }
+  return num(env, p5::xent_forward(x, target, weight, lse, rows, cols));
+}
+
+napi_value XentBackward(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[13];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  int64_t rows, cols;
+  float *x, *weight, *lse, *dx;
+  float dy = 0.0f;
+  int32_t* target;
+  if (!get_int(cx, argv[11], "rows", 0, 2147483647.0, &rows) || !get_int(cx, argv[12], "cols", 1, 2147483647.0, &cols) ||
+      !xent_args(cx, argv, rows, cols, &x, &target, &weight, &lse) || !get_float(cx, argv[8], "dy", &dy) ||
+      !arg_floats(cx, argv[9], argv[10], rows * cols, "dx", &dx))
+    return nullptr;
+  const int64_t n = rows * cols;
+  if (overlap(dx, n, x, n) || overlap(dx, n, weight, rows) || overlap(dx, n, lse, rows) ||
+      overlap(dx, n, reinterpret_cast<float*>(target), rows)) {
+    cx.range_error("xentBackward: dx overlaps an input");
+    return nullptr;
+  }
+  p5::xent_backward(x, target, weight, lse, dy, dx, rows, cols);
   return undefined(env);
 }
 
@@ -407,6 +544,11 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rmsnorm", nullptr, Rmsnorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"dropoutMask", nullptr, DropoutMask, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsnormForward", nullptr, RmsnormForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsnormBackward", nullptr, RmsnormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"xentForward", nullptr, XentForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"xentBackward", nullptr, XentBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -54,6 +54,30 @@ export interface NativeAddon {
     y: NativeMemory, yOff: number,
     rows: number, cols: number, eps: number,
   ): void;
+  /** sfc32 inverted-dropout multipliers (0 or keep) into y, as model.ts's dropoutMask */
+  dropoutMask(y: NativeMemory, yOff: number, n: number, a: number, b: number, c: number, d: number, threshold: number, keep: number): void;
+  /** y = x·r·w and r = 1/sqrt(mean(x²) + eps) per row */
+  rmsnormForward(
+    x: NativeMemory, xOff: number, w: NativeMemory, wOff: number,
+    y: NativeMemory, yOff: number, r: NativeMemory, rOff: number,
+    rows: number, cols: number, eps: number,
+  ): void;
+  /** dx, dw of rmsnormForward (dx, dw written) */
+  rmsnormBackward(
+    dy: NativeMemory, dyOff: number, x: NativeMemory, xOff: number, w: NativeMemory, wOff: number,
+    r: NativeMemory, rOff: number, dx: NativeMemory, dxOff: number, dw: NativeMemory, dwOff: number,
+    rows: number, cols: number,
+  ): void;
+  /** lse per row written; returns Σ weight·(lse − x[target]) */
+  xentForward(
+    x: NativeMemory, xOff: number, target: NativeMemory, tOff: number, weight: NativeMemory, wOff: number,
+    lse: NativeMemory, lseOff: number, rows: number, cols: number,
+  ): number;
+  /** dx = dy·weight·(softmax(x) − onehot(target)) */
+  xentBackward(
+    x: NativeMemory, xOff: number, target: NativeMemory, tOff: number, weight: NativeMemory, wOff: number,
+    lse: NativeMemory, lseOff: number, dy: number, dx: NativeMemory, dxOff: number, rows: number, cols: number,
+  ): void;
   info(): { isa: NativeIsa; detectedIsa: NativeIsa; threads: number; version: number };
   setThreads(n: number): number;
   setIsa(isa: NativeIsa): NativeIsa;
@@ -70,7 +94,7 @@ export interface NativeInfo {
 }
 
 /** The addon ABI this code expects (`info().version`). */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** Absolute path of the built addon (same from src/engine and dist/engine). */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/p5rec_native.node', import.meta.url));

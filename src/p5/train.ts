@@ -153,7 +153,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     onStep: o.onStep,
   };
   let result;
-  let model: T5Model | null = null;
+  let model: T5Model;
   if (workers > 1) {
     result = await train({
       ...common, workers,

@@ -43,7 +43,11 @@ export class AdamW {
     this.v = new Float32Array(size);
   }
 
-  step(params: Float32Array, grads: Float32Array, lr: number): void {
+  /**
+   * One step. `gradScale` (default 1) multiplies every gradient first, rounded
+   * to float32 as if `grads` had been scaled in place (clipping, fused here).
+   */
+  step(params: Float32Array, grads: Float32Array, lr: number, gradScale = 1): void {
     this.t++;
     const { beta1: b1, beta2: b2, eps, m, v } = this;
     const bc1 = 1 - b1 ** this.t;
@@ -52,15 +56,57 @@ export class AdamW {
     const sqrtBc2 = Math.sqrt(bc2);
     for (const r of this.ranges) {
       const keep = r.decay ? 1 - lr * this.weightDecay : 1;
-      const end = r.offset + r.size;
-      for (let i = r.offset; i < end; i++) {
-        const g = grads[i];
-        const mi = (m[i] = b1 * m[i] + (1 - b1) * g);
-        const vi = (v[i] = b2 * v[i] + (1 - b2) * g * g);
-        params[i] = params[i] * keep - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
-      }
+      adamRange(params, grads, m, v, r.offset, r.offset + r.size, b1, b2, eps, keep, stepSize, sqrtBc2, gradScale);
     }
   }
+}
+
+/** The AdamW loop over [start, end) (a small function: it gets optimised on its own). */
+function adamRange(
+  params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array,
+  start: number, end: number,
+  b1: number, b2: number, eps: number, keep: number, stepSize: number, sqrtBc2: number, gradScale: number,
+): void {
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  if (gradScale === 1) {
+    for (let i = start; i < end; i++) {
+      const g = grads[i];
+      const mi = (m[i] = b1 * m[i] + c1 * g);
+      const vi = (v[i] = b2 * v[i] + c2 * g * g);
+      params[i] = params[i] * keep - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
+    }
+  } else {
+    for (let i = start; i < end; i++) {
+      const g = Math.fround(grads[i] * gradScale);
+      const mi = (m[i] = b1 * m[i] + c1 * g);
+      const vi = (v[i] = b2 * v[i] + c2 * g * g);
+      params[i] = params[i] * keep - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
+    }
+  }
+}
+
+/**
+ * Scales `grads` by `scale` in place (float32) and returns the L2 norm of the
+ * result, in one pass (the trainer's 1/Σw normalisation + the norm for clipping).
+ */
+export function scaleAndNorm(grads: Float32Array, scale: number): number {
+  let ss = 0;
+  if (scale === 1) {
+    for (let i = 0; i < grads.length; i++) ss += grads[i] * grads[i];
+  } else {
+    for (let i = 0; i < grads.length; i++) {
+      const g = (grads[i] = grads[i] * scale);
+      const r = Math.fround(g);
+      ss += r * r;
+    }
+  }
+  return Math.sqrt(ss);
+}
+
+/** The factor `clipGlobalNorm` scales by for a given norm (1 = no clipping). */
+export function clipFactor(norm: number, maxNorm: number): number {
+  return maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
 }
 
 /** Scales `grads` in place to global L2 norm ≤ maxNorm (0 = off); returns the norm before clipping. */

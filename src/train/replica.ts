@@ -73,11 +73,14 @@ export class Replica {
   /** Set the variables from `flat`. */
   readParams(flat: Float32Array): void {
     const t = tf();
+    // The wasm backend copies the values into its heap; the cpu backend keeps
+    // the array it is given, so it gets a private copy (slice).
+    const copy = t.getBackend() !== 'wasm';
     t.tidy(() => {
       for (let i = 0; i < this.vars.length; i++) {
         const e = this.layout.entries[i];
-        // slice(): a private copy (the cpu backend keeps the array it is given).
-        this.vars[i].assign(t.tensor(flat.slice(e.offset, e.offset + e.size), e.shape, 'float32'));
+        const part = copy ? flat.slice(e.offset, e.offset + e.size) : flat.subarray(e.offset, e.offset + e.size);
+        this.vars[i].assign(t.tensor(part, e.shape, 'float32'));
       }
     });
   }
@@ -110,14 +113,20 @@ export class Replica {
           // w·g is rounded to float32 before the add, as it is when a worker
           // writes it to its own slot: in-process and data-parallel sums then
           // round identically (bit-equal results for one micro-batch per worker).
-          if (weight === 1) for (let k = 0; k < data.length; k++) acc[off + k] += data[k];
-          else for (let k = 0; k < data.length; k++) acc[off + k] += Math.fround(weight * data[k]);
+          addScaled(acc, off, data, weight);
         }
       }
       out = { lossSum: weight * loss, weight, tokens };
     });
     return out;
   }
+}
+
+/** acc[off + k] += fround(w · data[k]) (a small function: optimised on its own). */
+function addScaled(acc: Float32Array, off: number, data: Float32Array, w: number): void {
+  const n = data.length;
+  if (w === 1) for (let k = 0; k < n; k++) acc[off + k] += data[k];
+  else for (let k = 0; k < n; k++) acc[off + k] += Math.fround(w * data[k]);
 }
 
 function isScalar(r: LossResult): r is Scalar {

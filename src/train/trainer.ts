@@ -25,7 +25,7 @@ import { engineBackend, type BackendName } from '../engine/backend.js';
 import { InputError } from '../errors.js';
 import { Progress, fmtCount } from '../util/progress.js';
 import { Rng, hashString } from '../util/rng.js';
-import { AdamW, clipGlobalNorm, learningRate, type ScheduleKind } from './adamw.js';
+import { AdamW, clipFactor, learningRate, scaleAndNorm, type ScheduleKind } from './adamw.js';
 import { findCheckpoint, loadTrainerCheckpoint, saveTrainerCheckpoint, type Fingerprint, type TrainerState } from './checkpoint.js';
 import { WorkerPool } from './parallel.js';
 import { decayRanges, Replica, type MicroResult, type ParamLayout } from './replica.js';
@@ -253,14 +253,12 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
       lossSum += r.lossSum;
       tokens += r.tokens;
     }
-    if (wSum > 0) {
-      const inv = 1 / wSum;
-      for (let i = 0; i < grad.length; i++) grad[i] *= inv;
-    }
+    // grad /= Σw, the global norm, and clipping folded into the AdamW pass
+    // (same float32 roundings as scaling in place, then clipGlobalNorm)
+    const gradNorm = scaleAndNorm(grad, wSum > 0 ? 1 / wSum : 1);
     const t1 = performance.now();
-    const gradNorm = clipGlobalNorm(grad, clip);
     const rate = learningRate(s, totalSteps, lr, warmupRatio, opts.schedule ?? 'linear');
-    adam.step(params, grad, rate);
+    adam.step(params, grad, rate, clipFactor(gradNorm, clip));
     if (local) local.readParams(params);
     step = s;
     const t2 = performance.now();

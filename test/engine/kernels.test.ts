@@ -489,6 +489,72 @@ describe('Exp (wasm) vs cpu', () => {
   });
 });
 
+describe('Identity (wasm, zero-copy) vs cpu', () => {
+  it('clone shares memory safely: values, dtypes, disposal of either side, gradients through clones', () => {
+    compare('clone f32', () => tf.clone(rand([33, 17], 81)));
+    compare('clone int32', () => tf.clone(tf.tensor1d([1, -2, 3], 'int32')));
+    compare('clone bool', () => tf.clone(tf.tensor1d([1, 0, 1], 'bool')));
+    tf.setBackend('wasm');
+    const a = rand([5, 6], 82);
+    const b = tf.clone(a);
+    const want = Array.from(a.dataSync());
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual(want); // the clone keeps the memory alive
+    const c = tf.clone(b);
+    c.dispose();
+    expect(Array.from(b.dataSync())).toEqual(want);
+    b.dispose();
+    const s = tf.clone(tf.tensor1d(['x', 'y'], 'string'));
+    expect(s.dataSync()).toEqual(['x', 'y']);
+    s.dispose();
+    // gradients save clones of their inputs: a multi-use product
+    compare('grad through saved clones', () => {
+      const x = rand([8, 9], 83);
+      const g = tf.grad((p: Tensor) => tf.sum(tf.mul(tf.square(tf.tanh(p)), tf.exp(p))));
+      return g(x);
+    });
+  });
+
+  it('leaves no tensors behind', () => {
+    tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
+    tf.tidy(() => {
+      const x = rand([10, 10], 84);
+      tf.grad((p: Tensor) => tf.sum(tf.mul(p, p)))(x).dataSync();
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.memory().numBytes).toBe(bytes);
+  });
+});
+
+describe('GatherV2 (wasm, row copies) vs cpu', () => {
+  it('axis 0..2, batchDims, float32 / int32 / bool, 1- and 2-D indices, repeated indices, slices < 16', () => {
+    const idx1 = () => tf.tensor1d([3, 0, 3, 7, 1], 'int32');
+    const idx2 = () => tf.tensor2d([[1, 2, 0], [4, 4, 3]], [2, 3], 'int32');
+    compare('embedding rows', () => tf.gather(rand([8, 40], 91), idx1()));
+    compare('2-D ids', () => tf.gather(rand([8, 40], 92), idx2()));
+    compare('narrow rows', () => tf.gather(rand([8, 3], 93), idx2()));
+    compare('axis 1', () => tf.gather(rand([4, 8, 20], 94), idx1(), 1));
+    compare('axis 2 (scalars)', () => tf.gather(rand([3, 4, 8], 95), idx1(), 2));
+    compare('axis -1', () => tf.gather(rand([3, 8], 96), idx1(), -1));
+    compare('int32', () => tf.gather(tf.tensor2d(Array.from({ length: 80 }, (_, i) => i - 7), [8, 10], 'int32'), idx1()));
+    compare('bool', () => tf.gather(tf.tensor2d(Array.from({ length: 80 }, (_, i) => i % 3), [8, 10], 'bool'), idx1()));
+    compare('batchDims 1', () => tf.gather(rand([2, 5, 18], 97), tf.tensor2d([[0, 4, 4], [2, 1, 0]], [2, 3], 'int32'), 1, 1));
+    compare('empty indices', () => tf.gather(rand([8, 4], 98), tf.tensor1d([], 'int32')));
+    compare('gather gradient', () => {
+      const x = rand([8, 20], 99);
+      return tf.grad((p: Tensor) => tf.sum(tf.mul(tf.gather(p, idx2()), rand([2, 3, 20], 100))))(x);
+    });
+  });
+
+  it('rejects indices outside [0, axisDim - 1] like the stock kernel', () => {
+    tf.setBackend('wasm');
+    expect(() => tf.gather(tf.zeros([4, 20]), tf.tensor1d([0, 4], 'int32'))).toThrow(/index value 4 is not in \[0, 3\]/);
+    expect(() => tf.gather(tf.zeros([4, 20]), tf.tensor1d([-1], 'int32'))).toThrow(/not in \[0, 3\]/);
+  });
+});
+
 describe('training on wasm', () => {
   it('a tiny embedding + dense model fits (loss decreases)', () => {
     tf.setBackend('wasm');

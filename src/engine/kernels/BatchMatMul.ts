@@ -34,6 +34,7 @@ import {
   transposeLast2,
   type WasmBackendLike,
 } from './wasm_util.js';
+import { runSplit } from './wasm_threads.js';
 
 /** Below this many multiply-adds per batch item the stock loop is used. */
 export const SMALL_ITEM_MACS = 16384;
@@ -90,11 +91,13 @@ const directShapes = new WeakMap<object, string>();
 interface Epilogue {
   /** rank-1 bias of length N, fused into the C++ call (0 = none) */
   biasId: number;
+  /** the same bias tensor (for the helper thread), or null */
+  bias: TensorInfo | null;
   activation: number;
   leakyreluAlpha: number;
 }
 
-const NO_EPILOGUE: Epilogue = { biasId: 0, activation: 0, leakyreluAlpha: 0 };
+const NO_EPILOGUE: Epilogue = { biasId: 0, bias: null, activation: 0, leakyreluAlpha: 0 };
 
 interface Dims {
   M: number;
@@ -187,6 +190,15 @@ function fastMatMul(
     }
     const outId = backend.dataIdMap.get(out.dataId).id;
     const bShape = shapeBytes([1, K, N]);
+    const idOf = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).id;
+    const floatOff = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >> 2;
+    const heapF = () => new Float32Array(backend.wasm.HEAPU8.buffer);
+    const splitBase = {
+      N, K,
+      a: floatOff(aN), b: floatOff(bN), c: floatOff(out),
+      bias: epi.bias ? floatOff(epi.bias) : -1,
+      act: epi.activation, alpha: epi.leakyreluAlpha,
+    };
     if (bBatch === 1) {
       // One GEMM over all of a's rows: out [aBatch*M, N] = a [aBatch*M, K] @ b [K, N].
       let bId: number;
@@ -200,8 +212,18 @@ function fastMatMul(
         views.push(v);
         bId = backend.dataIdMap.get(v.dataId).id;
       }
+      const rows = aBatch * M;
+      const split = runSplit({ ...splitBase, items: 1, M: rows, bItems: 1 }, heapF, (_i0, _i1, r0, r1) => {
+        const av = makeView(backend, aN, r0 * K, [1, r1 - r0, K]);
+        views.push(av);
+        const ov = makeView(backend, out, r0 * N, [1, r1 - r0, N]);
+        views.push(ov);
+        run(idOf(av), shapeBytes([1, r1 - r0, K]), 3, bId, bShape, 3, false, false,
+          epi.activation, epi.biasId, 0, epi.leakyreluAlpha, idOf(ov));
+      });
+      if (split) return out;
       const aId = backend.dataIdMap.get(aN.dataId).id;
-      run(aId, shapeBytes([1, aBatch * M, K]), 3, bId, bShape, 3, false, false,
+      run(aId, shapeBytes([1, rows, K]), 3, bId, bShape, 3, false, false,
         epi.activation, epi.biasId, 0, epi.leakyreluAlpha, outId);
       return out;
     }
@@ -218,6 +240,22 @@ function fastMatMul(
       }
       return id;
     };
+    const item = (o: number) => {
+      const ia = broadcastIndex(o, d.outBatchShape, d.aBatchShape);
+      const ib = broadcastIndex(o, d.outBatchShape, d.bBatchShape);
+      const aId = viewId(aN, aIds, ia, M, K);
+      const bId = viewId(bN, bIds, ib, K, N);
+      const ov = makeView(backend, out, o * M * N, [1, M, N]);
+      views.push(ov);
+      run(aId, aShape, 3, bId, bShape, 3, false, false,
+        epi.activation, epi.biasId, 0, epi.leakyreluAlpha, idOf(ov));
+    };
+    if (aBatch === outBatch && bBatch === outBatch) {
+      const split = runSplit({ ...splitBase, items: outBatch, M, bItems: outBatch }, heapF, (i0, i1) => {
+        for (let o = i0; o < i1; o++) item(o);
+      });
+      if (split) return out;
+    }
     for (let o = 0; o < outBatch; o++) {
       const ia = broadcastIndex(o, d.outBatchShape, d.aBatchShape);
       const ib = broadcastIndex(o, d.outBatchShape, d.bBatchShape);
@@ -298,6 +336,7 @@ export function makeFusedMatMulConfig(tf: Tf, stock: KernelConfig): KernelConfig
       const biasId = bias == null ? 0 : wb.dataIdMap.get(bias.dataId).id;
       return fastMatMul(tf, wb, a, b, !!transposeA, !!transposeB, d, {
         biasId,
+        bias: bias ?? null,
         activation: code,
         leakyreluAlpha: alpha,
       });

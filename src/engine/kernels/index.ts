@@ -13,6 +13,8 @@ import { makeNativeSoftmaxConfig } from './native/Softmax.js';
 import { nativeKernelsEnabled, setNativeKernels } from '../native.js';
 import { makeExpConfig } from './Exp.js';
 import { makeTransposeConfig } from './Transpose.js';
+import { makeIdentityConfig } from './Identity.js';
+import { makeGatherV2Config } from './Gather.js';
 import { makeSliceConfig, makeSplitVConfig, makeStridedSliceConfig, makeUnpackConfig } from './Slice.js';
 import { makeUnsortedSegmentSumConfig, makeUnsortedSegmentSumCpuConfig } from './UnsortedSegmentSum.js';
 
@@ -27,6 +29,8 @@ export const CUSTOM_KERNELS = [
   'wasm/Exp', // stock: scalar libm exp; x <= 0 via XNNPACK sigmoid
   'wasm/Transpose', // stock: cache-conflict slow for 2^k-ish output rows
   'wasm/Softmax', // native (multi-threaded AVX-512) when available, else stock
+  'wasm/Identity', // stock copies; tfjs clones every tensor a gradient saves
+  'wasm/GatherV2', // stock: per-element loop; here one heap copy per row
   'cpu/UnsortedSegmentSum', // stock: 4 kernels per segment (minutes per step)
 ] as const;
 
@@ -84,6 +88,10 @@ function build(tf: Tf, name: CustomKernelName): KernelConfig {
       return makeTransposeConfig(stock(name));
     case 'wasm/Softmax':
       return makeNativeSoftmaxConfig(stock(name));
+    case 'wasm/Identity':
+      return makeIdentityConfig(stock(name));
+    case 'wasm/GatherV2':
+      return makeGatherV2Config(tf, stock(name));
     case 'cpu/UnsortedSegmentSum':
       return makeUnsortedSegmentSumCpuConfig();
   }
