@@ -21,6 +21,7 @@ interface TrainFlags extends CommonFlags {
   out: string;
   init?: string;
   epochs?: string;
+  steps?: string;
   batchTokens?: string;
   maxBatch?: string;
   batchesPerStep?: string;
@@ -81,6 +82,7 @@ export function registerP5Commands(program: Command): void {
     .option('--tasks <list>', `comma list of ${PROMPT_TASKS.join(',')} (default: all the dataset can feed)`)
     .option('--init <dir>', 'start from a T5 folder (e.g. HF t5-small, with its tokenizer.json)')
     .option('--epochs <n>', 'data epochs (each with fresh templates and negatives)', '10')
+    .option('--steps <n>', 'stop after n optimizer steps (default: all the epochs)')
     .option('--batch-tokens <n>', 'padded source tokens per batch (length-bucketed)', '4096')
     .option('--max-batch <n>', 'examples per batch at most', '64')
     .option('--batches-per-step <n>', 'batches accumulated per optimizer step', '1')
@@ -119,6 +121,7 @@ export function registerP5Commands(program: Command): void {
           tasks: parseTaskList(f.tasks),
           weights: parseWeights(f.weights),
           epochs: parseIntFlag('epochs', f.epochs, 10, 1),
+          steps: f.steps === undefined ? undefined : parseIntFlag('steps', f.steps, 1, 1),
           tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, 4096, 16),
           maxBatch: parseIntFlag('max-batch', f.maxBatch, 64, 1),
           batchesPerStep: parseIntFlag('batches-per-step', f.batchesPerStep, 1, 1),

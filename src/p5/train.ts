@@ -37,6 +37,8 @@ export interface P5TrainOptions {
   weights?: Partial<Record<PromptTask, number>>;
   /** Data epochs (default 10). */
   epochs?: number;
+  /** Stop after this many optimizer steps (default: one pass over the corpus); smoke tests and budgets. */
+  steps?: number;
   /** Length-bucketed batches per optimizer step (default 1). */
   batchesPerStep?: number;
   tokensPerBatch?: number;
@@ -139,7 +141,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   const common = {
     batchSize: o.batchesPerStep ?? 1,
     microBatchSize: 1,
-    epochs: 1,
+    ...(o.steps ? { steps: o.steps } : { epochs: 1 }),
     lr: o.lr ?? 1e-3,
     warmupRatio: o.warmupRatio ?? 0.05,
     weightDecay: o.weightDecay ?? 0.01,
