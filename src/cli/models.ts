@@ -62,6 +62,7 @@ interface EvalFlags extends CommonFlags {
   users?: string;
   prompt?: string;
   beams?: string;
+  ratingMode?: string;
 }
 
 export function registerModelCommands(program: Command): void {
@@ -104,6 +105,7 @@ export function registerModelCommands(program: Command): void {
     .option('--users <n>', 'evaluate only the first n users (rows for explanation/review)')
     .option('--prompt <id>', 'P5: the prompt template to ask with (e.g. 2-13, an unseen one)')
     .option('--beams <n>', 'P5: beams for item generation (default 20)')
+    .option('--rating-mode <m>', 'P5: greedy (the decoded star) | expected (expectation over the star probabilities)')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((dir: string, f: EvalFlags) => runCommand(f, async () => {
@@ -112,7 +114,7 @@ export function registerModelCommands(program: Command): void {
       if (f.split !== 'test' && f.split !== 'valid') throw new InputError(`--split must be test or valid, got '${f.split}'`);
       const card0 = readModelCard(f.model);
       if (card0.kind === 'p5') await initEngine();
-      else if (f.prompt || f.beams || textTask) throw new InputError(`--prompt, --beams and the ${textTask ? f.task : ''} task are for P5 models; '${f.model}' is ${card0.kind}`, { field: 'prompt' });
+      else if (f.prompt || f.beams || f.ratingMode || textTask) throw new InputError(`--prompt, --beams and the ${textTask ? f.task : ''} task are for P5 models; '${f.model}' is ${card0.kind}`, { field: 'prompt' });
       const ds = await loadDataset(dir);
       const { rec, card } = loadModel(f.model, ds);
       const maxUsers = f.users ? parseIntFlag('users', f.users, 0, 1) : undefined;
@@ -120,6 +122,10 @@ export function registerModelCommands(program: Command): void {
       let prompt: string | undefined;
       if (rec instanceof P5Recommender) {
         if (f.beams) rec.settings.beams = parseIntFlag('beams', f.beams, 20, 1);
+        if (f.ratingMode) {
+          if (f.ratingMode !== 'greedy' && f.ratingMode !== 'expected') throw new InputError(`--rating-mode must be greedy or expected, got '${f.ratingMode}'`, { field: 'rating-mode' });
+          rec.settings.ratingMode = f.ratingMode;
+        }
         if (textTask) {
           result = { ...(await evaluateText(rec, rec.collection, f.task as TextTask, { split: f.split as EvalSplit, prompt: f.prompt, maxRows: maxUsers, quiet: f.quiet })) };
           prompt = result.prompt as string;

@@ -32,6 +32,8 @@ interface TrainFlags extends CommonFlags {
   dropout?: string;
   vocab?: string;
   seed?: string;
+  digitGroup?: string;
+  itemPieces?: boolean;
   workers?: string;
   checkpointEvery?: string;
   backend?: string;
@@ -93,6 +95,8 @@ export function registerP5Commands(program: Command): void {
     .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', '1e-3')
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
     .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
+    .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', '0')
+    .option('--item-pieces', 'tokenizer: every item id is one vocabulary piece (one token per item; P5 splits ids into pieces)')
     .option('--seed <n>', 'seed', '0')
     .option('--workers <n>', 'data-parallel worker threads', '1')
     .option('--checkpoint-every <n>', 'steps between checkpoints', '200')
@@ -131,6 +135,8 @@ export function registerP5Commands(program: Command): void {
           lr: parseNumber('lr', f.lr, 1e-3),
           dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
           vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
+          digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),
+          itemPieces: f.itemPieces,
           seed: parseIntFlag('seed', f.seed, 0, 0),
           workers: parseIntFlag('workers', f.workers, 1, 1),
           checkpointEvery: parseIntFlag('checkpoint-every', f.checkpointEvery, 200, 0),

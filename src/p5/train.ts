@@ -52,6 +52,16 @@ export interface P5TrainOptions {
   clipNorm?: number;
   dropout?: number;
   vocabSize?: number;
+  /**
+   * Tokenizer digit grouping (see T5Tokenizer.train): 2 cuts ids into pairs
+   * as T5's vocabulary does; 0 (default) leaves digit runs to the Unigram
+   * trainer, which keeps frequent ids (every item of a small catalogue) as
+   * single pieces, so an item is one embedding instead of a digit sequence
+   * to compose — much faster to learn on a CPU budget.
+   */
+  digitGroup?: number;
+  /** Every item id one vocabulary piece (bare and after `▁`): an item is one token to embed and to emit. Default false (P5: ids are split into pieces). */
+  itemPieces?: boolean;
   seed?: number;
   workers?: number;
   checkpointEvery?: number;
@@ -112,7 +122,8 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     loaded.model.dispose();
   } else {
     const t = Date.now();
-    tok = T5Tokenizer.train(tokenizerCorpus(ds, collection, o), { vocabSize: o.vocabSize });
+    const required = o.itemPieces ? ds.items.token.flatMap((x) => [x, `\u2581${x}`]) : undefined;
+    tok = T5Tokenizer.train(tokenizerCorpus(ds, collection, o), { vocabSize: o.vocabSize, digitGroup: o.digitGroup ?? 0, requiredPieces: required });
     log(`tokenizer: ${tok.vocabSize} pieces trained on the prompts in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   if (!o.resume) tok.save(join(workDir, 'tokenizer.json'));
@@ -135,7 +146,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   if (config.vocab_size < tok.vocabSize) throw new InputError(`the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize}`, { field: 'config' });
   const trainSplit = o.leakFree === false ? 'rating' : 'both';
   const settings: P5Settings = { ...DEFAULT_P5_SETTINGS, maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory };
-  const p5json = { format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false };
+  const p5json = { format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), digitGroup: o.digitGroup ?? 0 };
 
   const workers = o.workers ?? 1;
   const common = {

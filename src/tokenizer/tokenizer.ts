@@ -87,6 +87,13 @@ export interface TrainTokenizerOptions {
   digitGroup?: number;
   /** Isolate punctuation (`item_7391` → `▁item _ 73 91`). Default true. */
   splitPunctuation?: boolean;
+  /**
+   * Pieces that must be whole vocabulary entries (e.g. every item id, with
+   * and without the `▁` word marker), scored as the most likely trained
+   * piece so segmentation keeps them whole. They count toward `vocabSize`
+   * only in that pruning never drops them.
+   */
+  requiredPieces?: readonly string[];
 }
 
 export interface EncodeOptions {
@@ -188,6 +195,11 @@ export class T5Tokenizer {
       const specials = new Set([PAD, EOS, UNK]);
       let pieces = trained.model.vocab.filter(([p]) => !specials.has(p) && p !== '\n');
       if (opts.vocabSize !== undefined && pieces.length > opts.vocabSize - 3) pieces = prune(pieces, opts.vocabSize - 3);
+      if (opts.requiredPieces?.length) {
+        const required = new Set(opts.requiredPieces.map((p) => p.normalize('NFKC')).filter((p) => p && !specials.has(p)));
+        const top = pieces.reduce((m, [, sc]) => Math.max(m, sc), -1);
+        pieces = [...pieces.filter(([p]) => !required.has(p)), ...[...required].map((p): [string, number] => [p, top])];
+      }
       const vocab: [string, number][] = [[PAD, 0], [EOS, 0], [UNK, 0], ...pieces];
       const spec = {
         ...base,
