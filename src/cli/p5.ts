@@ -34,6 +34,7 @@ interface TrainFlags extends CommonFlags {
   seed?: string;
   digitGroup?: string;
   itemPieces?: boolean;
+  ratingNoise: boolean;
   workers?: string;
   checkpointEvery?: string;
   backend?: string;
@@ -96,6 +97,7 @@ export function registerP5Commands(program: Command): void {
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
     .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
     .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', '0')
+    .option('--no-rating-noise', "integer star answers instead of P5's noisy ones (rating predictions then default to the expected star)")
     .option('--item-pieces', 'tokenizer: every item id is one vocabulary piece (one token per item; P5 splits ids into pieces)')
     .option('--seed <n>', 'seed', '0')
     .option('--workers <n>', 'data-parallel worker threads', '1')
@@ -117,6 +119,7 @@ export function registerP5Commands(program: Command): void {
         ac.abort();
       };
       process.once('SIGINT', onSig);
+      process.once('SIGTERM', onSig);
       try {
         return await trainP5(ds, collection, {
           out: f.out,
@@ -137,6 +140,7 @@ export function registerP5Commands(program: Command): void {
           vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
           digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),
           itemPieces: f.itemPieces,
+          ratingNoise: f.ratingNoise,
           seed: parseIntFlag('seed', f.seed, 0, 0),
           workers: parseIntFlag('workers', f.workers, 1, 1),
           checkpointEvery: parseIntFlag('checkpoint-every', f.checkpointEvery, 200, 0),
@@ -149,6 +153,7 @@ export function registerP5Commands(program: Command): void {
         });
       } finally {
         process.off('SIGINT', onSig);
+        process.off('SIGTERM', onSig);
       }
     }, (r) => `P5 ${r.stopped ? 'stopped' : 'trained'}: ${r.steps} steps, ${r.examples} prompts, final loss ${r.finalLoss.toFixed(3)}, ${Math.round(r.tokensPerSec)} tok/s, ${r.seconds.toFixed(0)}s, peak RSS ${r.peakRssMB} MB → ${r.out}`));
 

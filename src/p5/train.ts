@@ -68,6 +68,13 @@ export interface P5TrainOptions {
   resume?: boolean;
   force?: boolean;
   leakFree?: boolean;
+  /**
+   * P5's training noise on star answers (5 → 4.5–5.0). Default true. Without
+   * it the answers are integer stars and the model's star probabilities are
+   * calibrated, so rating prediction defaults to their expectation (which
+   * minimises squared error) instead of the decoded star.
+   */
+  ratingNoise?: boolean;
   quiet?: boolean;
   log?: (msg: string) => void;
   signal?: AbortSignal;
@@ -130,7 +137,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
 
   const epochs = o.epochs ?? 10;
   const corpus = await buildCorpus(ds, collection, tok, {
-    epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree,
+    epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree, ratingNoise: o.ratingNoise,
     tokensPerBatch: o.tokensPerBatch, maxBatch: o.maxBatch, maxSourceLength: o.maxSourceLength, quiet: o.quiet,
   });
   if (corpus.examples === 0) throw new InputError('no training prompts: none of the selected tasks can be filled from this dataset', { file: ds.dir });
@@ -145,8 +152,8 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   if (o.dropout !== undefined) config.dropout_rate = o.dropout;
   if (config.vocab_size < tok.vocabSize) throw new InputError(`the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize}`, { field: 'config' });
   const trainSplit = o.leakFree === false ? 'rating' : 'both';
-  const settings: P5Settings = { ...DEFAULT_P5_SETTINGS, maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory };
-  const p5json = { format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), digitGroup: o.digitGroup ?? 0 };
+  const settings: P5Settings = { ...DEFAULT_P5_SETTINGS, maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory, ratingMode: o.ratingNoise === false ? 'expected' : 'greedy' };
+  const p5json = { format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), digitGroup: o.digitGroup ?? 0, ratingNoise: o.ratingNoise !== false };
 
   const workers = o.workers ?? 1;
   const common = {

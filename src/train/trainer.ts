@@ -223,6 +223,9 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   let recentTokens = 0;
   let recentMs = 0;
   while (step < totalSteps) {
+    // Yield to the event loop once per step: a step is synchronous work, and
+    // without this a SIGINT handler (which aborts `signal`) would never run.
+    if (opts.signal) await new Promise<void>((r) => setImmediate(r));
     if (opts.signal?.aborted) {
       stopped = true;
       break;
