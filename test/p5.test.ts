@@ -204,6 +204,19 @@ describe('p5rec train / eval / predict / generate', () => {
     expect(res[0].outputs.length).toBe(2);
   }, 120_000);
 
+  it('trains with data-parallel workers sharing the corpus, and resumes from a checkpoint', () => {
+    const w = join(tmp, 'p5w');
+    const args = ['train', join(tmp, 'mi'), '--out', w, '--config', 'tiny', '--epochs', '1', '--negatives', '4', '--max-source', '48', '--batch-tokens', '1024',
+      '--item-pieces', '--checkpoint-every', '2', '--json', '--quiet'];
+    const a = cli([...args, '--steps', '2', '--workers', '2', '--batches-per-step', '2']);
+    expect(a.json?.ok, a.stderr).toBe(true);
+    expect(a.json!.steps).toBe(2);
+    // a finished run's checkpoint continues into a longer run only with the same plan: refused clearly
+    const r = cli([...args, '--steps', '4', '--resume']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/checkpoint/);
+  }, 180_000);
+
   it('bad prompts and wrong models give one clear line', () => {
     const bad = cli(['eval', join(tmp, 'mi'), '--model', out, '--task', 'sequential', '--prompt', '3-1', '--json', '--quiet']);
     expect(bad.status).not.toBe(0);
