@@ -3,15 +3,24 @@
 // request rate (open loop, keep-alive), per loaded model. Run: npm run bench:serve
 // (needs a built dist/ and ../shared/datasets).
 //
-// Default: for MovieLens-100K and Beauty, import the dataset into a temp
-// folder, fit pop (and bpr-mf when the registry has it), start the server in
-// a child process (so the load generator does not share its event loop) and
-// send RATE req/s for DURATION s to each model, random users, k=10.
-// Latency is measured from each request's *scheduled* send time, so a server
-// that falls behind shows it (no coordinated omission).
+// Default: import Musical Instruments into a temp folder, fit bpr-mf and train
+// a tiny P5 (4 steps: the serving cost of the architecture, not a good model),
+// start the server in a child process (so the load generator does not share
+// its event loop) and send RATE req/s for DURATION s to each model, random
+// users, k=10. Latency is measured from each request's *scheduled* send time,
+// so a server that falls behind shows it (no coordinated omission).
+//
+// Every model is first measured COLD: the server's recommendation cache off,
+// so every request runs the model (for P5: a 20-beam search per request,
+// concurrent requests micro-batched). P5 is then measured WARM: cache on,
+// every user of a pool of --warm-users users asked once before the clock
+// starts, load drawn from that pool (so nearly every request is a cache hit;
+// the hit count is reported).
 //
 // Options: --rate 200 --duration 10 --warmup 2 --k 10 --sockets 64
-//          --datasets movielens-100k,beauty   --models pop,bpr-mf
+//          --datasets mi,movielens-100k,beauty   --models bpr-mf,p5,pop
+//          --p5-duration 3 (P5 cold runs far below 200 req/s; a short burst keeps the drain bounded)
+//          --warm-users 200
 //          --dataset DIR --model [NAME=]DIR ...   (bench existing folders instead)
 //          --json (one JSON object on stdout)
 import { spawn, spawnSync } from 'node:child_process';
@@ -28,6 +37,7 @@ const shared = resolve(root, '../shared/datasets');
 const bin = join(root, 'bin/p5rec.js');
 
 const IMPORTS = {
+  mi: ['amazon', '--reviews', `${shared}/amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz`],
   'movielens-100k': ['movielens', '--dir', `${shared}/movielens-100k`],
   beauty: ['p5', '--sequences', `${shared}/amazon-beauty/sequential.txt`, '--datamaps', `${shared}/amazon-beauty/datamaps.json`, '--meta', `${shared}/amazon-beauty/meta.jsonl`],
 };
@@ -68,7 +78,9 @@ const { values: flags } = parseArgs({
     warmup: { type: 'string', default: '2' },
     k: { type: 'string', default: '10' },
     sockets: { type: 'string', default: '64' },
-    datasets: { type: 'string', default: 'movielens-100k,beauty' },
+    datasets: { type: 'string', default: 'mi' },
+    'p5-duration': { type: 'string', default: '3' },
+    'warm-users': { type: 'string', default: '200' },
     models: { type: 'string' },
     dataset: { type: 'string' },
     model: { type: 'string', multiple: true },
@@ -124,6 +136,7 @@ const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, M
 
 /** Open-loop load at `rate` req/s for `seconds`; latency from the scheduled send time. */
 async function load(url, agent, model, users, seconds) {
+  let cacheHits = 0;
   const { hostname, port } = new URL(url);
   const n = Math.round(rate * seconds);
   const interval = 1000 / rate;
@@ -145,6 +158,7 @@ async function load(url, agent, model, users, seconds) {
           latencies.push(performance.now() - scheduled);
           const st = /dur=([\d.]+)/.exec(res.headers['server-timing'] ?? '');
           if (st) serverMs.push(Number(st[1]));
+          if (res.headers['x-cache'] === 'hit') cacheHits++;
           statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
           if (res.statusCode !== 200) errors++;
           done();
@@ -169,27 +183,56 @@ async function load(url, agent, model, users, seconds) {
   for (const xs of [latencies, serverMs, lags]) xs.sort((a, b) => a - b);
   const r3 = (x) => Math.round(x * 1000) / 1000;
   return {
-    requests: n, seconds: r3(wall), throughput: Math.round((latencies.length / wall) * 10) / 10, errors, statuses,
+    requests: n, seconds: r3(wall), throughput: Math.round((latencies.length / wall) * 10) / 10, errors, statuses, cacheHits,
     p50ms: r3(pct(latencies, 50)), p90ms: r3(pct(latencies, 90)), p99ms: r3(pct(latencies, 99)), maxms: r3(latencies[latencies.length - 1] ?? NaN),
     // In-server time (Server-Timing header) and how late the generator sent (its own scheduling delay).
     serverP50ms: r3(pct(serverMs, 50)), serverP99ms: r3(pct(serverMs, 99)), sendLagP99ms: r3(pct(lags, 99)),
   };
 }
 
-async function benchServer(label, opts) {
-  const { child, url, models } = await startServer(opts);
+/** Ask for every user of the pool once (8 at a time), so the server's cache holds their answers. */
+async function prewarm(url, agent, model, users) {
+  const { hostname, port } = new URL(url);
+  let next = 0;
+  const one = () => new Promise((done, fail) => {
+    const body = JSON.stringify({ user: users[next++], k, model });
+    const req = http.request({ hostname, port, path: '/v1/recommend', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => (res.statusCode === 200 ? done() : fail(new Error(`prewarm: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < users.length) await one();
+  }));
+}
+
+/**
+ * One server, each model in turn. cache: 'off' (cold: the model runs for
+ * every request) or 'warm' (cache on, the user pool asked once beforehand).
+ */
+async function benchServer(label, opts, { cache = 'off', only, durationOf = () => duration } = {}) {
+  const { child, url, models } = await startServer({ ...opts, cache: cache === 'off' ? 0 : 100_000 });
   const agent = new http.Agent({ keepAlive: true, maxSockets: Number(flags.sockets) });
   const results = [];
   try {
-    const tokens = await collectUsers(url, agent);
+    let tokens = await collectUsers(url, agent);
+    if (cache === 'warm') tokens = tokens.slice(0, Number(flags['warm-users']));
     for (const m of models) {
-      if (warmup > 0) await load(url, agent, m.name, tokens, warmup);
+      if (only && !only(m)) continue;
+      const seconds = durationOf(m);
+      if (cache === 'warm') {
+        const t0 = performance.now();
+        await prewarm(url, agent, m.name, tokens);
+        log(`${label} ${m.name}: prewarmed ${tokens.length} users in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      } else if (warmup > 0) await load(url, agent, m.name, tokens, Math.min(warmup, seconds / 4));
       await ask(child, 'stats'); // drop the warm-up's numbers
       child.send('reset');
-      const r = await load(url, agent, m.name, tokens, duration);
+      const r = await load(url, agent, m.name, tokens, seconds);
       const server = await ask(child, 'stats');
-      results.push({ dataset: label, model: m.name, kind: m.kind, rate, k, ...r, serverLoopP99ms: Math.round(server.loopP99ms * 10) / 10, serverLoopMaxms: Math.round(server.loopMaxms * 10) / 10, serverGcMs: server.gcMs, serverPeakRssMB: peakRssMB(child.pid) });
-      log(`${label} ${m.name}: ${r.throughput} req/s, p50 ${r.p50ms} ms, p99 ${r.p99ms} ms, errors ${r.errors}`);
+      results.push({ dataset: label, model: m.name, kind: m.kind, cache, users: tokens.length, rate, k, ...r, serverLoopP99ms: Math.round(server.loopP99ms * 10) / 10, serverLoopMaxms: Math.round(server.loopMaxms * 10) / 10, serverGcMs: server.gcMs, serverPeakRssMB: peakRssMB(child.pid) });
+      log(`${label} ${m.name} (cache ${cache}): ${r.throughput} req/s, p50 ${r.p50ms} ms, p99 ${r.p99ms} ms, errors ${r.errors}, cache hits ${r.cacheHits}/${r.requests}`);
     }
   } finally {
     agent.destroy();
@@ -215,12 +258,17 @@ async function collectUsers(url, agent) {
 }
 
 const all = [];
+const p5Seconds = Number(flags['p5-duration']);
+const benchBoth = async (label, opts) => {
+  all.push(...(await benchServer(label, opts, { cache: 'off', durationOf: (m) => (m.kind === 'p5' ? p5Seconds : duration) })));
+  all.push(...(await benchServer(label, opts, { cache: 'warm', only: (m) => m.kind === 'p5' })));
+};
 if (flags.dataset) {
-  all.push(...(await benchServer(flags.dataset, { dataset: flags.dataset, models: flags.model ?? [] })));
+  await benchBoth(flags.dataset, { dataset: flags.dataset, models: flags.model ?? [] });
 } else {
   const { FACTORIES } = await import(join(root, 'dist/recommend/registry.js'));
-  const known = new Set(FACTORIES.map((f) => f.kind));
-  const want = flags.models ? flags.models.split(',') : ['pop', 'bpr-mf'].filter((m) => known.has(m));
+  const known = new Set([...FACTORIES.map((f) => f.kind), 'p5']);
+  const want = flags.models ? flags.models.split(',') : ['bpr-mf', 'p5'].filter((m) => known.has(m));
   const tmp = mkdtempSync(join(tmpdir(), 'p5rec-bench-serve-'));
   try {
     for (const name of flags.datasets.split(',')) {
@@ -231,10 +279,11 @@ if (flags.dataset) {
       const specs = [];
       for (const m of want) {
         log(`fitting ${m} on ${name}…`);
-        run(['fit', dir, '--model', m, '--out', join(tmp, `${name}-${m}`), '--quiet']);
+        if (m === 'p5') run(['train', dir, '--out', join(tmp, `${name}-${m}`), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--quiet']);
+        else run(['fit', dir, '--model', m, '--out', join(tmp, `${name}-${m}`), '--quiet']);
         specs.push(`${m}=${name}-${m}`);
       }
-      all.push(...(await benchServer(name, { dataset: dir, models: specs, modelRoot: tmp })));
+      await benchBoth(name, { dataset: dir, models: specs, modelRoot: tmp });
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -243,8 +292,8 @@ if (flags.dataset) {
 
 if (flags.json) console.log(JSON.stringify({ target: { rate, p99ms: 50, errors: 0 }, results: all }));
 else {
-  console.log(`| dataset | model | rate (req/s) | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | errors | in-server p50/p99 (ms) | server loop delay p99/max (ms) | server GC (ms) | client send lag p99 (ms) | server peak RSS (MB) |`);
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of all) console.log(`| ${r.dataset} | ${r.model} | ${r.rate} | ${r.throughput} | ${r.p50ms} | ${r.p90ms} | ${r.p99ms} | ${r.maxms} | ${r.errors} | ${r.serverP50ms} / ${r.serverP99ms} | ${r.serverLoopP99ms} / ${r.serverLoopMaxms} | ${r.serverGcMs} | ${r.sendLagP99ms} | ${r.serverPeakRssMB ?? '?'} |`);
+  console.log(`| dataset | model | cache | users | rate (req/s) | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | errors | cache hits | in-server p50/p99 (ms) | server loop delay p99/max (ms) | server GC (ms) | client send lag p99 (ms) | server peak RSS (MB) |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of all) console.log(`| ${r.dataset} | ${r.model} | ${r.cache} | ${r.users} | ${r.rate} | ${r.requests} | ${r.throughput} | ${r.p50ms} | ${r.p90ms} | ${r.p99ms} | ${r.maxms} | ${r.errors} | ${r.cacheHits} | ${r.serverP50ms} / ${r.serverP99ms} | ${r.serverLoopP99ms} / ${r.serverLoopMaxms} | ${r.serverGcMs} | ${r.sendLagP99ms} | ${r.serverPeakRssMB ?? '?'} |`);
   console.log(`target: p99 < 50 ms at ${rate} req/s, 0 errors`);
 }

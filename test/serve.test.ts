@@ -486,3 +486,127 @@ describe('topK', () => {
     }
   });
 });
+
+describe('p5rec serve with a P5 model (tiny, trained here)', () => {
+  let tmp: string;
+  let ds: Dataset;
+  let served: Awaited<ReturnType<typeof startServe>>;
+  let nocache: FastifyInstance;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  type Json = Record<string, any>;
+  const call = async (path: string, body?: object): Promise<{ status: number; cache: string | null; json: Json }> => {
+    const r = await fetch(`${served.url}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, cache: r.headers.get('x-cache'), json: (await r.json()) as Json };
+  };
+  const userWithHistory = (min: number): number => {
+    for (let u = 0; u < ds.numUsers; u++) if (ds.userLength[u] >= min && ds.sequenceSplit(u, TEST).length) return u;
+    throw new Error('no user');
+  };
+
+  beforeAll(async () => {
+    tmp = tempDir('p5rec-serve-p5-');
+    const data = join(tmp, 'mi');
+    const a = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', data, '--json', '--quiet']);
+    expect(a.json?.ok, a.stderr).toBe(true);
+    const t = cli(['train', data, '--out', join(tmp, 'models', 'p5'), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--quiet', '--json']);
+    expect(t.json?.ok, t.stderr).toBe(true);
+    ds = await loadDataset(data);
+    saveModel(join(tmp, 'models', 'pop'), await popularity.fit(ds, {}, 'sequential', { log: () => {}, quiet: true, seed: 1 }), ds, { seconds: 0, peakRssMB: 0, seed: 1 });
+    // startServe sees a P5 folder: it starts the tensor engine and makes P5 the generator.
+    served = await startServe({ dataset: data, models: ['p5', 'pop'], modelRoot: join(tmp, 'models'), host: '127.0.0.1', port: 0, logLevel: 'silent' });
+    nocache = buildApp({ dataset: ds, models: loadServedModels(ds, ['p5'], { modelRoot: join(tmp, 'models') }), webDir: null });
+  }, 180_000);
+  afterAll(async () => {
+    await served?.app.close();
+    await nocache?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('loads P5 from its model.json, reports its capabilities and makes it the generator', async () => {
+    expect(served.models).toEqual([{ name: 'p5', kind: 'p5', trainSplit: 'both' }, { name: 'pop', kind: 'pop', trainSplit: 'sequential' }]);
+    expect(served.generator).toBe('p5');
+    const m = (await call('/v1/models')).json;
+    expect(m.default).toBe('p5');
+    expect(m.models[0]).toMatchObject({ name: 'p5', kind: 'p5', tasks: ['rating', 'direct', 'sequential'], capabilities: { recommend: true, rate: true, next: 'nearest-user' } });
+    expect(m.generator).toEqual({ name: 'p5', kind: 'p5' });
+  });
+
+  it('/v1/recommend: beam-search top-k without history items, cached on repeat; holdout and candidates work', async () => {
+    const u = userWithHistory(5);
+    const have = new Set(ds.sequence(u));
+    const first = await call('/v1/recommend', { user: ds.users.token[u], k: 10 });
+    expect(first.status, JSON.stringify(first.json)).toBe(200);
+    expect(first.cache).toBe('miss');
+    const items = first.json.items as { item: string; score: number }[];
+    // At most `beams` (20) items are retrieved; history items are dropped from them.
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.length).toBeLessThanOrEqual(10);
+    for (const it of items) expect(have.has(ds.itemByToken(it.item)!)).toBe(false);
+    for (let j = 1; j < items.length; j++) expect(items[j - 1].score).toBeGreaterThanOrEqual(items[j].score);
+    const again = await call('/v1/recommend', { user: ds.users.token[u], k: 10 });
+    expect(again.cache).toBe('hit');
+    expect(again.json).toEqual(first.json);
+    // The uncached app gives the same answer.
+    const direct = await nocache.inject({ method: 'POST', url: '/v1/recommend', payload: { user: ds.users.token[u], k: 10 } });
+    expect(direct.headers['x-cache']).toBeUndefined();
+    expect(direct.json().items.map((x: { item: string }) => x.item)).toEqual(items.map((x) => x.item));
+
+    const h = (await call('/v1/recommend', { user: ds.users.token[u], k: 5, holdout: true })).json;
+    expect(h.heldOut.item).toBe(ds.items.token[ds.sequenceSplit(u, TEST)[0]]);
+    // Candidates go through the yes/no prompt (5-1): every candidate not in the history is ranked.
+    const cands = Array.from({ length: 12 }, (_, j) => ds.items.token[j]);
+    const c = (await call('/v1/recommend', { user: ds.users.token[u], candidates: cands, k: 20 })).json;
+    const fresh = cands.filter((t) => !have.has(ds.itemByToken(t)!));
+    expect(c.items.map((x: { item: string }) => x.item).sort()).toEqual(fresh.sort());
+  });
+
+  it('concurrent P5 requests are batched and answer as serial ones do', async () => {
+    const users = [0, 7, 19, 33, 48, 60].map((u) => ds.users.token[u]);
+    const serial: { user: string; items: { score: number }[] }[] = [];
+    for (const user of users) serial.push((await nocache.inject({ method: 'POST', url: '/v1/recommend', payload: { user, k: 5 } })).json());
+    const parallel = await Promise.all(users.map((user) => nocache.inject({ method: 'POST', url: '/v1/recommend', payload: { user, k: 5 } }).then((r) => r.json())));
+    parallel.forEach((p, j) => {
+      expect(p.user).toBe(serial[j].user);
+      expect(p.items.length).toBe(serial[j].items.length);
+      p.items.forEach((it: { score: number }, r: number) => expect(it.score).toBeCloseTo(serial[j].items[r].score, 2));
+    });
+  });
+
+  it('/v1/next borrows the nearest user for P5; /v1/rate gives a star', async () => {
+    const u = userWithHistory(6);
+    const session = Array.from(ds.sequence(u).subarray(0, 4), (i) => ds.items.token[i]);
+    const n = await call('/v1/next', { history: session, k: 5, model: 'p5' });
+    expect(n.status, JSON.stringify(n.json)).toBe(200);
+    expect(n.json.via).toBe('nearest-user');
+    expect(ds.userByToken(n.json.proxyUser.user)).toBeDefined();
+    for (const it of n.json.items) expect(session).not.toContain(it.item);
+    const r = await call('/v1/rate', { user: ds.users.token[u], item: ds.items.token[ds.sequence(u)[0]], model: 'p5' });
+    expect(r.status).toBe(200);
+    expect(r.json.rating).toBeGreaterThanOrEqual(1);
+    expect(r.json.rating).toBeLessThanOrEqual(5);
+    expect(r.json.known).toBe(ds.interactions.rating[ds.userStart[u]]);
+  });
+
+  it('/v1/explain, /v1/summarize and /v1/generate run the P5 model', async () => {
+    const u = userWithHistory(5);
+    const item = ds.items.token[ds.sequence(u)[1]];
+    const e = await call('/v1/explain', { user: ds.users.token[u], item });
+    expect(e.status, JSON.stringify(e.json)).toBe(200);
+    expect(e.json).toMatchObject({ model: 'p5', template: '3-6' });
+    expect(e.json.prompt).toContain(`item_${item}`);
+    expect(typeof e.json.output).toBe('string');
+    // Deterministic: the same pair explains the same way.
+    expect((await call('/v1/explain', { user: ds.users.token[u], item })).json).toEqual(e.json);
+    const f = (await call('/v1/explain', { user: ds.users.token[u], item, feature: 'strings' })).json;
+    expect(f.template).toBe('3-11');
+    expect(f.prompt).toContain('strings');
+    expect(f.prompt).toContain(`user_${ds.users.token[u]}`);
+    const s = (await call('/v1/summarize', { review: 'Bright strings that stay in tune.', user: ds.users.token[u] })).json;
+    expect(s).toMatchObject({ model: 'p5', template: '4-1' });
+    expect(s.prompt).toContain('Bright strings that stay in tune.');
+    const g = (await call('/v1/generate', { prompt: `Which star rating will user_${ds.users.token[u]} give item_${item} ? ( 1 being lowest and 5 being highest )` })).json;
+    expect(g.model).toBe('p5');
+    expect(typeof g.output).toBe('string');
+    expect((await call('/v1/explain', { user: 'nobody', item })).status).toBe(404);
+  });
+});

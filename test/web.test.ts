@@ -9,6 +9,7 @@ import { TEST } from '../src/data/splits.js';
 import { saveModel } from '../src/recommend/store.js';
 import { buildApp } from '../src/serve/app.js';
 import { loadServedModels } from '../src/serve/models.js';
+import { startServe } from '../src/cli/serve.js';
 import { cli, SHARED, tempDir } from './helpers/cli.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -134,6 +135,70 @@ describe.skipIf(!haveChromium)('web page in headless Chromium', () => {
     } finally {
       await page.close();
       await locked.close();
+    }
+  });
+});
+
+describe.skipIf(!haveChromium)('web page with a P5 model (tiny, trained here)', () => {
+  let tmp: string;
+  let ds: Dataset;
+  let served: Awaited<ReturnType<typeof startServe>>;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    tmp = tempDir('p5rec-web-p5-');
+    const data = join(tmp, 'mi');
+    const a = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', data, '--json', '--quiet']);
+    expect(a.json?.ok, a.stderr).toBe(true);
+    const t = cli(['train', data, '--out', join(tmp, 'models', 'p5'), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--quiet', '--json']);
+    expect(t.json?.ok, t.stderr).toBe(true);
+    ds = await loadDataset(data);
+    saveModel(join(tmp, 'models', 'pop'), await popularity.fit(ds, {}, 'sequential', { log: () => {}, quiet: true, seed: 1 }), ds, { seconds: 0, peakRssMB: 0, seed: 1 });
+    served = await startServe({ dataset: data, models: ['p5', 'pop'], modelRoot: join(tmp, 'models'), host: '127.0.0.1', port: 0, logLevel: 'silent' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await served?.app.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('shows P5\'s top-10 beside pop, and P5\'s explanation when an item is clicked', async () => {
+    let user = 0;
+    while (ds.userLength[user] < 5) user++;
+    const token = ds.users.token[user];
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    try {
+      await page.goto(`${served.url}/#user=${token}`);
+      await page.locator('#user-title').filter({ hasText: `user_${token}` }).waitFor();
+      expect(await page.locator('#recs .model').count()).toBe(2);
+      const p5Items = page.locator('#recs .model[data-model="p5"] ol li .item');
+      await p5Items.first().waitFor();
+      expect(await page.locator('#recs .model[data-model="p5"] h3').textContent()).toContain('(p5)');
+      const n = await p5Items.count();
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThanOrEqual(10);
+
+      // Click P5's first item: the page shows the explanation the API gives for the pair, and its template.
+      const itemTitle = (await p5Items.first().getAttribute('title'))!;
+      const api = (await (await fetch(`${served.url}/v1/explain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: token, item: itemTitle.replace(/^item_/, '') }) })).json()) as { output: string; template: string };
+      expect(api.template).toBe('3-6');
+      await p5Items.first().click();
+      await page.locator('#explain-source').filter({ hasText: 'p5 · prompt 3-6' }).waitFor();
+      expect(await page.locator('#explain-text').getAttribute('class')).not.toBe('unavailable');
+      expect(await page.locator('#explain-text').textContent()).toBe(api.output || '(the model generated an empty text)');
+      expect(await page.locator('#explain-source').getAttribute('title')).toContain(itemTitle);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
     }
   });
 });

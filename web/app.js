@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY = 'p5rec-api-key';
-const state = { models: [], user: null, searchSeq: 0, userSeq: 0 };
+const state = { models: [], user: null, searchSeq: 0, userSeq: 0, explainSeq: 0 };
 
 /** Call the API; resolves to {ok, status, data}. A 401 shows the key form. */
 async function api(path, body) {
@@ -129,13 +129,21 @@ async function explain(it) {
   const text = $('explain-text');
   text.className = '';
   text.textContent = 'asking P5…';
+  const source = $('explain-source');
+  source.hidden = true;
+  const seq = ++state.explainSeq;
   const [item, r] = await Promise.all([api(`/v1/items/${encodeURIComponent(it.item)}`), api('/v1/explain', { user: state.user, item: it.item })]);
+  if (seq !== state.explainSeq) return; // another item was clicked meanwhile
   if (item.ok) {
     const i = item.data;
     $('explain-meta').textContent = [i.categories?.join(', '), i.brand, i.price !== null && i.price !== undefined ? `$${i.price}` : null, `${i.interactions} interactions`].filter(Boolean).join(' · ');
   }
   if (r.ok) {
-    text.textContent = r.data.output;
+    text.textContent = r.data.output || '(the model generated an empty text)';
+    // Which model and template produced it; the full prompt on hover.
+    source.textContent = `${r.data.model}${r.data.template ? ` · prompt ${r.data.template}` : ''}`;
+    source.title = r.data.prompt;
+    source.hidden = false;
   } else {
     text.className = 'unavailable';
     text.textContent = r.status === 501 ? `No explanation: ${r.data.error}` : r.data.error;

@@ -1,53 +1,368 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+/**
+ * `p5rec quickstart`: the main job, offline, on the bundled Musical
+ * Instruments reviews. Every stage runs the same CLI command a user would
+ * (`data import`, `fit`, `train`, `eval`, `report`) in a child process, so
+ * each fit's peak RSS is its own and the result files are exactly what those
+ * commands write:
+ *
+ *   DIR/dataset/                 the imported dataset
+ *   DIR/models/<name>/           baselines and P5 (model.json; evals/*.json)
+ *   DIR/models/<name>.recipe.json  what the folder was fitted with (reuse key)
+ *   DIR/runs/most-frequent/      the trivial text baseline, as eval runs
+ *   DIR/report/                  report.md, report.json, report.html
+ *
+ * Re-running reuses every finished stage: the dataset, each model whose
+ * recipe is unchanged (a changed recipe refits it), and each evaluation
+ * already written. An interrupted P5 training resumes from its checkpoint.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { buildDataset } from '../data/build.js';
-import { readAmazon } from '../data/import-amazon.js';
-import { loadDataset } from '../data/dataset.js';
+import { loadDataset, type Dataset } from '../data/dataset.js';
 import { datasetStats } from '../data/stats.js';
 import { auditLeak } from '../data/audit.js';
-import { logger, runCommand, type CommonFlags } from './output.js';
+import { P5recError } from '../errors.js';
+import { mostFrequentAnswer, textMetrics, type TextTask } from '../p5/evaluate-text.js';
+import { evaluationInstances } from '../prompts/instances.js';
+import { loadPromptCollection } from '../prompts/templates.js';
+import { isBeauty } from '../eval/published.js';
+import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 
+const HERE = dirname(fileURLToPath(import.meta.url));
 /** The dataset that ships inside the package, so the main job runs offline. */
-export const BUNDLED_REVIEWS = resolve(dirname(fileURLToPath(import.meta.url)), '../../data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
+export const BUNDLED_REVIEWS = resolve(HERE, '../../data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
+const BIN = resolve(HERE, '../../bin/p5rec.js');
 
-interface QuickstartFlags extends CommonFlags {
-  dir: string;
+/**
+ * The P5 training recipe (one object): a tiny T5 (d 64, 2+2 layers) on all
+ * five task families. Tuned on Musical Instruments within the 15-minute
+ * budget (see docs/p5.md): item ids as single vocabulary pieces (so an item
+ * is one token to learn), 6 data epochs at a peak learning rate of 3e-3,
+ * integer star answers (the expected star then predicts ratings), shorter
+ * candidate lists (9 sampled negatives) and reviews clipped to 96 tokens, the
+ * review family at half weight. With P5's 3-epoch / digit-piece settings the
+ * model stayed below popularity on every ranking task.
+ */
+export const QUICKSTART_P5 = {
+  config: 'tiny',
+  epochs: 6,
+  negatives: 9,
+  maxSourceLength: 96,
+  tokensPerBatch: 8192,
+  maxBatch: 128,
+  lr: 3e-3,
+  itemPieces: true,
+  ratingNoise: false,
+  weights: 'review=0.5',
+} as const;
+
+/**
+ * How models are evaluated (test split). P5's beams for item generation;
+ * the direct task (1 of 100) on the first `directUsers` users for every
+ * model, since P5 reads 100 candidates per user there (5-1: 100 yes/no
+ * prompts; 5-8: one long prompt listing them) and is slowest on it; the text
+ * tasks on the first `textRows` rows (undefined: all users / rows).
+ */
+export const QUICKSTART_EVAL: { beams: number; directUsers?: number; textRows?: number } = { beams: 20, directUsers: 500 };
+
+type Task = 'rating' | 'sequential' | 'direct' | 'explanation' | 'review';
+
+interface Baseline {
+  name: string;
+  kind: string;
+  split: 'rating' | 'sequential';
+  tasks: Task[];
+  /** Hyper-parameters (the model's defaults otherwise); --fast caps epochs. */
+  hyper: Record<string, number | string | boolean>;
 }
 
 /**
- * The main job, offline: import the bundled Musical Instruments reviews and
- * inspect them. Later stages (baselines, P5, report) hook in here as they land.
+ * The baselines, fitted with settings that suit Musical Instruments (900
+ * items, 1.4K users): the models' defaults with early stopping on the
+ * validation split, which on this dataset fit in about 40 s together.
  */
+export const QUICKSTART_BASELINES: readonly Baseline[] = [
+  { name: 'pop-rating', kind: 'pop', split: 'rating', tasks: ['rating'], hyper: {} },
+  { name: 'mf', kind: 'mf', split: 'rating', tasks: ['rating'], hyper: {} },
+  { name: 'mlp', kind: 'mlp', split: 'rating', tasks: ['rating'], hyper: {} },
+  { name: 'pop', kind: 'pop', split: 'sequential', tasks: ['sequential', 'direct'], hyper: {} },
+  { name: 'bpr-mf', kind: 'bpr-mf', split: 'sequential', tasks: ['sequential', 'direct'], hyper: {} },
+  { name: 'bpr-mlp', kind: 'bpr-mlp', split: 'sequential', tasks: ['sequential', 'direct'], hyper: {} },
+  { name: 'simplex', kind: 'simplex', split: 'sequential', tasks: ['sequential', 'direct'], hyper: {} },
+  { name: 'sasrec', kind: 'sasrec', split: 'sequential', tasks: ['sequential', 'direct'], hyper: { epochs: 40 } },
+];
+
+/**
+ * P5's evaluations: a seen and an unseen prompt per task where the dataset
+ * can fill one; direct also with 2-7 (a seen template that shows the
+ * history and lists the candidates), besides P5's direct prompts (5-1 yes/no,
+ * unseen 5-8) (MI has no item titles, so 1-10 is out and both rating
+ * prompts are seen; no summary prompt is unseen).
+ */
+export const QUICKSTART_P5_PROMPTS: readonly { task: Task; prompt: string }[] = [
+  { task: 'rating', prompt: '1-1' },
+  { task: 'rating', prompt: '1-6' },
+  { task: 'sequential', prompt: '2-1' },
+  { task: 'sequential', prompt: '2-13' },
+  { task: 'direct', prompt: '2-7' },
+  { task: 'direct', prompt: '5-1' },
+  { task: 'direct', prompt: '5-8' },
+  { task: 'explanation', prompt: '3-11' },
+  { task: 'explanation', prompt: '3-12' },
+  { task: 'review', prompt: '4-1' },
+];
+
+/** What --fast changes: few epochs, a P5 smoke recipe, and evaluation on the first users/rows only. */
+const FAST = { epochs: 2, evalUsers: 40, p5: { config: 'tiny', epochs: 1, negatives: 4, maxSourceLength: 64, tokensPerBatch: 2048, maxBatch: 64, lr: 2e-3, itemPieces: true } };
+
+export interface QuickstartOptions {
+  dir: string;
+  /** Stop P5 training after this many optimizer steps (development runs). */
+  p5Steps?: number;
+  skipP5?: boolean;
+  /** Cheap settings throughout (tests, smoke runs); results are not comparable with a full run. */
+  fast?: boolean;
+  quiet?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface StageTiming {
+  stage: string;
+  seconds: number;
+  reused: boolean;
+}
+
+interface ChildResult {
+  json: Record<string, unknown>;
+}
+
+/** Run `p5rec <args> --json` in a child process: progress passes through to stderr, the JSON result comes back. */
+function p5rec(args: string[], quiet: boolean, { quietFlag = true } = {}): Promise<ChildResult> {
+  return new Promise((res, rej) => {
+    // (`report` has no --quiet: it logs nothing.)
+    const child = spawn(process.execPath, [BIN, ...args, '--json', ...(quiet && quietFlag ? ['--quiet'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errTail = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      errTail = (errTail + d).slice(-4000);
+      if (!quiet) process.stderr.write(d);
+    });
+    child.on('error', rej);
+    child.on('close', (code, signal) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      let json: Record<string, unknown> | null;
+      try {
+        json = JSON.parse(last);
+      } catch {
+        json = null;
+      }
+      if (code === 0 && json?.ok) return res({ json });
+      // The child's own one-line error (ours, or commander's usage error), else its last stderr line.
+      const lines = errTail.trim().split('\n');
+      const why = typeof json?.error === 'string' ? json.error
+        : (lines.filter((l) => /^(p5rec: )?error:/.test(l)).pop()?.replace(/^(p5rec: )?error: /, '') ?? (lines.pop() || `exit ${code ?? signal}`));
+      rej(new P5recError(`p5rec ${args.slice(0, 2).join(' ')} failed: ${why}`));
+    });
+  });
+}
+
+const readJson = (p: string): unknown => JSON.parse(readFileSync(p, 'utf8'));
+const sameJson = (p: string, v: unknown): boolean => existsSync(p) && JSON.stringify(readJson(p)) === JSON.stringify(v);
+
+/** The trivial text baseline on the same rows P5 is scored on, written as an eval run. */
+function mostFrequentRun(ds: Dataset, datasetDir: string, task: TextTask, prompt: string, maxRows?: number): Record<string, unknown> {
+  const collection = loadPromptCollection();
+  const t = collection.templates.find((x) => x.id === prompt)!;
+  const rows = [...evaluationInstances(ds, [t], 'test', { tasks: [task], templates: 'all' })].slice(0, maxRows ?? Infinity);
+  const refs = rows.map((r) => r.target);
+  const answer = mostFrequentAnswer(ds, task);
+  return {
+    model: 'most-frequent', kind: 'most-frequent', label: `most frequent training answer (${prompt} rows)`,
+    dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed,
+    task, split: 'test', prompt, answer,
+    protocol: `test rows of the random split that prompt ${prompt} is scored on; every row answered with the most frequent training ${task === 'explanation' ? 'explanation' : 'summary'}`,
+    metrics: textMetrics(task, refs.map(() => answer), refs), count: refs.length,
+    notes: `always answers "${answer.length > 60 ? `${answer.slice(0, 57)}...` : answer}"`,
+  };
+}
+
+export async function runQuickstart(o: QuickstartOptions): Promise<Record<string, unknown>> {
+  const log = o.log ?? (() => {});
+  const quiet = Boolean(o.quiet);
+  const dir = o.dir;
+  const datasetDir = join(dir, 'dataset');
+  const modelsDir = join(dir, 'models');
+  const reportDir = join(dir, 'report');
+  mkdirSync(modelsDir, { recursive: true });
+  const stages: StageTiming[] = [];
+  const t00 = Date.now();
+  const stage = async <T>(name: string, body: () => Promise<T>, reused = false): Promise<T> => {
+    const t0 = Date.now();
+    log(`[quickstart] ${name}${reused ? ' (reused)' : ' ...'}`);
+    const r = await body();
+    const seconds = (Date.now() - t0) / 1000;
+    stages.push({ stage: name, seconds, reused });
+    if (!reused) log(`[quickstart] ${name} done in ${seconds.toFixed(1)}s (total ${((Date.now() - t00) / 1000).toFixed(0)}s)`);
+    return r;
+  };
+
+  // ---- dataset --------------------------------------------------------------------
+  const haveDataset = existsSync(join(datasetDir, 'manifest.json'));
+  await stage('import', async () => {
+    if (!haveDataset) await p5rec(['data', 'import', 'amazon', '--reviews', BUNDLED_REVIEWS, '--out', datasetDir, '--force'], quiet);
+  }, haveDataset);
+  const ds = await loadDataset(datasetDir);
+  const stats = await stage('stats', async () => datasetStats(ds));
+  const audit = await stage('audit', async () => auditLeak(ds));
+
+  // ---- fit -------------------------------------------------------------------------
+  const evalUsers = o.fast ? FAST.evalUsers : undefined;
+  /** Fit (or reuse) a model folder: reused when model.json exists and the recipe is the same. */
+  const fitStage = async (name: string, recipe: unknown, args: (out: string, resume: boolean) => string[]): Promise<string> => {
+    const out = join(modelsDir, name);
+    const recipePath = join(modelsDir, `${name}.recipe.json`);
+    const same = sameJson(recipePath, recipe);
+    const done = same && existsSync(join(out, 'model.json'));
+    await stage(`fit ${name}`, async () => {
+      if (done) return;
+      // An interrupted P5 training with the same recipe resumes; anything else starts clean.
+      const resume = same && existsSync(join(out, 'train', 'tokenizer.json'));
+      if (!resume) {
+        rmSync(out, { recursive: true, force: true });
+        writeFileSync(recipePath, `${JSON.stringify(recipe, null, 2)}\n`);
+      }
+      await p5rec(args(out, resume), quiet);
+    }, done);
+    return out;
+  };
+
+  const fitted: { name: string; kind: string; dir: string; tasks: Task[] }[] = [];
+  for (const b of QUICKSTART_BASELINES) {
+    const hyper = { ...b.hyper, ...(o.fast && b.kind !== 'pop' ? { epochs: FAST.epochs } : {}) };
+    const recipe = { kind: b.kind, split: b.split, hyper };
+    const out = await fitStage(b.name, recipe, (outDir) => [
+      'fit', datasetDir, '--model', b.kind, '--split', b.split, '--out', outDir, '--force',
+      ...Object.entries(hyper).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]),
+    ]);
+    fitted.push({ name: b.name, kind: b.kind, dir: out, tasks: b.tasks });
+  }
+
+  let p5Dir: string | null = null;
+  const p5Recipe = { ...(o.fast ? FAST.p5 : QUICKSTART_P5), ...(o.p5Steps !== undefined ? { steps: o.p5Steps } : {}) };
+  if (!o.skipP5) {
+    p5Dir = await fitStage('p5', p5Recipe, (outDir, resume) => [
+      'train', datasetDir, '--out', outDir, '--config', p5Recipe.config, '--epochs', String(p5Recipe.epochs),
+      '--negatives', String(p5Recipe.negatives), '--max-source', String(p5Recipe.maxSourceLength),
+      '--batch-tokens', String(p5Recipe.tokensPerBatch), '--max-batch', String(p5Recipe.maxBatch), '--lr', String(p5Recipe.lr),
+      ...('itemPieces' in p5Recipe && p5Recipe.itemPieces ? ['--item-pieces'] : []),
+      ...('ratingNoise' in p5Recipe && p5Recipe.ratingNoise === false ? ['--no-rating-noise'] : []),
+      ...('weights' in p5Recipe && p5Recipe.weights ? ['--weights', p5Recipe.weights] : []),
+      ...(o.p5Steps !== undefined ? ['--steps', String(o.p5Steps)] : []),
+      ...(resume ? ['--resume'] : ['--force']),
+    ]);
+  }
+
+  // ---- evaluate ------------------------------------------------------------------------
+  const runFiles: string[] = [];
+  /** Evaluate (or reuse) one model on one task; the file name is the one `p5rec eval` writes. */
+  const evalStage = async (name: string, modelDir: string, task: Task, prompt?: string): Promise<void> => {
+    const users = evalUsers ?? (task === 'explanation' || task === 'review' ? QUICKSTART_EVAL.textRows : task === 'direct' ? QUICKSTART_EVAL.directUsers : undefined);
+    const file = join(modelDir, 'evals', `${task}-test${prompt ? `-p${prompt}` : ''}${users ? `-u${users}` : ''}.json`);
+    const done = existsSync(file);
+    await stage(`eval ${name} ${task}${prompt ? ` ${prompt}` : ''}`, async () => {
+      if (done) return;
+      await p5rec(['eval', datasetDir, '--model', modelDir, '--task', task, '--split', 'test',
+        ...(users ? ['--users', String(users)] : []),
+        ...(prompt ? ['--prompt', prompt] : []),
+        ...(prompt && (task === 'sequential' || task === 'direct') ? ['--beams', String(QUICKSTART_EVAL.beams)] : []),
+      ], quiet);
+      if (!existsSync(file)) throw new P5recError(`eval ${name} ${task} wrote no ${file}`);
+    }, done);
+    runFiles.push(file);
+  };
+  for (const m of fitted) for (const task of m.tasks) await evalStage(m.name, m.dir, task);
+  if (p5Dir) for (const { task, prompt } of QUICKSTART_P5_PROMPTS) await evalStage('p5', p5Dir, task, prompt);
+
+  // The trivial text baseline, on the rows each P5 text prompt is scored on.
+  const mfDir = join(dir, 'runs', 'most-frequent');
+  await stage('most-frequent answer', async () => {
+    mkdirSync(mfDir, { recursive: true });
+    for (const { task, prompt } of QUICKSTART_P5_PROMPTS) {
+      if (task !== 'explanation' && task !== 'review') continue;
+      const rows = evalUsers ?? QUICKSTART_EVAL.textRows;
+      const file = join(mfDir, `${task}-test-p${prompt}${rows ? `-u${rows}` : ''}.json`);
+      if (!existsSync(file)) writeFileSync(file, `${JSON.stringify(mostFrequentRun(ds, datasetDir, task, prompt, rows), null, 2)}\n`);
+      runFiles.push(file);
+    }
+  });
+
+  // ---- report ------------------------------------------------------------------------------
+  const report = await stage('report', async () => (await p5rec(['report', '--runs', ...runFiles, '--out', reportDir, '--force'], quiet, { quietFlag: false })).json);
+  // Paths as the user would type them: relative when inside the current folder.
+  const rel = (p: string): string => {
+    const r = relative(process.cwd(), resolve(p));
+    return r && !r.startsWith('..') && !isAbsolute(r) ? r : resolve(p);
+  };
+  const servedModels = [...(p5Dir ? [`p5=${rel(p5Dir)}`] : []), ...['bpr-mf', 'sasrec', 'pop', 'mf'].map((n) => `${n}=${rel(join(modelsDir, n))}`)];
+  const serve = `p5rec serve --dataset ${rel(datasetDir)} ${servedModels.map((m) => `--model ${m}`).join(' ')}`;
+  const result = {
+    dir,
+    dataset: datasetDir,
+    host: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.versions.node}`,
+    fast: Boolean(o.fast),
+    p5: o.skipP5 ? null : { dir: p5Dir, recipe: p5Recipe },
+    stages,
+    seconds: (Date.now() - t00) / 1000,
+    stats: { users: stats.users, items: stats.items, interactions: stats.interactions },
+    audit: { itemIndex: audit.itemIndex, successorHR1: audit.successorHR1, verdict: audit.verdict },
+    models: fitted.map((m) => m.name).concat(p5Dir ? ['p5'] : []),
+    runs: runFiles.length,
+    report: { dir: reportDir, files: report.files as string[], html: join(reportDir, 'report.html'), markdown: join(reportDir, 'report.md') },
+    serve,
+    page: 'http://127.0.0.1:8080/',
+  };
+  // The run's record (stage timings, recipe) beside the report; scripts/readme-results.mjs reads it.
+  writeFileSync(join(dir, 'quickstart.json'), `${JSON.stringify(result, null, 2)}\n`);
+  log(`[quickstart] finished in ${result.seconds.toFixed(0)}s; report: ${result.report.html}`);
+  log(`[quickstart] serve the models: ${serve}`);
+  log(`[quickstart] then open ${result.page}`);
+  return result;
+}
+
+interface QuickstartFlags extends CommonFlags {
+  dir: string;
+  p5Steps?: string;
+  skipP5?: boolean;
+  fast?: boolean;
+}
+
 export function registerQuickstartCommand(program: Command): void {
-  program.command('quickstart').description('run the main pipeline offline on the bundled Musical Instruments dataset')
-    .option('--dir <dir>', 'working folder', 'p5rec-quickstart')
+  program.command('quickstart').description('the main job, offline: import the bundled Musical Instruments reviews, fit the baselines, train a tiny P5, evaluate all, write the report')
+    .option('--dir <dir>', 'working folder (re-running reuses what is finished in it)', 'p5rec-quickstart')
+    .option('--p5-steps <n>', 'stop P5 training after n optimizer steps (development runs)')
+    .option('--skip-p5', 'no P5: baselines only')
+    .option('--fast', 'cheap settings throughout (smoke tests): 2 epochs, a smaller P5 recipe, the first 40 users/rows evaluated')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
-    .action((f: QuickstartFlags) => runCommand(f, async () => {
-      const log = logger(f);
-      const datasetDir = join(f.dir, 'dataset');
-      const stages: { stage: string; seconds: number }[] = [];
-      const stage = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
-        const t0 = Date.now();
-        log(`[quickstart] ${name} ...`);
-        const r = await body();
-        stages.push({ stage: name, seconds: (Date.now() - t0) / 1000 });
-        log(`[quickstart] ${name} done in ${stages[stages.length - 1].seconds.toFixed(2)}s`);
-        return r;
-      };
-      if (!existsSync(datasetDir)) {
-        await stage('import', async () => buildDataset(await readAmazon(BUNDLED_REVIEWS), { out: datasetDir, name: 'musical-instruments', log }));
-      } else log(`[quickstart] reusing ${datasetDir}`);
-      const ds = await loadDataset(datasetDir);
-      const stats = await stage('stats', async () => datasetStats(ds));
-      const audit = await stage('audit', async () => auditLeak(ds));
-      return { dir: f.dir, dataset: datasetDir, stages, stats, audit };
-    }, (r) => [
-      `dataset: ${r.dataset} — ${r.stats.users} users, ${r.stats.items} items, ${r.stats.interactions} interactions`,
-      `fields: ${Object.entries(r.stats.fields).filter(([, v]) => v).map(([k]) => k).join(', ')}`,
-      `leak audit (${r.audit.itemIndex} ids): successor HR@1 ${r.audit.successorHR1.toFixed(4)} — ${r.audit.verdict}`,
-      `next: p5rec data stats ${r.dataset}`,
-    ].join('\n')));
+    .action((f: QuickstartFlags) => runCommand(f, async () => runQuickstart({
+      dir: f.dir,
+      p5Steps: f.p5Steps === undefined ? undefined : parseIntFlag('p5-steps', f.p5Steps, 1, 1),
+      skipP5: f.skipP5,
+      fast: f.fast,
+      quiet: f.quiet,
+      log: logger(f),
+    }), (r) => {
+      const s = r.stats as { users: number; items: number; interactions: number };
+      return [
+        `dataset: ${r.dataset} — ${s.users} users, ${s.items} items, ${s.interactions} interactions`,
+        `stages: ${(r.stages as StageTiming[]).filter((x) => !x.reused).length} run, ${(r.stages as StageTiming[]).filter((x) => x.reused).length} reused, ${(r.seconds as number).toFixed(0)}s`,
+        `report: ${(r.report as { html: string }).html} (and report.md)`,
+        `serve:  ${r.serve}`,
+        `then open ${r.page} and click a user, then an item for P5's explanation`,
+      ].join('\n');
+    }));
 }

@@ -3,8 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import { describeError, InputError, P5recError } from '../errors.js';
 import { loadDataset } from '../data/dataset.js';
 import { buildApp, DEFAULT_BODY_LIMIT } from '../serve/app.js';
-import { confineModelDir, loadServedModels, parseModelSpec } from '../serve/models.js';
+import { confineModelDir, loadServedModels, modelKinds, parseModelSpec } from '../serve/models.js';
+import { p5Generator, type Generator, type P5Like } from '../serve/generator.js';
+import { initEngine } from '../engine/backend.js';
 import { logger, parseIntFlag, type CommonFlags } from './output.js';
+
+export const DEFAULT_CACHE = 10_000;
 
 /** What `p5rec serve` needs, already parsed. */
 export interface ServeOptions {
@@ -18,6 +22,10 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** Fastify log level for request logs on stderr ('silent' turns them off). */
   logLevel?: string;
+  /** The P5 model (by name) behind /v1/explain, /v1/summarize, /v1/generate; default the first P5 model. */
+  generator?: string;
+  /** LRU entries for /v1/recommend answers (0: off; default 10000). */
+  cache?: number;
   log?: (msg: string) => void;
 }
 
@@ -25,6 +33,7 @@ export interface Served {
   app: FastifyInstance;
   url: string;
   models: { name: string; kind: string; trainSplit: string }[];
+  generator: string | null;
 }
 
 /** Load the dataset and models once, build the app and listen. */
@@ -34,18 +43,34 @@ export async function startServe(o: ServeOptions): Promise<Served> {
   // Refuse bad model paths before the (slower) dataset load.
   const specs = o.models.map(parseModelSpec);
   if (o.modelRoot) for (const s of specs) confineModelDir(o.modelRoot, s.dir);
+  // P5 models run on the tensor engine; baselines score in plain arrays and need none.
+  const kinds = modelKinds(specs, o.modelRoot);
+  if (kinds.includes('p5')) {
+    const e = await initEngine();
+    log(`tensor engine: ${e.backend} (a P5 model is served)`);
+  }
   const t0 = Date.now();
   const ds = await loadDataset(o.dataset);
   log(`dataset ${ds.manifest.name}: ${ds.numUsers} users, ${ds.numItems} items (${Date.now() - t0} ms)`);
   if (!o.modelRoot) log('no --model-root: model paths are not confined to a folder');
   const models = loadServedModels(ds, specs, { modelRoot: o.modelRoot, log });
+  let generator: Generator | undefined;
+  const p5Names = [...models].filter(([, m]) => m.card.kind === 'p5').map(([n]) => n);
+  if (o.generator !== undefined) {
+    if (!p5Names.includes(o.generator)) throw new InputError(`--generator '${o.generator}' is not a loaded P5 model (P5 models: ${p5Names.join(', ') || 'none'})`, { field: 'generator' });
+  }
+  const genName = o.generator ?? p5Names[0];
+  if (genName !== undefined) {
+    generator = p5Generator(genName, models.get(genName)!.rec as unknown as P5Like);
+    log(`generator for /v1/explain, /v1/summarize, /v1/generate: '${genName}'`);
+  }
   const level = o.logLevel ?? 'warn';
   const app = buildApp({
-    dataset: ds, models, modelRoot: o.modelRoot, apiKey: o.apiKey, bodyLimit: o.bodyLimit,
+    dataset: ds, models, generator, cache: o.cache ?? DEFAULT_CACHE, modelRoot: o.modelRoot, apiKey: o.apiKey, bodyLimit: o.bodyLimit,
     logger: level === 'silent' ? false : { level, stream: process.stderr },
   });
   const address = await app.listen({ host: o.host, port: o.port });
-  return { app, url: address, models: [...models].map(([name, m]) => ({ name, kind: m.card.kind, trainSplit: m.card.trainSplit })) };
+  return { app, url: address, models: [...models].map(([name, m]) => ({ name, kind: m.card.kind, trainSplit: m.card.trainSplit })), generator: genName ?? null };
 }
 
 interface ServeFlags extends CommonFlags {
@@ -57,6 +82,8 @@ interface ServeFlags extends CommonFlags {
   apiKey?: string;
   bodyLimit?: string;
   logLevel: string;
+  generator?: string;
+  cache: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -68,6 +95,8 @@ export function registerServeCommand(program: Command): void {
     .option('--port <port>', 'port (0: any free port)', '8080')
     .option('--api-key <key>', 'require this key on /v1/* (Authorization: Bearer or x-api-key); default $P5REC_API_KEY')
     .option('--body-limit <bytes>', `largest request body (default ${DEFAULT_BODY_LIMIT})`)
+    .option('--generator <name>', 'the P5 model behind /v1/explain, /v1/summarize, /v1/generate (default: the first P5 --model)')
+    .option('--cache <n>', 'LRU entries for /v1/recommend answers (0: off)', String(DEFAULT_CACHE))
     .option('--log-level <level>', 'request log level on stderr: silent|error|warn|info|debug', 'warn')
     .option('--json', 'print one JSON object {ok, url, models} on stdout once listening')
     .option('--quiet', 'no progress on stderr')
@@ -84,6 +113,8 @@ export function registerServeCommand(program: Command): void {
           apiKey: f.apiKey ?? (process.env.P5REC_API_KEY || undefined),
           bodyLimit: f.bodyLimit === undefined ? undefined : parseIntFlag('body-limit', f.bodyLimit, DEFAULT_BODY_LIMIT, 1),
           logLevel: f.logLevel,
+          generator: f.generator,
+          cache: parseIntFlag('cache', f.cache, DEFAULT_CACHE, 0),
           log,
         });
       } catch (err) {
@@ -93,7 +124,7 @@ export function registerServeCommand(program: Command): void {
         process.exitCode = err instanceof P5recError ? 2 : 1;
         return;
       }
-      if (f.json) process.stdout.write(`${JSON.stringify({ ok: true, url: served.url, models: served.models })}\n`);
+      if (f.json) process.stdout.write(`${JSON.stringify({ ok: true, url: served.url, models: served.models, generator: served.generator })}\n`);
       else process.stdout.write(`serving ${served.models.map((m) => m.name).join(', ')} at ${served.url} (page: ${served.url}/, API docs: ${served.url}/docs)\n`);
       // Stay up until a signal; then stop accepting, finish in-flight requests, exit 0.
       await new Promise<void>((resolve) => {

@@ -126,6 +126,8 @@ export interface BeamOptions {
    * sum of log-probabilities, which is the sequence probability).
    */
   lengthPenalty?: number;
+  /** Free decoding only: never repeat an n-gram of this size within a hypothesis (HF's no_repeat_ngram_size; 0 = off). */
+  noRepeatNgram?: number;
 }
 
 export interface Hypothesis {
@@ -158,6 +160,7 @@ export function beamSearch(model: T5Model, batch: EncoderBatch, opts: BeamOption
   const maxLen = opts.maxLength ?? 32;
   const minLen = opts.minLength ?? 0;
   const penalty = opts.lengthPenalty ?? 0;
+  const noRepeat = opts.noRepeatNgram ?? 0;
   const B = batch.batchSize;
   const V = c.vocab_size;
   const eos = c.eos_token_id;
@@ -193,7 +196,9 @@ export function beamSearch(model: T5Model, batch: EncoderBatch, opts: BeamOption
               cand.push({ s: base + lp[row + tok], beam: j, tok, node });
             }
           } else {
-            for (const tok of topTokens(lp, row, V, 2 * K, step < minLen ? eos : -1)) cand.push({ s: base + lp[row + tok], beam: j, tok, node: -1 });
+            const banned = bannedTokens(beams[j].ids, noRepeat);
+            if (step < minLen) banned.add(eos);
+            for (const tok of topTokens(lp, row, V, 2 * K, banned)) cand.push({ s: base + lp[row + tok], beam: j, tok, node: -1 });
           }
         }
         cand.sort((x, y) => y.s - x.s);
@@ -233,11 +238,24 @@ export function beamSearch(model: T5Model, batch: EncoderBatch, opts: BeamOption
   });
 }
 
+/** Tokens that would repeat an n-gram already in `ids` (n-gram blocking). */
+function bannedTokens(ids: readonly number[], n: number): Set<number> {
+  const out = new Set<number>();
+  if (n <= 0 || ids.length < n - 1) return out;
+  const tail = ids.slice(ids.length - (n - 1));
+  for (let i = 0; i + n <= ids.length; i++) {
+    let same = true;
+    for (let k = 0; k < n - 1 && same; k++) same = ids[i + k] === tail[k];
+    if (same) out.add(ids[i + n - 1]);
+  }
+  return out;
+}
+
 /** The `n` best token ids of one row, skipping `banned`. */
-function topTokens(lp: Float32Array, row: number, V: number, n: number, banned: number): number[] {
+function topTokens(lp: Float32Array, row: number, V: number, n: number, banned: Set<number>): number[] {
   const best: number[] = [];
   for (let v = 0; v < V; v++) {
-    if (v === banned) continue;
+    if (banned.has(v)) continue;
     const s = lp[row + v];
     if (best.length === n && s <= lp[row + best[n - 1]]) continue;
     let i = best.length < n ? best.length : n - 1;

@@ -36,6 +36,8 @@ export interface P5Settings {
   textBeams: number;
   textMinLength: number;
   textMaxLength: number;
+  /** Text: never repeat an n-gram of this size (0 = off). */
+  textNoRepeatNgram: number;
 }
 
 export const DEFAULT_P5_SETTINGS: P5Settings = {
@@ -47,6 +49,7 @@ export const DEFAULT_P5_SETTINGS: P5Settings = {
   textBeams: 4,
   textMinLength: 5,
   textMaxLength: 40,
+  textNoRepeatNgram: 2,
 };
 
 export interface ScoreRequest {
@@ -216,6 +219,7 @@ export class P5Recommender implements Recommender {
         minLength: opts.minLength ?? 0,
         maxLength: opts.maxLength ?? this.settings.textMaxLength,
         lengthPenalty: opts.lengthPenalty,
+        noRepeatNgram: opts.noRepeatNgram ?? this.settings.textNoRepeatNgram,
         returnBeams: 1,
       });
       for (const h of hyps) out.push(await this.tokenizer.decode(h[0]?.ids ?? [], { skipSpecialTokens: true }));

@@ -14,6 +14,7 @@ import { displayPath, type ServedModel } from './models.js';
 import { buildOpenApi, renderDocsPage, type RouteDoc } from './openapi.js';
 import * as S from './schemas.js';
 import { Sessions } from './session.js';
+import { Lru, ScoreBatcher } from './batch.js';
 import { topK } from './topk.js';
 
 /** Everything the server answers from; built by the CLI (or a test), never read from argv/env here. */
@@ -33,6 +34,12 @@ export interface AppDeps {
   webDir?: string | null;
   /** Fastify logger option (default: off). */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Entries in the LRU cache of /v1/recommend answers per (model, user, k,
+   * holdout, excludeHistory, candidates); 0 or unset: no cache. Loaded models
+   * never change, so a cached answer is the answer.
+   */
+  cache?: number;
 }
 
 export const DEFAULT_BODY_LIMIT = 256 * 1024;
@@ -92,6 +99,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   for (const i of ds.interactions.item) itemCount[i]++;
   const mask = new Uint8Array(ds.numItems); // set/cleared synchronously within one request
   const sessions = new Sessions(ds);
+  const cache = new Lru<RankedItem[]>(deps.cache ?? 0);
+  // Models that gain from batching (P5) score concurrent requests together.
+  const batchers = new Map<Recommender, ScoreBatcher>();
+  for (const m of models.values()) if (ScoreBatcher.wants(m.rec)) batchers.set(m.rec, new ScoreBatcher(m.rec));
   let lowerRaw: string[] | undefined;
   let lowerName: (string | null)[] | undefined;
 
@@ -126,7 +137,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   /** Score, drop `exclude`, keep the k best: one pass with a size-k heap. */
   async function rank(rec: Recommender, user: number, history: Int32Array, exclude: Int32Array | null, k: number, candidates?: Int32Array): Promise<RankedItem[]> {
-    const scores = await rec.score(user, history, candidates);
+    const batcher = batchers.get(rec);
+    const scores = batcher ? await batcher.score(user, history, candidates) : await rec.score(user, history, candidates);
     const n = candidates ? candidates.length : ds.numItems;
     if (scores.length !== n) throw new P5recError(`model '${rec.kind}' returned ${scores.length} scores for ${n} items`, { status: 500 });
     // From here to the return nothing awaits, so the shared mask is ours alone.
@@ -205,14 +217,24 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       body: S.recommendBody,
       response: { 200: S.recommendResponse, ...S.errors(400, 401, 404, 413, 422) },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const b = req.body as { user: string; k: number; model?: string; candidates?: string[]; holdout: boolean; excludeHistory: boolean };
     const [name, m] = modelOf(b.model);
     needRanking(name, m.rec);
     const u = userOf(b.user);
     const candidates = b.candidates ? itemsOf(b.candidates, 'candidates') : undefined;
     const history = b.holdout ? ds.historyBefore(u, TEST) : ds.sequence(u);
-    const items = await rank(m.rec, u, history, b.excludeHistory ? history : null, b.k, candidates);
+    let items: RankedItem[];
+    if (cache.capacity > 0) {
+      const key = `${name}\u0000${u}\u0000${b.k}\u0000${b.holdout}\u0000${b.excludeHistory}\u0000${candidates ? candidates.join(',') : ''}`;
+      const hit = cache.get(key);
+      reply.header('x-cache', hit ? 'hit' : 'miss');
+      if (hit) items = hit.map((x) => ({ ...x }));
+      else {
+        items = await rank(m.rec, u, history, b.excludeHistory ? history : null, b.k, candidates);
+        cache.set(key, items.map((x) => ({ ...x })));
+      }
+    } else items = await rank(m.rec, u, history, b.excludeHistory ? history : null, b.k, candidates);
     const out: Record<string, unknown> = { model: name, user: ds.users.token[u], items };
     if (b.holdout) {
       const target = ds.sequenceSplit(u, TEST)[0];
@@ -274,16 +296,26 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     schema: { summary: 'Explain why a user would like an item (generative P5 model)', tags: ['generate'], body: S.explainBody, response: generated },
   }, async (req) => {
     const b = req.body as { user: string; item: string; feature?: string };
-    if (!deps.generator) throw new P5recError(NO_GENERATOR, { status: 501 });
+    const g = deps.generator;
+    if (!g) throw new P5recError(NO_GENERATOR, { status: 501 });
     const u = userOf(b.user);
     const i = itemOf(b.item);
+    if (g.explain) {
+      const r = await g.explain(u, i, b.feature);
+      return { model: g.name, prompt: r.prompt, output: r.text, ...(r.template ? { template: r.template } : {}) };
+    }
     return generate('explain', { user: `user_${ds.users.token[u]}`, item: `item_${ds.items.token[i]}`, title: title(i) ?? undefined, feature: b.feature });
   });
   app.post('/v1/summarize', {
     schema: { summary: 'Summarize a review (generative P5 model)', tags: ['generate'], body: S.summarizeBody, response: generated },
   }, async (req) => {
     const b = req.body as { review: string; user?: string };
-    if (!deps.generator) throw new P5recError(NO_GENERATOR, { status: 501 });
+    const g = deps.generator;
+    if (!g) throw new P5recError(NO_GENERATOR, { status: 501 });
+    if (g.summarize) {
+      const r = await g.summarize(b.review, b.user ? userOf(b.user) : undefined);
+      return { model: g.name, prompt: r.prompt, output: r.text, ...(r.template ? { template: r.template } : {}) };
+    }
     return generate('summarize', { review: b.review, ...(b.user ? { user: `user_${ds.users.token[userOf(b.user)]}` } : {}) });
   });
   app.post('/v1/generate', {

@@ -3,7 +3,7 @@ import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Recommender } from '../recommend/recommender.js';
-import { loadModel, type ModelCard } from '../recommend/store.js';
+import { loadModel, readModelCard, type ModelCard } from '../recommend/store.js';
 
 /** A model the server answers with: the Recommender, its card, where it came from. */
 export interface ServedModel {
@@ -83,10 +83,22 @@ export function loadServedModels(ds: Dataset, specs: readonly (string | ModelSpe
     const dir = opts.modelRoot ? confineModelDir(opts.modelRoot, spec.dir) : resolve(spec.dir);
     const t0 = Date.now();
     const { rec, card } = loadModel(dir, ds);
+    // P5's sequential prompts name a user (2-1: "purchase history of user_X"), and no
+    // template reads a history alone: an anonymous session borrows the nearest known
+    // user's token (via: nearest-user) instead of probing.
+    if (card.kind === 'p5' && !('anonymous' in rec)) Object.defineProperty(rec, 'anonymous', { value: false, enumerable: false });
     opts.log?.(`loaded model '${spec.name}' (${card.kind}, ${card.trainSplit} split) from ${dir} in ${Date.now() - t0} ms`);
     out.set(spec.name, { rec, card, dir });
   }
   return out;
+}
+
+/** Kinds of the model folders (model.json only, nothing loaded): the CLI initialises the tensor engine when one is 'p5'. */
+export function modelKinds(specs: readonly (string | ModelSpec)[], modelRoot?: string): string[] {
+  return specs.map((s) => {
+    const spec = typeof s === 'string' ? parseModelSpec(s) : s;
+    return readModelCard(modelRoot ? confineModelDir(modelRoot, spec.dir) : resolve(spec.dir)).kind;
+  });
 }
 
 /** How a model folder is shown to API clients: relative to the root when there is one. */

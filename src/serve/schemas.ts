@@ -144,7 +144,7 @@ export const generateBody = {
 export const generatedResponse = {
   type: 'object',
   required: ['model', 'prompt', 'output'],
-  properties: { model: { type: 'string' }, prompt: { type: 'string' }, output: { type: 'string' } },
+  properties: { model: { type: 'string' }, prompt: { type: 'string' }, output: { type: 'string' }, template: { type: 'string', description: 'the prompt template the model chose (P5)' } },
 } as const;
 
 export const idParams = {

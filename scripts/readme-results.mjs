@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// Rewrite the results section of README.md from a report the quickstart wrote,
+// so the numbers in the README are always the ones a run produced, never typed:
+//
+//   node scripts/readme-results.mjs p5rec-quickstart/report/report.json [--readme README.md] [--check]
+//
+// Replaces everything between `<!-- results:start -->` and `<!-- results:end -->`.
+// When the report's folder sits in a quickstart folder, its quickstart.json
+// (stage timings, P5 recipe) is summarised too. --check exits 1 if the README
+// would change (for CI), without writing.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { readme: { type: 'string', default: join(root, 'README.md') }, check: { type: 'boolean', default: false } },
+});
+const die = (msg) => {
+  process.stderr.write(`readme-results: error: ${msg}\n`);
+  process.exit(2);
+};
+if (positionals.length !== 1) die('usage: node scripts/readme-results.mjs REPORT_JSON [--readme README.md] [--check]');
+const reportPath = resolve(positionals[0]);
+if (!existsSync(reportPath)) die(`${reportPath}: not found (run \`p5rec quickstart\` first)`);
+let report;
+try {
+  report = JSON.parse(readFileSync(reportPath, 'utf8'));
+} catch (e) {
+  die(`${reportPath}: malformed JSON (${e.message})`);
+}
+if (!Array.isArray(report.tables)) die(`${reportPath}: not a p5rec report (no tables)`);
+
+const START = '<!-- results:start -->';
+const END = '<!-- results:end -->';
+const TITLES = {
+  rating: 'Rating prediction (lower is better)',
+  sequential: 'Sequential recommendation, all-item ranking',
+  direct: 'Direct recommendation, 1 positive among 100 candidates',
+  explanation: 'Explanation generation (×100)',
+  review: 'Review summarization (×100)',
+};
+const fmt = (v) => (v === null || v === undefined ? '–' : v.toFixed(4));
+
+const lines = [START, ''];
+const qsPath = join(dirname(dirname(reportPath)), 'quickstart.json');
+if (existsSync(qsPath)) {
+  const qs = JSON.parse(readFileSync(qsPath, 'utf8'));
+  const byKind = (pred) => qs.stages.filter(pred).reduce((a, s) => a + s.seconds, 0);
+  const p5 = qs.p5 ? byKind((s) => s.stage === 'fit p5') : 0;
+  const p5Eval = byKind((s) => s.stage.startsWith('eval p5'));
+  const rest = byKind((s) => s.stage !== 'fit p5' && !s.stage.startsWith('eval p5'));
+  const reused = qs.stages.some((s) => s.reused);
+  lines.push(`Produced by \`p5rec quickstart${qs.fast ? ' --fast' : ''}\` on ${qs.stats.users} users, ${qs.stats.items} items, ${qs.stats.interactions} interactions`
+    + ` (${qs.host ?? 'this machine'}): ${Math.round(qs.seconds)} s in all${reused ? ' (some stages reused from an earlier run)' : ''} — `
+    + `P5 training ${Math.round(p5)} s, P5 evaluation ${Math.round(p5Eval)} s, everything else ${Math.round(rest)} s.`);
+  if (qs.p5) lines.push('', `P5 recipe: \`${JSON.stringify(qs.p5.recipe)}\`.`);
+  if (qs.fast) lines.push('', '**A `--fast` smoke run: few epochs, a few P5 steps, the first 40 users/rows evaluated. Not results.**');
+  lines.push('');
+}
+for (const t of report.tables) {
+  const rows = t.rows.filter((r) => !r.published);
+  if (!rows.length) continue;
+  const counts = [...new Set(rows.map((r) => r.count).filter((c) => c !== undefined))];
+  lines.push(`**${TITLES[t.task] ?? t.task}** (${t.split}, ${counts.join('/')} ${t.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(t.task) ? 'rows' : 'users'})`, '');
+  lines.push(`| model | ${t.columns.join(' | ')} |`, `|---|${t.columns.map(() => '---:').join('|')}|`);
+  for (const r of rows) lines.push(`| ${r.model} | ${r.values.map(fmt).join(' | ')} |`);
+  lines.push('');
+}
+lines.push('<sub>Written by `scripts/readme-results.mjs` from the run\'s `report/report.json` and `quickstart.json`; do not edit by hand.</sub>', '', END);
+
+const readme = readFileSync(flags.readme, 'utf8');
+const a = readme.indexOf(START);
+const b = readme.indexOf(END);
+if (a < 0 || b < a) die(`${flags.readme}: no '${START}' … '${END}' section to replace`);
+const next = readme.slice(0, a) + lines.join('\n') + readme.slice(b + END.length);
+if (flags.check) {
+  if (next !== readme) {
+    process.stderr.write(`readme-results: ${flags.readme} is out of date with ${positionals[0]}\n`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+writeFileSync(flags.readme, next);
+process.stderr.write(`readme-results: wrote ${report.tables.length} tables into ${flags.readme}\n`);

@@ -1,0 +1,110 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUICKSTART_BASELINES, QUICKSTART_P5, QUICKSTART_P5_PROMPTS } from '../src/cli/quickstart.js';
+import { cli, ROOT, tempDir, type CliResult } from './helpers/cli.js';
+
+const script = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'scripts/readme-results.mjs'), ...args], { encoding: 'utf8' });
+
+/**
+ * The main job end to end with cheap settings (--fast: 2 epochs, a 4-step
+ * P5, the first 40 users/rows evaluated), on the bundled dataset.
+ */
+describe('p5rec quickstart --fast', () => {
+  let tmp: string;
+  let dir: string;
+  let first: CliResult;
+
+  beforeAll(() => {
+    tmp = tempDir('p5rec-quickstart-');
+    dir = join(tmp, 'qs');
+    first = cli(['quickstart', '--dir', dir, '--fast', '--p5-steps', '4', '--json']);
+  }, 300_000);
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('runs every stage, reports progress on stderr and one JSON object on stdout', () => {
+    expect(first.status, first.stderr.slice(-2000)).toBe(0);
+    expect(first.stdout.trim().split('\n')).toHaveLength(1);
+    const r = first.json as Record<string, unknown> & { stages: { stage: string; seconds: number; reused: boolean }[] };
+    expect(r.ok).toBe(true);
+    const names = r.stages.map((s) => s.stage);
+    for (const b of QUICKSTART_BASELINES) expect(names).toContain(`fit ${b.name}`);
+    expect(names).toContain('fit p5');
+    for (const { task, prompt } of QUICKSTART_P5_PROMPTS) expect(names).toContain(`eval p5 ${task} ${prompt}`);
+    expect(names.slice(-2)).toEqual(['most-frequent answer', 'report']);
+    for (const s of r.stages) {
+      expect(s.reused).toBe(false);
+      expect(s.seconds).toBeGreaterThanOrEqual(0);
+    }
+    expect(first.stderr).toMatch(/\[quickstart\] fit p5 \.\.\./);
+    expect(first.stderr).toMatch(/\[quickstart\] report done in/);
+    expect(r.p5).toMatchObject({ recipe: { config: 'tiny', steps: 4 } });
+    expect(r.serve).toMatch(/^p5rec serve --dataset \S+ --model p5=\S+ --model bpr-mf=/);
+    // The run's record is kept for scripts/readme-results.mjs.
+    expect(JSON.parse(readFileSync(join(dir, 'quickstart.json'), 'utf8')).stages).toEqual(r.stages);
+  });
+
+  it('writes a report with a row for every model on every task it does, P5 on seen and unseen prompts, and the trivial text baseline', () => {
+    for (const f of ['report.md', 'report.json', 'report.html']) expect(statSync(join(dir, 'report', f)).size).toBeGreaterThan(500);
+    const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8')) as { tables: { task: string; rows: { model: string; values: (number | null)[] }[] }[] };
+    const table = (task: string) => report.tables.find((t) => t.task === task)!;
+    expect(report.tables.map((t) => t.task).sort()).toEqual(['direct', 'explanation', 'rating', 'review', 'sequential']);
+    const models = (task: string) => table(task).rows.map((r) => r.model);
+    expect(models('rating')).toEqual(['pop (random ids)', 'mf (random ids)', 'mlp (random ids)', 'P5 (1-1)', 'P5 (1-6)']);
+    for (const task of ['sequential', 'direct']) {
+      expect(models(task).slice(0, 5)).toEqual(['pop', 'bpr-mf', 'bpr-mlp', 'simplex', 'sasrec'].map((k) => `${k} (random ids)`));
+    }
+    expect(models('sequential').slice(5)).toEqual(['P5 (2-1)', 'P5 (2-13, unseen)']);
+    expect(models('direct').slice(5)).toEqual(['P5 (5-1)', 'P5 (5-8, unseen)']);
+    expect(models('explanation')).toEqual(['P5 (3-11)', 'P5 (3-12, unseen)', 'most frequent training answer (3-11 rows)', 'most frequent training answer (3-12 rows)']);
+    expect(models('review')).toEqual(['P5 (4-1)', 'most frequent training answer (4-1 rows)']);
+    for (const t of report.tables) for (const r of t.rows) expect(r.values.every((v) => v === null || Number.isFinite(v)), `${t.task} ${r.model}`).toBe(true);
+    const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('P5 (2-13, unseen)');
+  });
+
+  it('scripts/readme-results.mjs puts the report into a marked README section', () => {
+    const readme = join(tmp, 'README.md');
+    writeFileSync(readme, '# x\n\nbefore\n\n<!-- results:start -->\nold\n<!-- results:end -->\n\nafter\n');
+    const r = script([join(dir, 'report', 'report.json'), '--readme', readme]);
+    expect(r.status, r.stderr).toBe(0);
+    const text = readFileSync(readme, 'utf8');
+    expect(text).toMatch(/^# x\n\nbefore\n\n<!-- results:start -->\n/);
+    expect(text).toMatch(/<!-- results:end -->\n\nafter\n$/);
+    expect(text).not.toContain('\nold\n');
+    expect(text).toContain('| P5 (2-13, unseen) |');
+    expect(text).toContain('A `--fast` smoke run');
+    const check = script([join(dir, 'report', 'report.json'), '--readme', readme, '--check']);
+    expect(check.status).toBe(0);
+    const missing = script([join(tmp, 'nope.json'), '--readme', readme]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^readme-results: error: .*nope\.json: not found/);
+  });
+
+  it('re-running reuses every finished stage; a changed recipe refits only that model', () => {
+    const again = cli(['quickstart', '--dir', dir, '--fast', '--p5-steps', '4', '--json', '--quiet']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toBe('');
+    const stages = (again.json as { stages: { stage: string; reused: boolean }[] }).stages;
+    for (const s of stages) if (s.stage.startsWith('fit') || s.stage.startsWith('eval') || s.stage === 'import') expect(s.reused, s.stage).toBe(true);
+    // A different P5 step count is a different recipe: P5 is retrained and re-evaluated, nothing else.
+    const p5Recipe = JSON.parse(readFileSync(join(dir, 'models', 'p5.recipe.json'), 'utf8'));
+    expect(p5Recipe.steps).toBe(4);
+    writeFileSync(join(dir, 'models', 'mf.recipe.json'), '{"changed":true}\n');
+    const third = cli(['quickstart', '--dir', dir, '--fast', '--p5-steps', '4', '--skip-p5', '--json', '--quiet']);
+    expect(third.status, third.stderr).toBe(0);
+    const s3 = (third.json as { stages: { stage: string; reused: boolean }[] }).stages;
+    expect(s3.filter((s) => !s.reused && (s.stage.startsWith('fit') || s.stage.startsWith('eval'))).map((s) => s.stage)).toEqual(['fit mf', 'eval mf rating']);
+    expect(s3.some((s) => s.stage.includes('p5'))).toBe(false);
+  });
+
+  it('the training recipe is one exported object', () => {
+    expect(QUICKSTART_P5).toMatchObject({ config: 'tiny' });
+    expect(Object.keys(QUICKSTART_P5).sort()).toEqual(['config', 'epochs', 'lr', 'maxBatch', 'maxSourceLength', 'negatives', 'tokensPerBatch']);
+    expect(existsSync(join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz'))).toBe(true);
+  });
+});
