@@ -218,7 +218,10 @@ const native = engine.nativeInfo?.() ?? null;
 const results = { shape: SHAPE, native, train: [], decode: [], profile: null };
 for (const b of BACKENDS) {
   if (b === 'wasm') results.train.push(await benchTrain(native ? `wasm + kernels (native ${native.isa} x${native.threads})` : 'wasm + engine kernels', 'wasm', STEPS));
-  else if (b === 'wasm-only') results.train.push(await withNative(false, () => benchTrain('wasm, engine wasm kernels only', 'wasm', STEPS)));
+  else if (b === 'wasm-only') {
+    const threads = engine.wasmThreads?.() ?? 1;
+    results.train.push(await withNative(false, () => benchTrain(`wasm only${threads > 1 ? ' (+matmul thread)' : ''}`, 'wasm', STEPS)));
+  }
   else if (b === 'wasm-x2') results.train.push(await benchTrain('wasm, 2 data-parallel workers', 'wasm', STEPS, { workers: 2 }));
   else if (b === 'wasm-only-x2') results.train.push(await withNative(false, () => benchTrain('wasm only, 2 workers', 'wasm', STEPS, { workers: 2 })));
   else if (b === 'wasm-stock') {

@@ -1052,6 +1052,8 @@ void xent_bwd_task(void* ctx, int64_t t) {
 
 }  // namespace
 
+void run_tasks(int64_t n, void (*fn)(void* ctx, int64_t task), void* ctx) { pool()->run(n, fn, ctx); }
+
 void rmsnorm_forward(const float* x, const float* w, float* y, float* r, int64_t rows, int64_t cols, float eps) {
   if (rows <= 0) return;
   NormJob job{rows, cols, 0, x, w, nullptr, nullptr, y, r, nullptr, nullptr, eps};

@@ -72,6 +72,17 @@ double xent_forward(const float* x, const int32_t* target, const float* weight, 
 void xent_backward(const float* x, const int32_t* target, const float* weight, const float* lse, float dy, float* dx,
                    int64_t rows, int64_t cols);
 
+/**
+ * AdamW over [0, n): exactly the JS loop of src/train/adamw.ts (double
+ * arithmetic in the same order, float32 stores, no FMA), split over the pool.
+ * grad_scale (1 = none) multiplies each gradient first, rounded to float32.
+ */
+void adamw(float* params, float* grads, float* m, float* v, int64_t n, double beta1, double beta2, double eps,
+           double keep, double step_size, double sqrt_bc2, double grad_scale);
+
+/** Runs fn(ctx, t) for t in [0, n) on the pool (the caller works too). */
+void run_tasks(int64_t n, void (*fn)(void* ctx, int64_t task), void* ctx);
+
 /** Threads used (the caller counts as one). */
 int threads();
 /** Resizes the pool (n >= 1); returns the new count. Must not race with a running call. */

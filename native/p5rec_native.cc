@@ -21,6 +21,8 @@
 //   rmsnormBackward(dy, dyOff, x, xOff, w, wOff, r, rOff, dx, dxOff, dw, dwOff, rows, cols)
 //   xentForward(x, xOff, target, tOff, weight, wOff, lse, lseOff, rows, cols) -> loss
 //   xentBackward(x, xOff, target, tOff, weight, wOff, lse, lseOff, dy, dx, dxOff, rows, cols)
+//   adamw(params, pOff, grads, gOff, m, mOff, v, vOff, n, beta1, beta2, eps, keep, stepSize, sqrtBc2, gradScale)
+//       in place, bit-identical to src/train/adamw.ts's loop
 //   info() -> { isa, detectedIsa, threads, version }
 //   setThreads(n) -> n            setIsa('avx512'|'avx2'|'scalar') -> isa used
 #define NAPI_VERSION 8
@@ -483,6 +485,34 @@ napi_value XentBackward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+napi_value Adamw(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[16];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  int64_t n;
+  float *p, *g, *m, *v;
+  double d[7];
+  const char* names[7] = {"beta1", "beta2", "eps", "keep", "stepSize", "sqrtBc2", "gradScale"};
+  if (!get_int(cx, argv[8], "n", 0, kMaxSafe, &n) || !arg_floats(cx, argv[0], argv[1], n, "params", &p) ||
+      !arg_floats(cx, argv[2], argv[3], n, "grads", &g) || !arg_floats(cx, argv[4], argv[5], n, "m", &m) ||
+      !arg_floats(cx, argv[6], argv[7], n, "v", &v))
+    return nullptr;
+  for (int i = 0; i < 7; ++i) {
+    if (napi_get_value_double(env, argv[9 + i], &d[i]) != napi_ok) {
+      cx.type_error(std::string(names[i]) + " must be a number");
+      return nullptr;
+    }
+  }
+  if (overlap(p, n, g, n) || overlap(p, n, m, n) || overlap(p, n, v, n) || overlap(g, n, m, n) || overlap(g, n, v, n) ||
+      overlap(m, n, v, n)) {
+    cx.range_error("adamw: params, grads, m and v must not overlap");
+    return nullptr;
+  }
+  p5::adamw(p, g, m, v, n, d[0], d[1], d[2], d[3], d[4], d[5], d[6]);
+  return undefined(env);
+}
+
 // ------------------------------------------------------------------ info, settings
 napi_value str(napi_env env, const char* s) {
   napi_value v;
@@ -549,6 +579,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"rmsnormBackward", nullptr, RmsnormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"xentForward", nullptr, XentForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"xentBackward", nullptr, XentBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -18,7 +18,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { P5recError } from '../errors.js';
 import { installKernels, reinstallKernels } from './kernels/index.js';
-import type { Tf } from './types.js';
+import type { Tensor, Tf } from './types.js';
+import { asWasm } from './kernels/wasm_util.js';
+import { nativeForKernels } from './native.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow' | 'cuda';
 
@@ -176,6 +178,22 @@ export function tf(): Tf {
   return core;
 }
 
+/**
+ * The float32 values of `t`, without a copy where the backend allows it: on
+ * wasm a view of its heap, valid only until the next tensor allocation (read
+ * it at once, never keep it); elsewhere `dataSync()`.
+ */
+export function readFloat32(t: Tensor): Float32Array {
+  const core = tf();
+  if (t.dtype === 'float32' && core.getBackend() === 'wasm') {
+    const data = asWasm(core.backend()).dataIdMap.get(t.dataId);
+    if (data && data.memoryOffset != null) {
+      return new Float32Array(asWasm(core.backend()).wasm.HEAPU8.buffer, data.memoryOffset, t.size);
+    }
+  }
+  return t.dataSync() as Float32Array;
+}
+
 /** The active backend, or null before `initEngine()`. */
 export function engineBackend(): BackendName | null {
   return current;
@@ -184,5 +202,15 @@ export function engineBackend(): BackendName | null {
 export { installKernels, activeKernels, stockKernel, CUSTOM_KERNELS } from './kernels/index.js';
 export type { CustomKernelName, InstallOptions, KernelSelector } from './kernels/index.js';
 export { nativeInfo, setNativeThreads } from './native.js';
+export { setWasmThreads, wasmThreads, startWasmHelper } from './kernels/wasm_threads.js';
+
+/**
+ * Whether kernels of the active backend run on the native addon (wasm with
+ * the addon loaded and enabled). Model code picks between fused kernels and
+ * tfjs compositions with it where the fused kernel's JS fallback is slower.
+ */
+export function nativeKernelsActive(): boolean {
+  return core !== null && core.getBackend() === 'wasm' && nativeForKernels() !== null;
+}
 export type { NativeInfo } from './native.js';
 export type { Tf } from './types.js';

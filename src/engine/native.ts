@@ -78,6 +78,12 @@ export interface NativeAddon {
     x: NativeMemory, xOff: number, target: NativeMemory, tOff: number, weight: NativeMemory, wOff: number,
     lse: NativeMemory, lseOff: number, dy: number, dx: NativeMemory, dxOff: number, rows: number, cols: number,
   ): void;
+  /** AdamW in place over n floats at the byte offsets; bit-identical to src/train/adamw.ts */
+  adamw(
+    params: NativeMemory, pOff: number, grads: NativeMemory, gOff: number,
+    m: NativeMemory, mOff: number, v: NativeMemory, vOff: number, n: number,
+    beta1: number, beta2: number, eps: number, keep: number, stepSize: number, sqrtBc2: number, gradScale: number,
+  ): void;
   info(): { isa: NativeIsa; detectedIsa: NativeIsa; threads: number; version: number };
   setThreads(n: number): number;
   setIsa(isa: NativeIsa): NativeIsa;
@@ -197,6 +203,15 @@ export function nativeKernelsEnabled(): boolean {
 /** The addon when it is loaded and the kernels may use it; else null. */
 export function nativeForKernels(): NativeAddon | null {
   return kernelsEnabled ? loadNative() : null;
+}
+
+/**
+ * The addon if it is ALREADY loaded (by the wasm kernels) and the kernels may
+ * use it; never loads it or warns (for code outside the tensor kernels, e.g.
+ * the optimizer, that must stay quiet on the cpu backend).
+ */
+export function nativeIfLoaded(): NativeAddon | null {
+  return kernelsEnabled && loaded ? loaded : null;
 }
 
 /** Threads per native call (1 = the calling thread only). Returns the new count. */

@@ -5,6 +5,8 @@
  * (norms and biases are usually excluded). Plus global-norm gradient
  * clipping (`clip_grad_norm_`).
  */
+import { nativeIfLoaded } from '../engine/native.js';
+
 export interface AdamWOptions {
   beta1?: number;
   beta2?: number;
@@ -19,6 +21,9 @@ export interface DecayRange {
   size: number;
   decay: boolean;
 }
+
+/** Below this many parameters the JS loop is used (the call overhead is not worth it). */
+const NATIVE_MIN = 4096;
 
 export class AdamW {
   readonly beta1: number;
@@ -54,9 +59,17 @@ export class AdamW {
     const bc2 = 1 - b2 ** this.t;
     const stepSize = lr / bc1;
     const sqrtBc2 = Math.sqrt(bc2);
+    // the native addon (when the engine loaded it) runs the same arithmetic,
+    // bit for bit, vectorised and on two threads
+    const addon = params.length >= NATIVE_MIN && grads.length === params.length ? nativeIfLoaded() : null;
     for (const r of this.ranges) {
       const keep = r.decay ? 1 - lr * this.weightDecay : 1;
-      adamRange(params, grads, m, v, r.offset, r.offset + r.size, b1, b2, eps, keep, stepSize, sqrtBc2, gradScale);
+      if (addon) {
+        const o = r.offset * 4;
+        addon.adamw(params, o, grads, o, m, o, v, o, r.size, b1, b2, eps, keep, stepSize, sqrtBc2, gradScale);
+      } else {
+        adamRange(params, grads, m, v, r.offset, r.offset + r.size, b1, b2, eps, keep, stepSize, sqrtBc2, gradScale);
+      }
     }
   }
 }

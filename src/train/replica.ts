@@ -5,7 +5,7 @@
  * and by every data-parallel worker.
  */
 import type { Scalar, Variable } from '@tensorflow/tfjs-core';
-import { tf } from '../engine/backend.js';
+import { readFloat32, tf } from '../engine/backend.js';
 import { P5recError } from '../errors.js';
 import { defaultNoDecay, type LossResult, type StepContext, type TrainTask } from './task.js';
 import type { DecayRange } from './adamw.js';
@@ -108,7 +108,7 @@ export class Replica {
         for (let i = 0; i < this.vars.length; i++) {
           const g = grads[this.vars[i].name];
           if (!g) continue;
-          const data = g.dataSync() as Float32Array;
+          const data = readFloat32(g); // a heap view on wasm: used at once, no copy
           const off = this.layout.entries[i].offset;
           // w·g is rounded to float32 before the add, as it is when a worker
           // writes it to its own slot: in-process and data-parallel sums then

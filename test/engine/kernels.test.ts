@@ -13,6 +13,9 @@ import {
   type Tf,
 } from '../../src/engine/backend.js';
 import type { Tensor } from '../../src/engine/types.js';
+import { setWasmSplitMinMacs, setWasmThreads, startWasmHelper, wasmHelperAvailable, wasmHelperChunks, wasmThreads } from '../../src/engine/kernels/wasm_threads.js';
+import { dropoutMask } from '../../src/models/t5/model.js';
+import { Rng, hashString } from '../../src/util/rng.js';
 
 let tf: Tf;
 
@@ -494,6 +497,11 @@ describe('Identity (wasm, zero-copy) vs cpu', () => {
     compare('clone f32', () => tf.clone(rand([33, 17], 81)));
     compare('clone int32', () => tf.clone(tf.tensor1d([1, -2, 3], 'int32')));
     compare('clone bool', () => tf.clone(tf.tensor1d([1, 0, 1], 'bool')));
+    compare('cast same dtype', () => tf.cast(rand([4, 5], 85), 'float32'));
+    compare('cast int32 -> float32 (stock)', () => tf.cast(tf.tensor1d([1, -2, 3], 'int32'), 'float32'));
+    compare('cast float32 -> int32 (stock)', () => tf.cast(tf.tensor1d([1.7, -2.2, 3], 'float32'), 'int32'));
+    compare('cast float32 -> bool', () => tf.cast(tf.tensor1d([0, -2.2, 3, NaN, -0], 'float32'), 'bool'));
+    compare('cast int32 -> bool', () => tf.cast(tf.tensor1d([0, -2, 300], 'int32'), 'bool'));
     tf.setBackend('wasm');
     const a = rand([5, 6], 82);
     const b = tf.clone(a);
@@ -552,6 +560,144 @@ describe('GatherV2 (wasm, row copies) vs cpu', () => {
     tf.setBackend('wasm');
     expect(() => tf.gather(tf.zeros([4, 20]), tf.tensor1d([0, 4], 'int32'))).toThrow(/index value 4 is not in \[0, 3\]/);
     expect(() => tf.gather(tf.zeros([4, 20]), tf.tensor1d([-1], 'int32'))).toThrow(/not in \[0, 3\]/);
+  });
+});
+
+describe('fused training kernels (P5RmsNorm, P5SoftmaxXent, P5DropoutMask) vs the tfjs composition on cpu', () => {
+  const run = (name: string, inputs: Record<string, Tensor>, attrs: Record<string, unknown> = {}) =>
+    tf.engine().runKernel(name, inputs as never, attrs as never) as Tensor | Tensor[];
+  const EPS = 1e-6;
+  const shapes: Array<[number, number]> = [[7, 33], [64, 256], [3, 5], [1, 17]];
+
+  // reference: tfjs ops (the model's composition), gradients by tf.grads
+  const rmsRef = (rows: number, cols: number, seed: number) => {
+    const x = tf.mul(rand([rows, cols], seed), 3);
+    const w = tf.add(rand([cols], seed + 1), 1.5);
+    const dy = rand([rows, cols], seed + 2);
+    const f = (xx: Tensor, ww: Tensor) => tf.mul(tf.mul(xx, tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), EPS))), ww);
+    const [dx, dw] = tf.grads((a: Tensor, b: Tensor) => tf.sum(tf.mul(f(a, b), dy)))([x, w]);
+    return [f(x, w), tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), EPS)), dx, dw];
+  };
+  const rmsFused = (rows: number, cols: number, seed: number) => {
+    const x = tf.mul(rand([rows, cols], seed), 3);
+    const w = tf.add(rand([cols], seed + 1), 1.5);
+    const dy = rand([rows, cols], seed + 2);
+    const [y, r] = run('P5RmsNorm', { x, w }, { eps: EPS }) as Tensor[];
+    const [dx, dw] = run('P5RmsNormGrad', { dy, x, w, r }) as Tensor[];
+    return [y, r, dx, dw];
+  };
+  const labelsFor = (rows: number, cols: number) => Array.from({ length: rows }, (_, i) => (i * 37 + 5) % cols);
+  const xentRef = (rows: number, cols: number, seed: number) => {
+    const x = tf.mul(rand([rows, cols], seed), 8);
+    const labels = labelsFor(rows, cols);
+    const w = tf.tensor2d(Array.from({ length: rows }, (_, i) => (i % 5 === 3 ? 0 : (1 + (i % 3)) / rows)), [rows, 1]);
+    const y = tf.mul(tf.oneHot(tf.tensor1d(labels, 'int32'), cols), w);
+    const f = (l: Tensor) => tf.neg(tf.sum(tf.mul(tf.logSoftmax(l), y)));
+    return [f(x), tf.logSumExp(x, 1), tf.mul(tf.grad(f)(x), 0.75)];
+  };
+  const xentFused = (rows: number, cols: number, seed: number) => {
+    const x = tf.mul(rand([rows, cols], seed), 8);
+    const labels = tf.tensor1d(labelsFor(rows, cols), 'float32');
+    const weights = tf.tensor1d(Array.from({ length: rows }, (_, i) => (i % 5 === 3 ? 0 : (1 + (i % 3)) / rows)), 'float32');
+    const [loss, lse] = run('P5SoftmaxXent', { logits: x, labels, weights }) as Tensor[];
+    const dx = run('P5SoftmaxXentGrad', { logits: x, labels, weights, lse, dy: tf.scalar(0.75) }) as Tensor;
+    return [loss, lse, dx];
+  };
+
+  for (const native of [true, false]) {
+    it(`wasm (${native ? 'native addon when built' : 'JS loops on the heap'}): RMSNorm, its gradient, softmax cross-entropy, its gradient`, () => {
+      installKernels(tf, 'all', { native });
+      try {
+        for (const [rows, cols] of shapes) {
+          compareWith(`rmsnorm ${rows}x${cols}`, () => rmsRef(rows, cols, rows + cols), () => rmsFused(rows, cols, rows + cols));
+        }
+        for (const [rows, cols] of [[8, 300], [256, 1000], [5, 3]] as Array<[number, number]>) {
+          compareWith(`xent ${rows}x${cols}`, () => xentRef(rows, cols, rows), () => xentFused(rows, cols, rows));
+        }
+      } finally {
+        installKernels(tf, 'all');
+      }
+    });
+  }
+
+  it('cpu kernels: the same against the cpu composition', () => {
+    for (const [rows, cols] of shapes) {
+      const want = runOn('cpu', () => rmsRef(rows, cols, 3 * rows + cols));
+      expectClose(runOn('cpu', () => rmsFused(rows, cols, 3 * rows + cols)), want, `cpu rmsnorm ${rows}x${cols}`);
+    }
+    const want = runOn('cpu', () => xentRef(64, 500, 9));
+    expectClose(runOn('cpu', () => xentFused(64, 500, 9)), want, 'cpu xent');
+    tf.setBackend('wasm');
+  });
+
+  it('P5SoftmaxXent rejects labels outside the vocabulary', () => {
+    for (const b of ['wasm', 'cpu'] as const) {
+      tf.setBackend(b);
+      expect(() =>
+        tf.tidy(() => run('P5SoftmaxXent', { logits: tf.zeros([2, 4]), labels: tf.tensor1d([1, 4]), weights: tf.ones([2]) })),
+      ).toThrow(/outside/);
+    }
+    tf.setBackend('wasm');
+  });
+
+  it('P5DropoutMask is bit-identical to the model\'s dropoutMask (native, wasm JS, cpu)', () => {
+    for (const [size, rate, seed] of [[200000, 0.1, 'a'], [4097, 0.5, '7:3'], [10, 0.9, 'x'], [0, 0.1, 'e']] as Array<[number, number, string]>) {
+      const init = new Rng(hashString(seed));
+      const attrs = { shape: [size], rate, a: init.nextU32(), b: init.nextU32(), c: init.nextU32(), d: init.nextU32() };
+      const want = Array.from(dropoutMask(size, rate, seed));
+      for (const [backend, native] of [['wasm', true], ['wasm', false], ['cpu', true]] as Array<['wasm' | 'cpu', boolean]>) {
+        tf.setBackend(backend);
+        installKernels(tf, 'all', { native });
+        const got = tf.tidy(() => Array.from((run('P5DropoutMask', {}, attrs) as Tensor).dataSync()));
+        expect(got, `${backend} native=${native} ${size}`).toEqual(want);
+      }
+      installKernels(tf, 'all');
+    }
+    tf.setBackend('wasm');
+  });
+});
+
+describe('wasm matmul on two threads (helper worker, native off) vs cpu', () => {
+  it('split products (rows of one GEMM, batch items, fused bias + activation) match cpu', async () => {
+    installKernels(tf, 'all', { native: false });
+    const threads = wasmThreads();
+    setWasmThreads(2);
+    setWasmSplitMinMacs(1, false); // split everything, never back off
+    try {
+      const started = await startWasmHelper();
+      // the helper runs the compiled dist/engine/wasm-gemm-worker.js (npm run build); without it, one thread
+      if (wasmHelperAvailable()) expect(started, 'the helper worker started').toBe(true);
+      const before = wasmHelperChunks();
+      const cases: Array<[number[], number[], boolean, boolean]> = [
+        [[300, 70], [70, 90], false, false],
+        [[70, 300], [90, 70], true, true],
+        [[9, 40, 33], [9, 33, 20], false, false],
+        [[9, 33, 40], [9, 20, 33], true, true],
+        [[5, 64, 48], [48, 30], false, false],
+        [[1100, 40], [1100, 30], true, false], // weight gradient Xᵀ·Y: split over K
+        [[2048, 8], [2048, 3], true, false],
+        [[512, 256], [256, 256], false, false], // big enough for the worker to wake in time
+      ];
+      // several rounds: the helper claims chunks only when it wakes in time
+      for (let round = 0; round < 5; round++) {
+        for (const [as, bs, tA, tB] of cases) {
+          compare(`split ${JSON.stringify(as)}x${JSON.stringify(bs)} ${tA}${tB}`, () => tf.matMul(rand(as, 11), rand(bs, 12), tA, tB));
+        }
+        compare('split fused bias+relu', () =>
+          tf.fused.matMul({ a: rand([300, 70], 13), b: rand([70, 90], 14), bias: rand([90], 15), activation: 'relu' }),
+        );
+        compare('split gradients', () => {
+          const x = rand([300, 70], 16);
+          const y = rand([70, 90], 17);
+          return tf.grads((p: Tensor, q: Tensor) => tf.sum(tf.mul(tf.matMul(p, q), rand([300, 90], 18))))([x, y]);
+        });
+      }
+      if (started) expect(wasmHelperChunks()).toBeGreaterThan(before);
+    } finally {
+      setWasmSplitMinMacs(1 << 22);
+      setWasmThreads(threads);
+      installKernels(tf, 'all');
+    }
   });
 });
 

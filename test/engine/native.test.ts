@@ -29,6 +29,8 @@ import {
   type NativeIsa,
 } from '../../src/engine/native.js';
 import type { Tensor } from '../../src/engine/types.js';
+import { AdamW } from '../../src/train/adamw.js';
+import { setNativeKernels } from '../../src/engine/native.js';
 
 const built = existsSync(NATIVE_ADDON_PATH);
 const require = createRequire(import.meta.url);
@@ -167,6 +169,50 @@ describe.skipIf(!built)(`native addon ${built ? '' : SKIP}`, () => {
   afterAll(() => {
     addon.setIsa(addon.info().detectedIsa);
     addon.setThreads(2);
+  });
+
+  it('adamw is bit-identical to the JS AdamW loop (decay / no decay ranges, gradient scale, every ISA, 1-3 threads)', () => {
+    const n = 70001; // an odd size: SIMD tails
+    const ranges = [
+      { offset: 0, size: 40000, decay: true },
+      { offset: 40000, size: 3, decay: false },
+      { offset: 40003, size: n - 40003, decay: true },
+    ];
+    const run = (native: boolean, scale: number) => {
+      setNativeKernels(native);
+      try {
+        const adam = new AdamW(n, ranges, { eps: 1e-6, weightDecay: 0.01 });
+        const p = values(n, 5);
+        for (let step = 1; step <= 3; step++) adam.step(p, values(n, 10 + step), 1e-3 * step, scale);
+        return [p, adam.m, adam.v];
+      } finally {
+        setNativeKernels(true);
+      }
+    };
+    for (const scale of [1, 0.3]) {
+      const want = run(false, scale);
+      for (const isa of isas) {
+        addon.setIsa(isa);
+        for (const threads of [1, 2, 3]) {
+          addon.setThreads(threads);
+          const got = run(true, scale);
+          for (let k = 0; k < 3; k++) expect(Array.from(got[k]), `${isa} x${threads} scale ${scale} [${k}]`).toEqual(Array.from(want[k]));
+        }
+      }
+    }
+    addon.setIsa(addon.info().detectedIsa);
+    addon.setThreads(2);
+    const buf = new Float32Array(10);
+    expect(() => addon.adamw(buf, 0, buf, 0, new Float32Array(10), 0, new Float32Array(10), 0, 10, 0.9, 0.999, 1e-6, 1, 1, 1, 1)).toThrow(/overlap/);
+    expect(() => addon.adamw(buf, 0, new Float32Array(5), 0, new Float32Array(10), 0, new Float32Array(10), 0, 10, 0.9, 0.999, 1e-6, 1, 1, 1, 1)).toThrow(RangeError);
+  });
+
+  it('fused kernels reject out-of-range memory and labels', () => {
+    const x = new Float32Array(12);
+    expect(() => addon.rmsnormForward(x, 0, new Float32Array(4), 0, new Float32Array(12), 0, new Float32Array(2), 0, 3, 4, 1e-6)).toThrow(RangeError);
+    expect(() => addon.xentForward(x, 0, new Int32Array([0, 5, 1]), 0, new Float32Array(3), 0, new Float32Array(3), 0, 3, 4)).toThrow(/outside/);
+    expect(() => addon.dropoutMask(new Float32Array(4), 0, 5, 1, 2, 3, 4, 0, 2)).toThrow(RangeError);
+    expect(addon.xentForward(x, 0, new Int32Array([0, 3, 1]), 0, new Float32Array([1, 0, 0.5]), 0, new Float32Array(3), 0, 3, 4)).toBeCloseTo(1.5 * Math.log(4), 5);
   });
 
   it('reports its ISA and threads', () => {

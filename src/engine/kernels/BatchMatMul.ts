@@ -34,7 +34,7 @@ import {
   transposeLast2,
   type WasmBackendLike,
 } from './wasm_util.js';
-import { runSplit } from './wasm_threads.js';
+import { runSplit, runSplitK } from './wasm_threads.js';
 
 /** Below this many multiply-adds per batch item the stock loop is used. */
 export const SMALL_ITEM_MACS = 16384;
@@ -178,6 +178,31 @@ function fastMatMul(
   const temps: TensorInfo[] = [];
   const views: TensorInfo[] = [];
   try {
+    if (transposeA && !transposeB && outBatch === 1 && aBatch === 1 && bBatch === 1 && epi.biasId === 0 && epi.activation === 0 && K >= 1024) {
+      // a weight gradient Xᵀ·Y: split over K on the helper thread (row blocks of both)
+      const off = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >> 2;
+      const heapF = () => new Float32Array(backend.wasm.HEAPU8.buffer);
+      const split = runSplitK({ M, N, K, a: off(a), b: off(b), c: off(out) }, heapF, (k0, k1, dst) => {
+        const kc = k1 - k0;
+        const xv = makeView(backend, a, k0 * M, [1, kc, M]);
+        const yv = makeView(backend, b, k0 * N, [1, kc, N]);
+        let xt: TensorInfo | null = null;
+        let part: TensorInfo | null = null;
+        try {
+          xt = transposeLast2(tf, backend, xv, 1, kc, M);
+          part = backend.makeOutput([M, N], 'float32');
+          const id = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).id;
+          run(id(xt), shapeBytes([1, M, kc]), 3, id(yv), shapeBytes([1, kc, N]), 3, false, false, 0, 0, 0, 0, id(part));
+          dst.set(new Float32Array(backend.wasm.HEAPU8.buffer, off(part) * 4, M * N));
+        } finally {
+          if (part) backend.disposeData(part.dataId);
+          if (xt) backend.disposeData(xt.dataId);
+          releaseView(backend, yv);
+          releaseView(backend, xv);
+        }
+      });
+      if (split) return out;
+    }
     let aN = a;
     if (transposeA) {
       aN = transposeLast2(tf, backend, a, aBatch, K, M);

@@ -13,8 +13,9 @@ import { makeNativeSoftmaxConfig } from './native/Softmax.js';
 import { nativeKernelsEnabled, setNativeKernels } from '../native.js';
 import { makeExpConfig } from './Exp.js';
 import { makeTransposeConfig } from './Transpose.js';
-import { makeIdentityConfig } from './Identity.js';
+import { makeCastConfig, makeIdentityConfig } from './Identity.js';
 import { makeGatherV2Config } from './Gather.js';
+import { makeFusedConfig, type FusedKernelName } from './Fused.js';
 import { makeSliceConfig, makeSplitVConfig, makeStridedSliceConfig, makeUnpackConfig } from './Slice.js';
 import { makeUnsortedSegmentSumConfig, makeUnsortedSegmentSumCpuConfig } from './UnsortedSegmentSum.js';
 
@@ -31,7 +32,19 @@ export const CUSTOM_KERNELS = [
   'wasm/Softmax', // native (multi-threaded AVX-512) when available, else stock
   'wasm/Identity', // stock copies; tfjs clones every tensor a gradient saves
   'wasm/GatherV2', // stock: per-element loop; here one heap copy per row
+  'wasm/Cast', // same-dtype casts (the gradient of every clone) share memory; stock copies
   'cpu/UnsortedSegmentSum', // stock: 4 kernels per segment (minutes per step)
+  // fused training kernels (./Fused.ts; no stock kernel: the model composes tfjs ops without them)
+  'wasm/P5DropoutMask',
+  'wasm/P5RmsNorm',
+  'wasm/P5RmsNormGrad',
+  'wasm/P5SoftmaxXent',
+  'wasm/P5SoftmaxXentGrad',
+  'cpu/P5DropoutMask',
+  'cpu/P5RmsNorm',
+  'cpu/P5RmsNormGrad',
+  'cpu/P5SoftmaxXent',
+  'cpu/P5SoftmaxXentGrad',
 ] as const;
 
 export type CustomKernelName = (typeof CUSTOM_KERNELS)[number];
@@ -92,8 +105,14 @@ function build(tf: Tf, name: CustomKernelName): KernelConfig {
       return makeIdentityConfig(stock(name));
     case 'wasm/GatherV2':
       return makeGatherV2Config(tf, stock(name));
+    case 'wasm/Cast':
+      return makeCastConfig(stock(name));
     case 'cpu/UnsortedSegmentSum':
       return makeUnsortedSegmentSumCpuConfig();
+    default: {
+      const [backend, kernel] = split(name);
+      return makeFusedConfig(tf, kernel as FusedKernelName, backend);
+    }
   }
 }
 

@@ -26,7 +26,7 @@
  * sequence and appends to per-layer self-attention key/value caches.
  */
 import type { Scalar, Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
-import { tf as getTf } from '../../engine/backend.js';
+import { nativeKernelsActive, tf as getTf } from '../../engine/backend.js';
 import { InputError } from '../../errors.js';
 import type { T5Config } from './config.js';
 import { validateT5Config } from './config.js';
@@ -227,9 +227,23 @@ class Dropout {
   apply<T extends Tensor>(x: T): T {
     if (!this.on || this.rate === 0) return x;
     const t = getTf();
-    const mask = dropoutMask(x.size, this.rate, `${this.seed}:${this.n++}`);
+    const seed = `${this.seed}:${this.n++}`;
+    if (hasKernel('P5DropoutMask')) {
+      // the same mask, generated straight into the tensor (engine kernel; native when built)
+      const init = new Rng(hashString(seed));
+      const [a, b, c, d] = [init.nextU32(), init.nextU32(), init.nextU32(), init.nextU32()];
+      const mask = t.engine().runKernel('P5DropoutMask', {}, { shape: x.shape.slice(), rate: this.rate, a, b, c, d }) as Tensor;
+      return t.mul(x, mask) as T;
+    }
+    const mask = dropoutMask(x.size, this.rate, seed);
     return t.mul(x, t.tensor(mask, x.shape, 'float32')) as T;
   }
+}
+
+/** Whether the engine registered a fused kernel (src/engine/kernels/Fused.ts) for the active backend. */
+function hasKernel(name: string): boolean {
+  const t = getTf();
+  return t.getKernel(name, t.getBackend()) != null;
 }
 
 /**
@@ -529,6 +543,11 @@ export class T5Model {
     const logits = this.logits2d(batch, drop);
     if (count === 0) return { loss: t.mul(t.sum(logits), 0) as Scalar, weight: 0, tokens };
     for (let i = 0; i < N; i++) weight[i] /= count;
+    // fused cross-entropy: native on wasm, JS on cpu (on wasm without the addon
+    // the composition below is faster: its exps run on the wasm Exp kernel)
+    if (hasKernel('P5SoftmaxXent') && hasKernel('P5SoftmaxXentGrad') && (getTf().getBackend() !== 'wasm' || nativeKernelsActive())) {
+      return { loss: fusedSoftmaxCrossEntropy(logits, t.tensor1d(Float32Array.from(target), 'float32'), t.tensor1d(weight, 'float32')), weight: count, tokens };
+    }
     const onehotW = t.mul(t.oneHot(t.tensor1d(target, 'int32'), c.vocab_size), t.tensor2d(weight, [N, 1]));
     return { loss: softmaxCrossEntropy(logits, onehotW), weight: count, tokens };
   }
@@ -705,6 +724,22 @@ function geluTanh(x: Tensor2D): Tensor2D {
  */
 function rmsNorm(x: Tensor2D, w: Tensor, eps: number): Tensor2D {
   const t = getTf();
+  if (hasKernel('P5RmsNorm') && hasKernel('P5RmsNormGrad') && x.dtype === 'float32') {
+    // fused forward (y and the per-row r) and backward kernels; saves x (alive anyway) and r
+    const fused = t.customGrad((...args) => {
+      const [xx, ww, save] = args as [Tensor2D, Tensor, (ts: Tensor[]) => void];
+      const [y, r] = t.engine().runKernel('P5RmsNorm', { x: xx, w: ww }, { eps }) as Tensor[];
+      save([xx, ww, r]);
+      return {
+        value: y as Tensor2D,
+        gradFunc: (dy: Tensor2D, saved: Tensor[]) => {
+          const [xs, wt, rr] = saved;
+          return t.engine().runKernel('P5RmsNormGrad', { dy, x: xs, w: wt, r: rr }, {}) as Tensor[];
+        },
+      };
+    });
+    return fused(x, w) as Tensor2D;
+  }
   const op = t.customGrad((...args) => {
     const [xx, ww, save] = args as [Tensor2D, Tensor, (ts: Tensor[]) => void];
     const r = t.rsqrt(t.add(t.mean(t.square(xx), -1, true), eps));
@@ -779,3 +814,27 @@ const softmaxCrossEntropy = (logits: Tensor2D, targetW: Tensor): Scalar => {
   });
   return f(logits, targetW) as Scalar;
 };
+
+/**
+ * Σ_i weights[i]·(−log softmax(logits_i)[labels[i]]) on the engine's fused
+ * kernels (one pass per row forward, one backward; nothing [N, V] is saved
+ * but the logits). Labels and weights are inputs (float32) so that the
+ * backward pass can read them after the forward scope is gone.
+ */
+function fusedSoftmaxCrossEntropy(logits: Tensor2D, labels: Tensor, weights: Tensor): Scalar {
+  const t = getTf();
+  const f = t.customGrad((...args) => {
+    const [x, l, w, save] = args as [Tensor2D, Tensor, Tensor, (ts: Tensor[]) => void];
+    const [loss, lse] = t.engine().runKernel('P5SoftmaxXent', { logits: x, labels: l, weights: w }, {}) as Tensor[];
+    save([x, l, w, lse]);
+    return {
+      value: loss as Scalar,
+      gradFunc: (dy: Scalar, saved: Tensor[]) => {
+        const [xs, ls, ws, lses] = saved;
+        const dx = t.engine().runKernel('P5SoftmaxXentGrad', { logits: xs, labels: ls, weights: ws, lse: lses, dy }, {}) as Tensor;
+        return [dx, t.zerosLike(ls), t.zerosLike(ws)];
+      },
+    };
+  });
+  return f(logits, labels, weights) as Scalar;
+}
