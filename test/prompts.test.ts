@@ -153,7 +153,11 @@ describe('training instances', () => {
     const train = mi.manifest.splits.sequential.train;
     expect(s.perTask.sequential).toBe(train - mi.numUsers); // one window per train item but each user's first
     expect(s.perTask.direct).toBe(train);
-    expect(s.perTask.rating).toBe(mi.ratingRows(TRAIN).length);
+    // leak-free (default): rating rows in the train part of both splits; P5's recipe: the whole random-split train part
+    const both = Array.from(mi.ratingRows(TRAIN)).filter((k) => mi.interactions.seqSplit[k] === TRAIN).length;
+    expect(s.perTask.rating).toBe(both);
+    expect(both).toBeLessThan(mi.ratingRows(TRAIN).length);
+    expect(trainingInstances(mi, p5, { seed: 1, leakFree: false }).perTask.rating).toBe(mi.ratingRows(TRAIN).length);
     expect(s.perTask.explanation).toBeGreaterThan(0);
     expect(s.perTask.review).toBeGreaterThan(0);
     expect(s.perTask.zeroshot).toBeUndefined();
@@ -166,6 +170,19 @@ describe('training instances', () => {
     }
     expect(n).toBe(s.total);
     expect(counts).toEqual(s.perTask);
+  });
+
+  it("row families never name a user's held-out next item (leak-free default); P5's recipe does", () => {
+    const tokens = splitTokens(mi);
+    const leaks = (leakFree: boolean): number => {
+      let n = 0;
+      for (const i of trainingInstances(mi, p5, { seed: 3, tasks: ['rating', 'explanation', 'review'], leakFree })) {
+        if (tokens.get(i.user)!.heldOut.includes(i.item)) n++;
+      }
+      return n;
+    };
+    expect(leaks(true)).toBe(0);
+    expect(leaks(false)).toBeGreaterThan(100);
   });
 
   it('sequential windows come from the train prefix and never show the valid/test item', () => {
