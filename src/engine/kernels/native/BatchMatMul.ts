@@ -20,60 +20,7 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import type { Tf } from '../../types.js';
 import { loadNative, nativeForKernels, NATIVE_ACTIVATIONS, type NativeAddon } from '../../native.js';
 import { asWasm, callKernel, sizeOf, type WasmBackendLike } from '../wasm_util.js';
-
-interface Dims {
-  M: number;
-  K: number;
-  N: number;
-  aBatchShape: number[];
-  bBatchShape: number[];
-  outBatchShape: number[];
-  aBatch: number;
-  bBatch: number;
-  outBatch: number;
-}
-
-function dims(tf: Tf, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): Dims {
-  const ar = a.shape.length;
-  const br = b.shape.length;
-  const K = transposeA ? a.shape[ar - 2] : a.shape[ar - 1];
-  const kB = transposeB ? b.shape[br - 1] : b.shape[br - 2];
-  const M = transposeA ? a.shape[ar - 1] : a.shape[ar - 2];
-  const N = transposeB ? b.shape[br - 2] : b.shape[br - 1];
-  if (K !== kB) {
-    throw new Error(
-      `Error in matMul: inner shapes (${K}) and (${kB}) of Tensors with shapes ` +
-        `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`,
-    );
-  }
-  const aBatchShape = a.shape.slice(0, -2);
-  const bBatchShape = b.shape.slice(0, -2);
-  const outBatchShape = tf.broadcast_util.assertAndGetBroadcastShape(aBatchShape, bBatchShape);
-  return {
-    M, K, N, aBatchShape, bBatchShape, outBatchShape,
-    aBatch: sizeOf(aBatchShape),
-    bBatch: sizeOf(bBatchShape),
-    outBatch: sizeOf(outBatchShape),
-  };
-}
-
-/** Flat index into `shape`'s batch items of output batch item `o` (numpy broadcasting). */
-function broadcastIndex(o: number, outShape: number[], shape: number[]): number {
-  let idx = 0;
-  let stride = 1;
-  let rem = o;
-  const off = outShape.length - shape.length;
-  for (let d = outShape.length - 1; d >= 0; d--) {
-    const c = rem % outShape[d];
-    rem = (rem - c) / outShape[d];
-    if (d >= off) {
-      const n = shape[d - off];
-      if (n !== 1) idx += c * stride;
-      stride *= n;
-    }
-  }
-  return idx;
-}
+import { broadcastIndex, dims, type Dims } from '../matmul_dims.js';
 
 interface Epilogue {
   bias: TensorInfo | null;
