@@ -25,21 +25,11 @@ import { InputError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
-import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, sigmoid, softplusNeg, Tower } from './nn.js';
+import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, sigmoid, softplusNeg, Tower, checkTowerConfig, type TowerConfig } from './nn.js';
 import { requireSequential } from './bpr-mf.js';
 import { checkNumber, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
 
-export interface BprMlpConfig extends Record<string, unknown> {
-  dim: number;
-  layers: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  reg: number;
-  regTower: number;
-  initStd: number;
-  patience: number;
-}
+export type BprMlpConfig = TowerConfig;
 
 export const BPR_MLP_DEFAULTS: BprMlpConfig = {
   /** Embedding size of users and items (the tower's input is 2·dim). */
@@ -83,15 +73,7 @@ class BprMlpModel implements Recommender {
 }
 
 function checkConfig(c: BprMlpConfig): number[] {
-  checkNumber('bpr-mlp', 'dim', c.dim, 1, 4096, true);
-  checkNumber('bpr-mlp', 'epochs', c.epochs, 0, 1e6, true);
-  checkNumber('bpr-mlp', 'batchSize', c.batchSize, 1, 1e6, true);
-  checkNumber('bpr-mlp', 'lr', c.lr, 0, 10);
-  checkNumber('bpr-mlp', 'reg', c.reg, 0);
-  checkNumber('bpr-mlp', 'regTower', c.regTower, 0);
-  checkNumber('bpr-mlp', 'initStd', c.initStd, 0);
-  checkNumber('bpr-mlp', 'patience', c.patience, 0, 1e6, true);
-  return parseLayers(c.layers, "model 'bpr-mlp'");
+  return checkTowerConfig('bpr-mlp', c, checkNumber);
 }
 
 const towerOf = (c: BprMlpConfig, hidden: number[]): Tower => new Tower('mlp', [2 * c.dim, ...hidden, 1]);

@@ -23,20 +23,10 @@
 import type { Dataset } from '../data/dataset.js';
 import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
-import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, Tower } from './nn.js';
+import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, Tower, checkTowerConfig, type TowerConfig } from './nn.js';
 import { checkNumber, f32, initRng, makeValidator, permutation, ratedRows, runLoop, tensorOf, type Trainable } from './train.js';
 
-export interface MlpConfig extends Record<string, unknown> {
-  dim: number;
-  layers: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  reg: number;
-  regTower: number;
-  initStd: number;
-  patience: number;
-}
+export type MlpConfig = TowerConfig;
 
 export const MLP_DEFAULTS: MlpConfig = {
   /** Embedding size of users and items in the deep part (the tower's input is 2·dim). */
@@ -106,15 +96,7 @@ class MlpModel implements Recommender {
 }
 
 function checkConfig(c: MlpConfig): number[] {
-  checkNumber('mlp', 'dim', c.dim, 1, 4096, true);
-  checkNumber('mlp', 'epochs', c.epochs, 0, 1e6, true);
-  checkNumber('mlp', 'batchSize', c.batchSize, 1, 1e6, true);
-  checkNumber('mlp', 'lr', c.lr, 0, 10);
-  checkNumber('mlp', 'reg', c.reg, 0);
-  checkNumber('mlp', 'regTower', c.regTower, 0);
-  checkNumber('mlp', 'initStd', c.initStd, 0);
-  checkNumber('mlp', 'patience', c.patience, 0, 1e6, true);
-  return parseLayers(c.layers, "model 'mlp'");
+  return checkTowerConfig('mlp', c, checkNumber);
 }
 
 const towerOf = (c: MlpConfig, hidden: number[]): Tower => new Tower('deep', [2 * c.dim, ...hidden, 1]);

@@ -335,3 +335,29 @@ export function denseRows(A: Float32Array, rows: number, nIn: number, W: Float32
   }
   for (; r < rows; r++) for (let j = 0; j < nOut; j++) put(yo + r * nOut + j, b[j] + dot(W, j * nIn, A, r * nIn, nIn));
 }
+
+/** Hyper-parameters shared by the tower models (MLP, BPR-MLP). */
+export interface TowerConfig extends Record<string, unknown> {
+  dim: number;
+  layers: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  reg: number;
+  regTower: number;
+  initStd: number;
+  patience: number;
+}
+
+/** Validate a tower model's hyper-parameters; returns the hidden layer sizes. */
+export function checkTowerConfig(kind: string, c: TowerConfig, check: (kind: string, name: string, v: unknown, min: number, max?: number, integer?: boolean) => number): number[] {
+  check(kind, 'dim', c.dim, 1, 4096, true);
+  check(kind, 'epochs', c.epochs, 0, 1e6, true);
+  check(kind, 'batchSize', c.batchSize, 1, 1e6, true);
+  check(kind, 'lr', c.lr, 0, 10);
+  check(kind, 'reg', c.reg, 0);
+  check(kind, 'regTower', c.regTower, 0);
+  check(kind, 'initStd', c.initStd, 0);
+  check(kind, 'patience', c.patience, 0, 1e6, true);
+  return parseLayers(c.layers, `model '${kind}'`);
+}
