@@ -4,8 +4,8 @@
  * to the paper's P5-S rows (sequential ids, leaky) and leak-free anchors.
  * Hours on a 2-core CPU at the default budget; not run in CI.
  *
- *   npm run bench:p5-beauty -- [--config small|tiny|JSON] [--epochs N] [--steps N]
- *                              [--workdir DIR] [--users N] [--beams N] [--json]
+ *   npm run bench:p5-beauty -- [--config small|tiny|JSON] [--epochs N] [--steps N] [--lr X]
+ *                              [--item-pieces] [--workdir DIR] [--users N] [--beams N] [--json]
  *
  * Stages (each skipped when its output exists, so an interrupted run resumes;
  * training itself resumes from its checkpoint): import ../shared Beauty with
@@ -35,6 +35,8 @@ const EPOCHS = opt('--epochs', '10');
 const STEPS = opt('--steps', undefined);
 const USERS = opt('--users', undefined);
 const BEAMS = opt('--beams', '20');
+const LR = opt('--lr', '1e-3');
+const ITEM_PIECES = args.includes('--item-pieces');
 const log = (m) => process.stderr.write(`[bench:p5-beauty] ${m}\n`);
 
 function run(name, cliArgs) {
@@ -73,7 +75,7 @@ if (!existsSync(join(model, 'model.json'))) {
   stages.push({
     stage: 'train',
     ...run('train', ['train', ds, '--out', model, '--config', CONFIG, '--tasks', 'sequential,direct', '--epochs', EPOCHS, ...(STEPS ? ['--steps', STEPS] : []),
-      '--negatives', '19', '--batch-tokens', '8192', '--max-batch', '128', ...(resume ? ['--resume'] : [])]),
+      '--negatives', '19', '--batch-tokens', '8192', '--max-batch', '128', '--lr', LR, ...(ITEM_PIECES ? ['--item-pieces'] : []), ...(resume ? ['--resume'] : [])]),
   });
 }
 const evals = [];
