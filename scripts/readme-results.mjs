@@ -3,8 +3,12 @@
 // so the numbers in the README are always the ones a run produced, never typed:
 //
 //   node scripts/readme-results.mjs p5rec-quickstart/report/report.json [--readme README.md] [--check]
+//   node scripts/readme-results.mjs runs/bench-report/report.json --section benchmarks   (bench/ runs)
 //
-// Replaces everything between `<!-- results:start -->` and `<!-- results:end -->`.
+// Replaces everything between `<!-- results:start -->` and `<!-- results:end -->`
+// (`--section NAME`: `<!-- NAME:start -->` … `<!-- NAME:end -->`). Outside the
+// quickstart section tables also show the dataset, each fit's wall time and peak
+// RSS, and the paper's published rows (marked).
 // When the report's folder sits in a quickstart folder, its quickstart.json
 // (stage timings, P5 recipe) is summarised too. --check exits 1 if the README
 // would change (for CI), without writing.
@@ -16,7 +20,7 @@ import { parseArgs } from 'node:util';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { readme: { type: 'string', default: join(root, 'README.md') }, check: { type: 'boolean', default: false } },
+  options: { readme: { type: 'string', default: join(root, 'README.md') }, check: { type: 'boolean', default: false }, section: { type: 'string', default: 'results' } },
 });
 const die = (msg) => {
   process.stderr.write(`readme-results: error: ${msg}\n`);
@@ -33,8 +37,11 @@ try {
 }
 if (!Array.isArray(report.tables)) die(`${reportPath}: not a p5rec report (no tables)`);
 
-const START = '<!-- results:start -->';
-const END = '<!-- results:end -->';
+const SECTION = flags.section;
+if (!/^[a-z][a-z0-9-]*$/.test(SECTION)) die(`--section must be a lowercase name, got '${SECTION}'`);
+const BENCH = SECTION !== 'results';
+const START = `<!-- ${SECTION}:start -->`;
+const END = `<!-- ${SECTION}:end -->`;
 const TITLES = {
   rating: 'Rating prediction (lower is better)',
   sequential: 'Sequential recommendation, all-item ranking',
@@ -46,7 +53,7 @@ const fmt = (v) => (v === null || v === undefined ? '–' : v.toFixed(4));
 
 const lines = [START, ''];
 const qsPath = join(dirname(dirname(reportPath)), 'quickstart.json');
-if (existsSync(qsPath)) {
+if (!BENCH && existsSync(qsPath)) {
   const qs = JSON.parse(readFileSync(qsPath, 'utf8'));
   const byKind = (pred) => qs.stages.filter(pred).reduce((a, s) => a + s.seconds, 0);
   const p5 = qs.p5 ? byKind((s) => s.stage === 'fit p5') : 0;
@@ -61,15 +68,21 @@ if (existsSync(qsPath)) {
   lines.push('');
 }
 for (const t of report.tables) {
-  const rows = t.rows.filter((r) => !r.published);
-  if (!rows.length) continue;
-  const counts = [...new Set(rows.map((r) => r.count).filter((c) => c !== undefined))];
-  lines.push(`**${TITLES[t.task] ?? t.task}** (${t.split}, ${counts.join('/')} ${t.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(t.task) ? 'rows' : 'users'})`, '');
-  lines.push(`| model | ${t.columns.join(' | ')} |`, `|---|${t.columns.map(() => '---:').join('|')}|`);
-  for (const r of rows) lines.push(`| ${r.model} | ${r.values.map(fmt).join(' | ')} |`);
+  const ours = t.rows.filter((r) => !r.published);
+  if (!ours.length) continue;
+  const rows = BENCH ? t.rows : ours;
+  const counts = [...new Set(ours.map((r) => r.count).filter((c) => c !== undefined))];
+  const unit = t.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(t.task) ? 'rows' : 'users';
+  lines.push(`**${BENCH ? `${t.dataset} — ` : ''}${TITLES[t.task] ?? t.task}** (${t.split}, ${counts.join('/')} ${unit})`, '');
+  const extra = BENCH ? ['fit (s)', 'peak RSS (MB)'] : [];
+  lines.push(`| model | ${[...t.columns, ...extra].join(' | ')} |`, `|---|${[...t.columns, ...extra].map(() => '---:').join('|')}|`);
+  for (const r of rows) {
+    const more = BENCH ? [r.fitSeconds === undefined ? '–' : r.fitSeconds.toFixed(1), r.peakRssMB ?? '–'] : [];
+    lines.push(`| ${r.published ? `*${r.model} (published)*` : r.model} | ${[...r.values.map(fmt), ...more].join(' | ')} |`);
+  }
   lines.push('');
 }
-lines.push('<sub>Written by `scripts/readme-results.mjs` from the run\'s `report/report.json` and `quickstart.json`; do not edit by hand.</sub>', '', END);
+lines.push(`<sub>Written by \`scripts/readme-results.mjs\` from the run's \`report.json\`${BENCH ? '' : ' and `quickstart.json`'}; do not edit by hand.</sub>`, '', END);
 
 const readme = readFileSync(flags.readme, 'utf8');
 const a = readme.indexOf(START);
