@@ -168,27 +168,30 @@ export function beamSearch(model: T5Model, batch: EncoderBatch, opts: BeamOption
   const tries: (TokenTrie | null)[] = Array.isArray(one) ? one : Array.from({ length: B }, () => (one as TokenTrie | null | undefined) ?? null);
   const rank = (h: { logProb: number; ids: number[] }): number => (penalty ? h.logProb / Math.pow(h.ids.length + 1, penalty) : h.logProb);
 
+  // The first step runs on one row per prompt (every beam starts the same);
+  // the caches are widened to prompts × beams after it.
   const enc0 = model.encodeCache(batch);
-  const enc = repeatRows(enc0, K);
+  let enc: EncoderCache | null = null;
   const cache = model.newDecoderCache();
   const live: Beam[][] = Array.from({ length: B }, () => [{ ids: [], logProb: 0, node: TokenTrie.ROOT }]);
   const finished: Hypothesis[][] = Array.from({ length: B }, () => []);
   const done = new Uint8Array(B);
-  let tokens = new Int32Array(B * K).fill(c.decoder_start_token_id);
+  let tokens = new Int32Array(B).fill(c.decoder_start_token_id);
   try {
     for (let step = 0; step < maxLen; step++) {
-      const lp = logSoftmaxData(model.decodeStep(enc, cache, tokens));
+      const lp = logSoftmaxData(model.decodeStep(step === 0 ? enc0 : enc!, cache, tokens));
       const parents = new Int32Array(B * K);
       const nextTokens = new Int32Array(B * K).fill(c.pad_token_id);
+      const rowOf = (b: number, j: number): number => (step === 0 ? b : b * K + j);
       for (let b = 0; b < B; b++) {
-        for (let k = 0; k < K; k++) parents[b * K + k] = b * K; // idle rows follow row 0 of the prompt
+        for (let k = 0; k < K; k++) parents[b * K + k] = rowOf(b, 0); // idle rows follow the prompt's first row
         if (done[b]) continue;
         const trie = tries[b];
         // Candidate extensions of every live beam: (score, beam, token, node).
         const cand: { s: number; beam: number; tok: number; node: number }[] = [];
         const beams = live[b];
         for (let j = 0; j < beams.length; j++) {
-          const row = (b * K + j) * V;
+          const row = rowOf(b, j) * V;
           const base = beams[j].logProb;
           if (trie) {
             for (const [tok, node] of trie.allowed(beams[j].node)) {
@@ -211,7 +214,7 @@ export function beamSearch(model: T5Model, batch: EncoderBatch, opts: BeamOption
             continue;
           }
           const rowIdx = b * K + nextLive.length;
-          parents[rowIdx] = b * K + x.beam;
+          parents[rowIdx] = rowOf(b, x.beam);
           nextTokens[rowIdx] = x.tok;
           nextLive.push({ ids: [...prev.ids, x.tok], logProb: x.s, node: x.node });
         }
@@ -223,11 +226,12 @@ export function beamSearch(model: T5Model, batch: EncoderBatch, opts: BeamOption
       }
       if (done.every((d) => d === 1)) break;
       model.reorderCache(cache, parents);
+      enc ??= repeatRows(enc0, K);
       tokens = nextTokens;
     }
   } finally {
     cache.dispose();
-    enc.dispose();
+    enc?.dispose();
     enc0.dispose();
   }
   // Prompts cut off at maxLength: unconstrained live beams count as outputs (without </s>).
