@@ -19,7 +19,7 @@
 //
 // Options: --rate 200 --duration 10 --warmup 2 --k 10 --sockets 64
 //          --datasets mi,movielens-100k,beauty   --models bpr-mf,p5,pop
-//          --p5-duration 3 (P5 cold runs far below 200 req/s; a short burst keeps the drain bounded)
+//          --p5-duration 10 (seconds of cold P5 load; shorter bursts bound the drain when P5 falls behind)
 //          --warm-users 200
 //          --dataset DIR --model [NAME=]DIR ...   (bench existing folders instead)
 //          --json (one JSON object on stdout)
@@ -79,7 +79,7 @@ const { values: flags } = parseArgs({
     k: { type: 'string', default: '10' },
     sockets: { type: 'string', default: '64' },
     datasets: { type: 'string', default: 'mi' },
-    'p5-duration': { type: 'string', default: '3' },
+    'p5-duration': { type: 'string', default: '10' },
     'warm-users': { type: 'string', default: '200' },
     models: { type: 'string' },
     dataset: { type: 'string' },
@@ -279,7 +279,7 @@ if (flags.dataset) {
       const specs = [];
       for (const m of want) {
         log(`fitting ${m} on ${name}…`);
-        if (m === 'p5') run(['train', dir, '--out', join(tmp, `${name}-${m}`), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--quiet']);
+        if (m === 'p5') run(['train', dir, '--out', join(tmp, `${name}-${m}`), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--item-pieces', '--quiet']);
         else run(['fit', dir, '--model', m, '--out', join(tmp, `${name}-${m}`), '--quiet']);
         specs.push(`${m}=${name}-${m}`);
       }
