@@ -23,7 +23,7 @@ import { InputError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
-import { dot, fillNormal, softplusNeg, sigmoid } from './nn.js';
+import { biasedDotScores, fillNormal, softplusNeg, sigmoid } from './nn.js';
 import { checkNumber, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
 
 export interface BprMfConfig extends Record<string, unknown> {
@@ -72,15 +72,7 @@ class BprMfModel implements Recommender {
   ) {}
 
   score(user: number, _history: Int32Array, candidates?: Int32Array): Float32Array {
-    const d = this.config.dim;
-    const n = candidates ? candidates.length : this.bi.length;
-    const out = new Float32Array(n);
-    const po = user * d;
-    for (let c = 0; c < n; c++) {
-      const i = candidates ? candidates[c] : c;
-      out[c] = this.bi[i] + dot(this.P, po, this.Q, i * d, d);
-    }
-    return out;
+    return biasedDotScores(this.P, this.Q, this.bi, this.config.dim, user, candidates);
   }
 
   state(): ModelState {

@@ -129,6 +129,22 @@ export function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n:
   return s0 + s1 + s2 + s3;
 }
 
+/**
+ * Scores bi[i] + P[user] · Q[i] for `candidates`, or for every item (MF's
+ * ranking score; BPR-MF's too). The global mean and user bias are left out:
+ * they do not change a user's ranking.
+ */
+export function biasedDotScores(P: Float32Array, Q: Float32Array, bi: Float32Array, d: number, user: number, candidates?: Int32Array): Float32Array {
+  const n = candidates ? candidates.length : bi.length;
+  const out = new Float32Array(n);
+  const po = user * d;
+  for (let c = 0; c < n; c++) {
+    const i = candidates ? candidates[c] : c;
+    out[c] = bi[i] + dot(P, po, Q, i * d, d);
+  }
+  return out;
+}
+
 /** y[yo+k] += alpha·x[xo+k], k < n (unrolled by four). */
 export function axpy(alpha: number, x: Float32Array, xo: number, y: Float32Array, yo: number, n: number): void {
   let k = 0;

@@ -9,10 +9,10 @@ import { initEngine, type BackendName } from '../engine/backend.js';
 import { InputError } from '../errors.js';
 import { loadT5 } from '../models/t5/checkpoint.js';
 import { beamSearch, encodePrompts } from '../p5/decode.js';
-import { loadP5 } from '../p5/load.js';
+import type { P5Recommender } from '../p5/recommender.js';
 import { trainP5 } from '../p5/train.js';
 import { loadPromptCollection, parseTaskList, PROMPT_TASKS, type PromptTask } from '../prompts/templates.js';
-import { readModelCard } from '../recommend/store.js';
+import { loadModel, readModelCard } from '../recommend/store.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 
 interface TrainFlags extends CommonFlags {
@@ -173,8 +173,7 @@ export function registerP5Commands(program: Command): void {
       if (card.kind !== 'p5') throw new InputError(`predict needs a P5 model; '${modelDir}' is ${card.kind} (use \`p5rec serve\` or \`eval\` for baselines)`, { file: modelDir });
       await initEngine();
       const ds = await loadDataset(f.dataset);
-      const { loadModel } = await import('../recommend/store.js');
-      const p5 = loadModel(modelDir, ds).rec as ReturnType<typeof loadP5>;
+      const p5 = loadModel(modelDir, ds).rec as P5Recommender;
       const u = resolveId(f.user, ds.users.rawId, ds.users.token, 'user');
       const k = parseIntFlag('k', f.k, 10, 1);
       const history = ds.historyBefore(u, TEST); // as at test time: train + valid; the test item is the one to find

@@ -117,33 +117,21 @@ export function rankOfTarget(scores: ArrayLike<number>, target: number, exclude?
   const st = scores[target];
   const targetUnscored = Number.isNaN(st);
   // Counts over all items, then corrects for the excluded ones: O(n + |exclude|).
-  let above = 0;
-  if (targetUnscored) {
-    for (let i = 0; exclude && i < exclude.length; i++) {
-      const e = exclude[i];
-      if (!Number.isInteger(e) || e < 0 || e >= n) throw new InputError(`excluded index ${e} is out of range [0, ${n})`);
-      if (e === target) throw new InputError(`target index ${target} is also in the excluded set`);
-    }
-    return Infinity;
+  const excluded = new Set<number>();
+  for (let i = 0; exclude && i < exclude.length; i++) {
+    const e = exclude[i];
+    if (!Number.isInteger(e) || e < 0 || e >= n) throw new InputError(`excluded index ${e} is out of range [0, ${n})`);
+    if (e === target) throw new InputError(`target index ${target} is also in the excluded set`);
+    excluded.add(e);
   }
+  if (targetUnscored) return Infinity;
+  let above = 0;
   for (let j = 0; j < n; j++) {
     const s = scores[j];
     if (j === target || Number.isNaN(s)) continue;
-    if (targetUnscored || s >= st) above++;
+    if (s >= st) above++;
   }
-  if (exclude && exclude.length > 0) {
-    const seen = new Set<number>();
-    for (let i = 0; i < exclude.length; i++) {
-      const e = exclude[i];
-      if (!Number.isInteger(e) || e < 0 || e >= n) throw new InputError(`excluded index ${e} is out of range [0, ${n})`);
-      if (e === target) throw new InputError(`target index ${target} is also in the excluded set`);
-      if (seen.has(e)) continue;
-      seen.add(e);
-      const s = scores[e];
-      if (Number.isNaN(s)) continue;
-      if (targetUnscored || s >= st) above--;
-    }
-  }
+  for (const e of excluded) if (scores[e] >= st) above--;
   return above;
 }
 

@@ -61,19 +61,6 @@ function logSoftmaxData(logits: Tensor): Float32Array {
   return data;
 }
 
-/** The first decoder step's log-probabilities [B, V] for each prompt. */
-export function firstTokenLogProbs(model: T5Model, batch: EncoderBatch): Float32Array {
-  const enc = model.encodeCache(batch);
-  const cache = model.newDecoderCache();
-  try {
-    const start = new Int32Array(batch.batchSize).fill(model.config.decoder_start_token_id);
-    return logSoftmaxData(model.decodeStep(enc, cache, start));
-  } finally {
-    cache.dispose();
-    enc.dispose();
-  }
-}
-
 /**
  * Log-probability of fixed target sequences, teacher-forced: with `repeat` =
  * R, prompt b is scored against targets[b·R .. b·R+R-1] (one encoder pass per

@@ -234,7 +234,7 @@ export class P5Recommender implements Recommender {
       return t && (!t.placeholders.includes('item_title') || this.ds.manifest.fields.title) ? t : undefined;
     };
     const star = Math.min(5, Math.max(1, Math.round(this.tasks.includes('rating') ? await this.predictRating(user, item) : 5)));
-    const t = (feature ? usable('3-11') ?? usable('3-9') : usable('3-6') ?? usable('3-4')) ?? usable('3-6');
+    const t = feature ? usable('3-11') ?? usable('3-9') : usable('3-6') ?? usable('3-4');
     if (!t) throw new InputError('no explanation template is usable on this dataset', { field: 'prompt' });
     const it = this.ds.items;
     const prompt = renderTemplate(t, {

@@ -8,6 +8,8 @@ import { resolveT5Config, type T5ConfigInput } from '../models/t5/config.js';
 import { loadT5, saveT5 } from '../models/t5/checkpoint.js';
 import { collateSeq2Seq, T5Model, type Seq2SeqBatch, type Seq2SeqExample } from '../models/t5/model.js';
 import { T5Tokenizer } from '../tokenizer/tokenizer.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { join } from 'node:path';
 import type { StepContext, TaskEnv, TrainTask } from '../train/task.js';
 import { corpusExamples, type PackedCorpus } from './corpus.js';
 
@@ -37,10 +39,9 @@ export function p5Task(model: T5Model, corpus: PackedCorpus, tokenizer: T5Tokeni
     size: corpus.batches,
     batch: (indices) => collateSeq2Seq(corpusExamples(corpus, indices) as unknown as Seq2SeqExample[], model.config),
     loss: (batch: Seq2SeqBatch, ctx: StepContext) => model.loss(batch, { training: true, seed: ctx.seed }),
-    exportModel: async (dir: string) => {
+    exportModel: (dir: string) => {
       saveT5(dir, model, { tokenizer });
-      const { writeFileAtomic } = await import('../util/atomic.js');
-      for (const [name, text] of Object.entries(extraFiles)) writeFileAtomic(`${dir}/${name}`, text);
+      for (const [name, text] of Object.entries(extraFiles)) writeFileAtomic(join(dir, name), text);
     },
     dispose: () => model.dispose(),
   };

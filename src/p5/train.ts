@@ -16,6 +16,7 @@ import { InputError } from '../errors.js';
 import { resolveT5Config, type T5Config } from '../models/t5/config.js';
 import { loadT5, saveT5 } from '../models/t5/checkpoint.js';
 import { T5Model } from '../models/t5/model.js';
+import { tf } from '../engine/backend.js';
 import { trainingInstances } from '../prompts/instances.js';
 import type { PromptCollection, PromptTask } from '../prompts/templates.js';
 import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from '../recommend/store.js';
@@ -119,14 +120,14 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   if (o.force && !o.resume && existsSync(o.out)) rmSync(o.out, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
 
+  // --init is read once: its weights, config and tokenizer.
+  const init = o.init ? loadT5(o.init, { tokenizer: true, seed, overrides: o.dropout !== undefined ? { dropout_rate: o.dropout } : undefined }) : null;
   // Tokenizer: kept from the first run on resume, T5's own with --init, else trained on the prompts.
   let tok: T5Tokenizer;
   if (o.resume) tok = T5Tokenizer.load(join(workDir, 'tokenizer.json'));
-  else if (o.init) {
-    const loaded = loadT5(o.init, { tokenizer: true });
-    if (!loaded.tokenizer) throw new InputError('--init folder has no tokenizer.json', { file: o.init });
-    tok = loaded.tokenizer;
-    loaded.model.dispose();
+  else if (init) {
+    if (!init.tokenizer) throw new InputError('--init folder has no tokenizer.json', { file: o.init });
+    tok = init.tokenizer;
   } else {
     const t = Date.now();
     const required = o.itemPieces ? ds.items.token.flatMap((x) => [x, `\u2581${x}`]) : undefined;
@@ -144,8 +145,8 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   for (const s of corpus.skipped) log(`skipping template ${s.id}: ${s.reason}`);
   log(`corpus: ${corpus.examples.toLocaleString('en-US')} prompts over ${epochs} epochs (${Object.entries(corpus.perTask).map(([k, v]) => `${k} ${v}`).join(', ')}), ${corpus.sourceTokens.toLocaleString('en-US')} source + ${corpus.targetTokens.toLocaleString('en-US')} target tokens, ${corpus.batches} batches`);
 
-  const config: T5Config = o.init
-    ? loadT5(o.init, { tokenizer: false }).config
+  const config: T5Config = init
+    ? init.config
     : typeof o.config === 'object'
       ? resolveT5Config({ preset: 'small', ...o.config, vocab_size: tok.vocabSize })
       : resolveT5Config({ ...resolveT5Config(o.config ?? 'small'), vocab_size: tok.vocabSize });
@@ -172,19 +173,16 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     signal: o.signal,
     onStep: o.onStep,
   };
+  const model = init ? init.model : T5Model.create(config, { seed });
   let result;
-  let model: T5Model;
   if (workers > 1) {
     result = await train({
       ...common, workers,
       taskModule: { module: P5_TASK_MODULE, options: { corpus, tokenizerJson: tok.toJSON(), config: o.init ? undefined : config, init: o.init, seed } },
     });
-    model = o.init ? loadT5(o.init, { tokenizer: false }).model : T5Model.create(config, { seed });
     // Final parameters come back flat, in layout order.
-    const { tf } = await import('../engine/backend.js');
     for (const e of result.layout.entries) model.params.get(e.name)!.assign(tf().tensor(result.params.slice(e.offset, e.offset + e.size), e.shape));
   } else {
-    model = o.init ? loadT5(o.init, { tokenizer: false, overrides: o.dropout !== undefined ? { dropout_rate: o.dropout } : undefined }).model : T5Model.create(config, { seed });
     result = await train({ ...common, task: p5Task(model, corpus, tok) });
   }
   const seconds = (Date.now() - t0) / 1000;
