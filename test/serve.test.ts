@@ -16,6 +16,7 @@ import { confineModelDir, loadServedModels, parseModelSpec, type ServedModel } f
 import { topK } from '../src/serve/topk.js';
 import { startServe } from '../src/cli/serve.js';
 import { cli, ROOT, SHARED, tempDir } from './helpers/cli.js';
+import { tinyP5Fixture } from './helpers/p5-fixture.js';
 
 /** A model with a per-user vector: its scores depend on the user index. */
 class PerUser implements Recommender {
@@ -504,14 +505,8 @@ describe('p5rec serve with a P5 model (tiny, trained here)', () => {
   };
 
   beforeAll(async () => {
-    tmp = tempDir('p5rec-serve-p5-');
-    const data = join(tmp, 'mi');
-    const a = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', data, '--json', '--quiet']);
-    expect(a.json?.ok, a.stderr).toBe(true);
-    const t = cli(['train', data, '--out', join(tmp, 'models', 'p5'), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--quiet', '--json']);
-    expect(t.json?.ok, t.stderr).toBe(true);
-    ds = await loadDataset(data);
-    saveModel(join(tmp, 'models', 'pop'), await popularity.fit(ds, {}, 'sequential', { log: () => {}, quiet: true, seed: 1 }), ds, { seconds: 0, peakRssMB: 0, seed: 1 });
+    let data: string;
+    ({ tmp, data, ds } = await tinyP5Fixture('p5rec-serve-p5-'));
     // startServe sees a P5 folder: it starts the tensor engine and makes P5 the generator.
     served = await startServe({ dataset: data, models: ['p5', 'pop'], modelRoot: join(tmp, 'models'), host: '127.0.0.1', port: 0, logLevel: 'silent' });
     nocache = buildApp({ dataset: ds, models: loadServedModels(ds, ['p5'], { modelRoot: join(tmp, 'models') }), webDir: null });

@@ -11,6 +11,7 @@ import { buildApp } from '../src/serve/app.js';
 import { loadServedModels } from '../src/serve/models.js';
 import { startServe } from '../src/cli/serve.js';
 import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { tinyP5Fixture } from './helpers/p5-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -146,14 +147,8 @@ describe.skipIf(!haveChromium)('web page with a P5 model (tiny, trained here)', 
   let browser: Browser;
 
   beforeAll(async () => {
-    tmp = tempDir('p5rec-web-p5-');
-    const data = join(tmp, 'mi');
-    const a = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', data, '--json', '--quiet']);
-    expect(a.json?.ok, a.stderr).toBe(true);
-    const t = cli(['train', data, '--out', join(tmp, 'models', 'p5'), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--quiet', '--json']);
-    expect(t.json?.ok, t.stderr).toBe(true);
-    ds = await loadDataset(data);
-    saveModel(join(tmp, 'models', 'pop'), await popularity.fit(ds, {}, 'sequential', { log: () => {}, quiet: true, seed: 1 }), ds, { seconds: 0, peakRssMB: 0, seed: 1 });
+    let data: string;
+    ({ tmp, data, ds } = await tinyP5Fixture('p5rec-web-p5-'));
     served = await startServe({ dataset: data, models: ['p5', 'pop'], modelRoot: join(tmp, 'models'), host: '127.0.0.1', port: 0, logLevel: 'silent' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
