@@ -6,6 +6,8 @@
  *
  *   npm run bench:p5-beauty -- [--config small|tiny|JSON] [--epochs N] [--steps N] [--lr X]
  *                              [--item-pieces] [--workdir DIR] [--users N] [--beams N] [--json]
+ *                              [--model DIR]   (evaluate a model trained elsewhere, e.g. on a GPU
+ *                                               with scripts/hf_train_p5.py; skips training)
  *
  * Stages (each skipped when its output exists, so an interrupted run resumes;
  * training itself resumes from its checkpoint): import ../shared Beauty with
@@ -65,11 +67,12 @@ function run(name, cliArgs) {
 
 mkdirSync(WORK, { recursive: true });
 const ds = join(WORK, 'dataset');
-const model = join(WORK, 'p5');
+const model = opt('--model', undefined) ? resolve(opt('--model')) : join(WORK, 'p5');
 const stages = [];
 if (!existsSync(join(ds, 'manifest.json'))) {
   stages.push({ stage: 'import', ...run('import', ['data', 'import', 'p5', '--sequences', join(SHARED, 'sequential.txt'), '--datamaps', join(SHARED, 'datamaps.json'), '--meta', join(SHARED, 'meta.jsonl'), '--item-index', 'random', '--out', ds, '--quiet']) });
 }
+if (opt('--model', undefined) && !existsSync(join(model, 'model.json'))) throw new Error(`--model ${model}: no model.json`);
 if (!existsSync(join(model, 'model.json'))) {
   const resume = existsSync(join(model, 'train', 'checkpoint'));
   stages.push({
@@ -104,7 +107,8 @@ if (JSON_OUT) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
   const cols = ['HR@5', 'NDCG@5', 'HR@10', 'NDCG@10'];
   const f = (v) => (typeof v === 'number' ? v.toFixed(4) : '—');
-  console.log(`P5 on Beauty — ${card.fit.steps} steps, ${Math.round(card.fit.seconds)} s training, peak RSS ${card.fit.peakRssMB} MB, ${card.fit.tokensPerSec} tok/s`);
+  const where = card.fit.trainer ? `${card.fit.trainer} on ${card.fit.device}, ${card.fit.epochs} epochs, peak GPU memory ${card.fit.peakGpuMB} MB` : `peak RSS ${card.fit.peakRssMB} MB`;
+  console.log(`P5 on Beauty — ${card.fit.steps} steps, ${Math.round(card.fit.seconds)} s training (${where}), ${card.fit.tokensPerSec} tok/s`);
   console.log(`| model | task | ${cols.join(' | ')} |\n|---|---|${cols.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${r.model} | ${r.task} (${r.count} users) | ${cols.map((c) => f(r[c])).join(' | ')} |`);
   for (const p of published) console.log(`| ${p.model} | sequential | ${cols.map((c) => f(p[c])).join(' | ')} |`);

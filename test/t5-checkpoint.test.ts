@@ -109,6 +109,21 @@ describe('T5 checkpoints', () => {
     loaded.model.dispose();
   });
 
+  it('writes float fields as floats (transformers 5 rejects initializer_factor: 1) and reads them back', () => {
+    const c = { ...cfg(), dropout_rate: 0, initializer_factor: 1 };
+    const m = T5Model.create(c, { seed: 14 });
+    const dir = tmp();
+    saveT5(dir, m, { tokenizer: T5Tokenizer.fromJSON(tokenizerJSON()) });
+    const text = readFileSync(join(dir, 'config.json'), 'utf8');
+    expect(text).toMatch(/"initializer_factor": 1\.0,?\n/);
+    expect(text).toMatch(/"dropout_rate": 0\.0,?\n/);
+    expect(text).toMatch(/"layer_norm_epsilon": 0\.000001,?\n/);
+    const loaded = loadT5(dir);
+    expect(loaded.config).toEqual(m.config);
+    m.dispose();
+    loaded.model.dispose();
+  });
+
   describe('clear errors', () => {
     const c = cfg();
     let good: string;

@@ -18,7 +18,7 @@ import { InputError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { readSafetensors, writeSafetensors, type SafetensorsFile, type Tensor as StTensor } from '../../util/safetensors.js';
 import { T5Tokenizer } from '../../tokenizer/tokenizer.js';
-import { configFromJSON, configToJSON, type T5Config } from './config.js';
+import { configFromJSON, configJSONText, type T5Config } from './config.js';
 import { T5Model } from './model.js';
 
 export const MODEL_FILE = 'model.safetensors';
@@ -43,7 +43,7 @@ export function saveT5(dir: string, model: T5Model, opts: SaveT5Options = {}): v
     }
     opts.tokenizer.save(join(dir, TOKENIZER_FILE));
   }
-  writeFileAtomic(join(dir, CONFIG_FILE), JSON.stringify(configToJSON(model.config), null, 2) + '\n');
+  writeFileAtomic(join(dir, CONFIG_FILE), configJSONText(model.config));
   const tensors: Record<string, StTensor> = {};
   for (const [name, w] of model.exportWeights()) tensors[name] = { dtype: 'F32', shape: w.shape, data: w.data };
   writeSafetensors(join(dir, MODEL_FILE), tensors, { format: 'pt', ...(opts.metadata ?? {}) });

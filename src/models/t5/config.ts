@@ -149,6 +149,21 @@ export function configToJSON(config: T5Config): Record<string, unknown> {
   };
 }
 
+/** Fields HF's T5Config types as float: its strict config classes (transformers ≥ 5) reject `1` for them. */
+const FLOAT_FIELDS = ['dropout_rate', 'layer_norm_epsilon', 'initializer_factor'] as const;
+
+/**
+ * `config.json` text: configToJSON with float fields always written as
+ * floats (`1.0`, not JSON.stringify's `1`), so transformers 5 loads it.
+ */
+export function configJSONText(config: T5Config): string {
+  let text = JSON.stringify(configToJSON(config), null, 2);
+  for (const k of FLOAT_FIELDS) {
+    if (Number.isInteger(config[k])) text = text.replace(new RegExp(`("${k}": )(-?\\d+)(,?)$`, 'm'), '$1$2.0$3');
+  }
+  return text + '\n';
+}
+
 export function validateT5Config(c: T5Config, file?: string): T5Config {
   const bad = (field: string, msg: string): never => {
     throw new InputError(msg, { file, field });
