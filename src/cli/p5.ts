@@ -34,6 +34,7 @@ interface TrainFlags extends CommonFlags {
   seed?: string;
   digitGroup?: string;
   itemPieces?: boolean;
+  embeddingLrScale?: string;
   ratingNoise: boolean;
   workers?: string;
   checkpointEvery?: string;
@@ -94,6 +95,7 @@ export function registerP5Commands(program: Command): void {
     .option('--max-source <n>', 'clip prompts to n tokens', '512')
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
     .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', '1e-3')
+    .option('--embedding-lr-scale <x>', 'learning-rate multiplier for the token embeddings (rare id rows learn slowly at the base rate)', '1')
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
     .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
     .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', '0')
@@ -136,6 +138,7 @@ export function registerP5Commands(program: Command): void {
           maxHistory: parseIntFlag('history', f.history, 20, 1),
           maxSourceLength: parseIntFlag('max-source', f.maxSource, 512, 8),
           lr: parseNumber('lr', f.lr, 1e-3),
+          embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, 1),
           dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
           vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
           digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),

@@ -48,6 +48,13 @@ export interface P5TrainOptions {
   negatives?: number;
   maxHistory?: number;
   lr?: number;
+  /**
+   * Learning-rate multiplier for the token embedding table (`shared.weight`).
+   * Default 1. Each user or item id token is a rare row: it gets a gradient
+   * only when its id is in the batch, so at the base rate it hardly moves
+   * from its random start within a CPU budget.
+   */
+  embeddingLrScale?: number;
   warmupRatio?: number;
   weightDecay?: number;
   clipNorm?: number;
@@ -162,6 +169,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     microBatchSize: 1,
     ...(o.steps ? { steps: o.steps } : { epochs: 1 }),
     lr: o.lr ?? 1e-3,
+    ...(o.embeddingLrScale && o.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? (o.embeddingLrScale as number) : 1) } : {}),
     warmupRatio: o.warmupRatio ?? 0.05,
     weightDecay: o.weightDecay ?? 0.01,
     clipNorm: o.clipNorm ?? 1.0,
@@ -218,7 +226,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
       format: MODEL_FORMAT,
       kind: 'p5',
       trainSplit,
-      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, negatives: o.negatives ?? 99, weights: o.weights ?? null, init: o.init ?? null } },
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, embeddingLrScale: o.embeddingLrScale ?? 1, negatives: o.negatives ?? 99, weights: o.weights ?? null, init: o.init ?? null } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
       fit: { seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec) },
       createdBy: `p5rec ${VERSION}`,

@@ -20,6 +20,8 @@ export interface DecayRange {
   offset: number;
   size: number;
   decay: boolean;
+  /** Multiplies the learning rate for this range (default 1). */
+  lrScale?: number;
 }
 
 /** Below this many parameters the JS loop is used (the call overhead is not worth it). */
@@ -57,13 +59,14 @@ export class AdamW {
     const { beta1: b1, beta2: b2, eps, m, v } = this;
     const bc1 = 1 - b1 ** this.t;
     const bc2 = 1 - b2 ** this.t;
-    const stepSize = lr / bc1;
     const sqrtBc2 = Math.sqrt(bc2);
     // the native addon (when the engine loaded it) runs the same arithmetic,
     // bit for bit, vectorised and on two threads
     const addon = params.length >= NATIVE_MIN && grads.length === params.length ? nativeIfLoaded() : null;
     for (const r of this.ranges) {
-      const keep = r.decay ? 1 - lr * this.weightDecay : 1;
+      const rlr = lr * (r.lrScale ?? 1);
+      const keep = r.decay ? 1 - rlr * this.weightDecay : 1;
+      const stepSize = rlr / bc1;
       if (addon) {
         const o = r.offset * 4;
         addon.adamw(params, o, grads, o, m, o, v, o, r.size, b1, b2, eps, keep, stepSize, sqrtBc2, gradScale);

@@ -33,8 +33,11 @@ export function layoutOf(params: ReadonlyMap<string, Variable>): ParamLayout {
   return { entries, total: offset };
 }
 
-export function decayRanges(layout: ParamLayout, noDecay: (name: string) => boolean = defaultNoDecay): DecayRange[] {
-  return layout.entries.map((e) => ({ offset: e.offset, size: e.size, decay: !noDecay(e.name) }));
+export function decayRanges(layout: ParamLayout, noDecay: (name: string) => boolean = defaultNoDecay, lrScale?: (name: string) => number): DecayRange[] {
+  return layout.entries.map((e) => {
+    const scale = lrScale ? lrScale(e.name) : 1;
+    return { offset: e.offset, size: e.size, decay: !noDecay(e.name), ...(scale !== 1 ? { lrScale: scale } : {}) };
+  });
 }
 
 /** Same names, shapes and order. */

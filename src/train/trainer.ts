@@ -63,6 +63,8 @@ export interface TrainOptions {
   schedule?: ScheduleKind;
   /** Parameters without weight decay; default: names with bias / layer_norm / LayerNorm. */
   noDecay?: (name: string) => boolean;
+  /** Learning-rate multiplier per parameter name (default 1 for all). */
+  lrScale?: (name: string) => number;
   /** Global gradient-norm clip; default 1.0, 0 = off. */
   clipNorm?: number;
   /** Data order and dropout seeds; default 0. */
@@ -165,7 +167,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   const warmupRatio = opts.warmupRatio ?? 0.05;
   const clip = opts.clipNorm ?? 1.0;
   const noDecay = opts.noDecay ?? defaultNoDecay;
-  const adam = new AdamW(layout.total, decayRanges(layout, noDecay), { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: opts.weightDecay });
+  const adam = new AdamW(layout.total, decayRanges(layout, noDecay, opts.lrScale), { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: opts.weightDecay });
   const params = pool ? pool.params : new Float32Array(layout.total);
   const grad = new Float32Array(layout.total);
   const logFile = opts.logFile ?? (opts.outDir ? join(opts.outDir, 'train-log.jsonl') : undefined);

@@ -126,7 +126,7 @@ function fastMatMul(
   try {
     if (transposeA && !transposeB && outBatch === 1 && aBatch === 1 && bBatch === 1 && epi.biasId === 0 && epi.activation === 0 && K >= 1024) {
       // a weight gradient Xᵀ·Y: split over K on the helper thread (row blocks of both)
-      const off = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >> 2;
+      const off = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >>> 2;
       const heapF = () => new Float32Array(backend.wasm.HEAPU8.buffer);
       const split = runSplitK({ M, N, K, a: off(a), b: off(b), c: off(out) }, heapF, (k0, k1, dst) => {
         const kc = k1 - k0;
@@ -162,7 +162,7 @@ function fastMatMul(
     const outId = backend.dataIdMap.get(out.dataId).id;
     const bShape = shapeBytes([1, K, N]);
     const idOf = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).id;
-    const floatOff = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >> 2;
+    const floatOff = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >>> 2;
     const heapF = () => new Float32Array(backend.wasm.HEAPU8.buffer);
     const splitBase = {
       N, K,

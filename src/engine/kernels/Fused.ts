@@ -137,7 +137,7 @@ function xentBackwardJs(x: Float32Array, xo: number, labels: Int32Array, weights
  */
 function xentForwardWasm(tf: Tf, backend: WasmBackendLike, logits: TensorInfo, labels: Int32Array, weights: Float32Array, lse: TensorInfo, rows: number, cols: number): number {
   const heap = () => new Float32Array(backend.wasm.HEAPU8.buffer);
-  const off = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >> 2;
+  const off = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >>> 2;
   const shifted = backend.makeOutput([rows, cols], 'float32');
   const mx = new Float32Array(rows);
   {
@@ -179,7 +179,7 @@ function xentForwardWasm(tf: Tf, backend: WasmBackendLike, logits: TensorInfo, l
 }
 
 function xentBackwardWasm(tf: Tf, backend: WasmBackendLike, logits: TensorInfo, labels: Int32Array, weights: Float32Array, lse: TensorInfo, dy: number, rows: number, cols: number): TensorInfo {
-  const off = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >> 2;
+  const off = (t: TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset >>> 2;
   const shifted = backend.makeOutput([rows, cols], 'float32');
   {
     const h = new Float32Array(backend.wasm.HEAPU8.buffer);
@@ -236,7 +236,7 @@ function wasmAccess(backend: WasmBackendLike): Access {
     },
     read(t) {
       // a fresh view each time: any allocation can grow (detach) the heap
-      return { f32: new Float32Array(backend.wasm.HEAPU8.buffer), off: backend.dataIdMap.get(t.dataId).memoryOffset >> 2 };
+      return { f32: new Float32Array(backend.wasm.HEAPU8.buffer), off: backend.dataIdMap.get(t.dataId).memoryOffset >>> 2 };
     },
   };
 }

@@ -26,7 +26,7 @@ export function makeGatherV2Config(tf: Tf, stock: KernelConfig): KernelConfig {
     );
     const axisDim = x.shape[parsedAxis];
     const nIdx = sizeOf(indices.shape);
-    const idxOff = backend.dataIdMap.get(indices.dataId).memoryOffset >> 2;
+    const idxOff = backend.dataIdMap.get(indices.dataId).memoryOffset >>> 2;
     {
       const heap32 = new Int32Array(backend.wasm.HEAPU8.buffer);
       for (let i = 0; i < nIdx; i++) {

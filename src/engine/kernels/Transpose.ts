@@ -37,8 +37,8 @@ export function makeTransposeConfig(stock: KernelConfig): KernelConfig {
       x.dtype,
     );
     const heap = new Int32Array(wb.wasm.HEAPU8.buffer);
-    const src = wb.dataIdMap.get(x.dataId).memoryOffset >> 2;
-    const dst = wb.dataIdMap.get(out.dataId).memoryOffset >> 2;
+    const src = wb.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+    const dst = wb.dataIdMap.get(out.dataId).memoryOffset >>> 2;
     transposeTiled(heap, src, dst, batch, rows, cols);
     return out;
   };

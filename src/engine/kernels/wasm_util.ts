@@ -128,8 +128,8 @@ export function transposeLast2(
   if (useTiledTranspose(rows, cols) && bytesPer(x.dtype) === 4) {
     const out = backend.makeOutput([batch, cols, rows], x.dtype);
     const heap = new Int32Array(backend.wasm.HEAPU8.buffer);
-    const src = backend.dataIdMap.get(x.dataId).memoryOffset >> 2;
-    const dst = backend.dataIdMap.get(out.dataId).memoryOffset >> 2;
+    const src = backend.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+    const dst = backend.dataIdMap.get(out.dataId).memoryOffset >>> 2;
     transposeTiled(heap, src, dst, batch, rows, cols);
     return out;
   }
