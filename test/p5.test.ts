@@ -204,13 +204,42 @@ describe('p5rec train / eval / predict / generate', () => {
     expect(res[0].outputs.length).toBe(2);
   }, 120_000);
 
-  it('trains with data-parallel workers sharing the corpus, and resumes from a checkpoint', () => {
+  it('trains with data-parallel workers sharing the corpus, and resumes from a checkpoint', async () => {
     const w = join(tmp, 'p5w');
     const args = ['train', join(tmp, 'mi'), '--out', w, '--config', 'tiny', '--epochs', '1', '--negatives', '4', '--max-source', '48', '--batch-tokens', '1024',
-      '--item-pieces', '--checkpoint-every', '2', '--json', '--quiet'];
+      '--item-pieces', '--user-pieces', '--embedding-lr-scale', '5', '--dropout', '0', '--no-rating-noise', '--checkpoint-every', '2', '--json', '--quiet'];
     const a = cli([...args, '--steps', '2', '--workers', '2', '--batches-per-step', '2']);
     expect(a.json?.ok, a.stderr).toBe(true);
     expect(a.json!.steps).toBe(2);
+    // --user-pieces: every user id is one piece of the trained tokenizer, as every item id is
+    const tok = T5Tokenizer.load(join(w, 'tokenizer.json'));
+    for (const [u, i] of [[0, 0], [1, 1], [mi.numUsers - 1, mi.numItems - 1]]) {
+      expect((await tok.encode(`user_${mi.users.token[u]} bought item_${mi.items.token[i]}`)).pieces).toEqual(expect.arrayContaining([mi.users.token[u], mi.items.token[i]]));
+    }
+    const card = JSON.parse(readFileSync(join(w, 'model.json'), 'utf8'));
+    expect(card.config.userPieces).toBe(true);
+    expect(card.config.training.embeddingLrScale).toBe(5);
+    expect(card.config.t5.dropout_rate).toBe(0);
+    // integer stars: the expected star's calibration was fitted on the validation ratings, per star template
+    const p5j = JSON.parse(readFileSync(join(w, 'p5.json'), 'utf8'));
+    expect(p5j.settings.ratingMode).toBe('calibrated');
+    const validRatings = mi.ratingRows(1).length;
+    for (const id of ['1-1', '1-6']) {
+      const c = p5j.settings.ratingCalibration[id];
+      expect(c.n).toBe(validRatings);
+      expect(c.b).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(c.a)).toBe(true);
+    }
+    expect(p5j.settings.ratingCalibration['1-4']).toBeUndefined(); // like/dislike has no star answer
+    const raw = cli(['eval', join(tmp, 'mi'), '--model', w, '--task', 'rating', '--rating-mode', 'expected', '--users', '30', '--json', '--quiet']);
+    const cal = cli(['eval', join(tmp, 'mi'), '--model', w, '--task', 'rating', '--users', '30', '--json', '--quiet']);
+    expect(raw.json?.label).toBe('P5 (1-1, expected star)');
+    expect(cal.json?.label).toBe('P5 (1-1, calibrated star)');
+    expect(existsSync(join(w, 'evals', 'rating-test-p1-1-expected-u30.json'))).toBe(true);
+    expect(existsSync(join(w, 'evals', 'rating-test-p1-1-u30.json'))).toBe(true);
+    const again = cli(['calibrate', w, '--dataset', join(tmp, 'mi'), '--json', '--quiet']);
+    expect(again.json?.ok, again.stderr).toBe(true);
+    expect((again.json!.ratingCalibration as Record<string, { a: number }>)['1-1'].a).toBeCloseTo(p5j.settings.ratingCalibration['1-1'].a, 6);
     // a finished run's checkpoint continues into a longer run only with the same plan: refused clearly
     const r = cli([...args, '--steps', '4', '--resume']);
     expect(r.status).not.toBe(0);
@@ -229,4 +258,16 @@ describe('p5rec train / eval / predict / generate', () => {
     expect(again.stderr).toMatch(/already holds a model/);
     expect(again.stderr.trim().split('\n').length).toBe(1);
   }, 120_000);
+});
+
+describe('rating calibration', () => {
+  it('fits y = a + b·x by least squares, with b clipped at 0 and a flat x giving the mean', async () => {
+    const { fitLinear } = await import('../src/p5/calibrate.js');
+    const fit = fitLinear([1, 2, 3, 4], [3, 5, 7, 9]);
+    expect(fit.b).toBeCloseTo(2, 10);
+    expect(fit.a).toBeCloseTo(1, 10);
+    expect(fitLinear([1, 2, 3], [3, 2, 1])).toEqual({ a: 2, b: 0 }); // anti-correlated: the mean
+    expect(fitLinear([4, 4, 4], [1, 2, 6])).toEqual({ a: 3, b: 0 });
+    expect(() => fitLinear([], [])).toThrow(/calibration needs/);
+  });
 });

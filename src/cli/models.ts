@@ -105,7 +105,7 @@ export function registerModelCommands(program: Command): void {
     .option('--users <n>', 'evaluate only the first n users (rows for explanation/review)')
     .option('--prompt <id>', 'P5: the prompt template to ask with (e.g. 2-13, an unseen one)')
     .option('--beams <n>', 'P5: beams for item generation (default 20)')
-    .option('--rating-mode <m>', 'P5: greedy (the decoded star) | expected (expectation over the star probabilities)')
+    .option('--rating-mode <m>', 'P5: greedy (the decoded star) | expected (expectation over the star probabilities) | calibrated (that expectation through the map fitted on validation ratings)')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((dir: string, f: EvalFlags) => runCommand(f, async () => {
@@ -123,7 +123,7 @@ export function registerModelCommands(program: Command): void {
       if (rec instanceof P5Recommender) {
         if (f.beams) rec.settings.beams = parseIntFlag('beams', f.beams, 20, 1);
         if (f.ratingMode) {
-          if (f.ratingMode !== 'greedy' && f.ratingMode !== 'expected') throw new InputError(`--rating-mode must be greedy or expected, got '${f.ratingMode}'`, { field: 'rating-mode' });
+          if (f.ratingMode !== 'greedy' && f.ratingMode !== 'expected' && f.ratingMode !== 'calibrated') throw new InputError(`--rating-mode must be greedy, expected or calibrated, got '${f.ratingMode}'`, { field: 'rating-mode' });
           rec.settings.ratingMode = f.ratingMode;
         }
         if (textTask) {
@@ -136,11 +136,13 @@ export function registerModelCommands(program: Command): void {
       }
       if (!textTask) result = { ...(await evaluate(ds, rec, f.task as Task, { split: f.split as EvalSplit, maxUsers, quiet: f.quiet })) };
       const tpl = prompt && rec instanceof P5Recommender ? rec.collection.templates.find((t) => t.id === prompt) : undefined;
-      const promptInfo = prompt ? { prompt, seen: tpl?.seen ?? true, label: `P5 (${prompt}${tpl && !tpl.seen ? ', unseen' : ''})` } : {};
+      // P5 ratings: which star the row reports (greedy / expected / calibrated), in the label and the file name
+      const ratingMode = rec instanceof P5Recommender && f.task === 'rating' ? rec.settings.ratingMode : undefined;
+      const promptInfo: { prompt?: string; seen?: boolean; label?: string; ratingMode?: string } = prompt ? { prompt, seen: tpl?.seen ?? true, label: `P5 (${prompt}${tpl && !tpl.seen ? ', unseen' : ''}${ratingMode && ratingMode !== 'greedy' ? `, ${ratingMode} star` : ''})`, ...(ratingMode ? { ratingMode } : {}) } : {};
       const run = { model: f.model, kind: card.kind, ...promptInfo, dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result! };
       // Every evaluation is kept beside the model so `p5rec report` can gather runs.
       mkdirSync(join(f.model, 'evals'), { recursive: true });
-      writeFileSync(join(f.model, 'evals', `${result!.task}-${result!.split}${prompt ? `-p${prompt}` : ''}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
+      writeFileSync(join(f.model, 'evals', `${result!.task}-${result!.split}${prompt ? `-p${prompt}` : ''}${f.ratingMode && ratingMode ? `-${ratingMode}` : ''}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
       return run;
     }, (r) => `${r.label ?? r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(r.task) ? 'rows' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`));
 }

@@ -2,6 +2,8 @@
  * P5 commands: `train` (multitask prompts → T5), `predict` (one user, one
  * task, through the recommender), `generate` (any prompt text).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadDataset } from '../data/dataset.js';
 import { TEST } from '../data/splits.js';
@@ -10,7 +12,9 @@ import { InputError } from '../errors.js';
 import { loadT5 } from '../models/t5/checkpoint.js';
 import { beamSearch, encodePrompts } from '../p5/decode.js';
 import type { P5Recommender } from '../p5/recommender.js';
+import { fitRatingCalibration } from '../p5/calibrate.js';
 import { trainP5 } from '../p5/train.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { loadPromptCollection, parseTaskList, PROMPT_TASKS, type PromptTask } from '../prompts/templates.js';
 import { loadModel, readModelCard } from '../recommend/store.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
@@ -34,6 +38,8 @@ interface TrainFlags extends CommonFlags {
   seed?: string;
   digitGroup?: string;
   itemPieces?: boolean;
+  userPieces?: boolean;
+  calibrateRatings?: boolean;
   embeddingLrScale?: string;
   ratingNoise: boolean;
   workers?: string;
@@ -101,6 +107,8 @@ export function registerP5Commands(program: Command): void {
     .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', '0')
     .option('--no-rating-noise', "integer star answers instead of P5's noisy ones (rating predictions then default to the expected star)")
     .option('--item-pieces', 'tokenizer: every item id is one vocabulary piece (one token per item; P5 splits ids into pieces)')
+    .option('--no-calibrate-ratings', 'integer-star models: skip fitting star = a + b·expected on the validation ratings')
+    .option('--user-pieces', 'tokenizer: every user id is one vocabulary piece too (a row to hold the user\'s taste)')
     .option('--seed <n>', 'seed', '0')
     .option('--workers <n>', 'data-parallel worker threads', '1')
     .option('--checkpoint-every <n>', 'steps between checkpoints', '200')
@@ -143,6 +151,8 @@ export function registerP5Commands(program: Command): void {
           vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
           digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),
           itemPieces: f.itemPieces,
+          userPieces: f.userPieces,
+          calibrateRatings: f.calibrateRatings,
           ratingNoise: f.ratingNoise,
           seed: parseIntFlag('seed', f.seed, 0, 0),
           workers: parseIntFlag('workers', f.workers, 1, 1),
@@ -159,6 +169,27 @@ export function registerP5Commands(program: Command): void {
         process.off('SIGTERM', onSig);
       }
     }, (r) => `P5 ${r.stopped ? 'stopped' : 'trained'}: ${r.steps} steps, ${r.examples} prompts, final loss ${r.finalLoss.toFixed(3)}, ${Math.round(r.tokensPerSec)} tok/s, ${r.seconds.toFixed(0)}s, peak RSS ${r.peakRssMB} MB → ${r.out}`));
+
+  program.command('calibrate').description("fit a P5 model's rating calibration (star = a + b·expected star) on a dataset's validation ratings")
+    .argument('<model>', 'P5 model folder (updates its p5.json)')
+    .requiredOption('--dataset <dir>', 'dataset folder the model was trained on')
+    .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no progress on stderr')
+    .action((modelDir: string, f: CommonFlags & { dataset: string }) => runCommand(f, async () => {
+      const card = readModelCard(modelDir);
+      if (card.kind !== 'p5') throw new InputError(`calibrate needs a P5 model; '${modelDir}' is ${card.kind}`, { file: modelDir });
+      await initEngine();
+      const ds = await loadDataset(f.dataset);
+      const p5 = loadModel(modelDir, ds).rec as P5Recommender;
+      const ids = p5.collection.templates.filter((t) => t.task === 'rating').map((t) => t.id);
+      const cal = await fitRatingCalibration(p5, ds, ids);
+      if (!Object.keys(cal).length) throw new InputError('the dataset has no validation ratings to calibrate on', { file: f.dataset });
+      const path = join(modelDir, 'p5.json');
+      const j = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
+      j.settings = { ...(j.settings ?? {}), ratingCalibration: cal, ratingMode: 'calibrated' };
+      writeFileAtomic(path, `${JSON.stringify(j, null, 2)}\n`);
+      return { model: modelDir, ratingCalibration: cal };
+    }, (r) => Object.entries(r.ratingCalibration).map(([id, c]) => `${id}: star = ${c.a.toFixed(3)} + ${c.b.toFixed(3)} × expected (${c.n} validation ratings)`).join('\n')));
 
   program.command('predict').description('ask a trained P5 (or any model) about one user')
     .argument('<model>', 'model folder')

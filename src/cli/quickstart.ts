@@ -102,8 +102,9 @@ export const QUICKSTART_BASELINES: readonly Baseline[] = [
  * unseen 5-8) (MI has no item titles, so 1-10 is out and both rating
  * prompts are seen; no summary prompt is unseen).
  */
-export const QUICKSTART_P5_PROMPTS: readonly { task: Task; prompt: string }[] = [
+export const QUICKSTART_P5_PROMPTS: readonly { task: Task; prompt: string; ratingMode?: 'expected' }[] = [
   { task: 'rating', prompt: '1-1' },
+  { task: 'rating', prompt: '1-1', ratingMode: 'expected' }, // the raw expected star, beside the calibrated one
   { task: 'rating', prompt: '1-6' },
   { task: 'sequential', prompt: '2-1' },
   { task: 'sequential', prompt: '2-13' },
@@ -259,6 +260,9 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
       '--negatives', String(p5Recipe.negatives), '--max-source', String(p5Recipe.maxSourceLength),
       '--batch-tokens', String(p5Recipe.tokensPerBatch), '--max-batch', String(p5Recipe.maxBatch), '--lr', String(p5Recipe.lr),
       ...('itemPieces' in p5Recipe && p5Recipe.itemPieces ? ['--item-pieces'] : []),
+      ...('userPieces' in p5Recipe && p5Recipe.userPieces ? ['--user-pieces'] : []),
+      ...('dropout' in p5Recipe ? ['--dropout', String(p5Recipe.dropout)] : []),
+      ...('embeddingLrScale' in p5Recipe ? ['--embedding-lr-scale', String(p5Recipe.embeddingLrScale)] : []),
       ...('ratingNoise' in p5Recipe && p5Recipe.ratingNoise === false ? ['--no-rating-noise'] : []),
       ...('weights' in p5Recipe && p5Recipe.weights ? ['--weights', p5Recipe.weights] : []),
       ...(o.p5Steps !== undefined ? ['--steps', String(o.p5Steps)] : []),
@@ -269,15 +273,16 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
   // ---- evaluate ------------------------------------------------------------------------
   const runFiles: string[] = [];
   /** Evaluate (or reuse) one model on one task; the file name is the one `p5rec eval` writes. */
-  const evalStage = async (name: string, modelDir: string, task: Task, prompt?: string): Promise<void> => {
+  const evalStage = async (name: string, modelDir: string, task: Task, prompt?: string, ratingMode?: string): Promise<void> => {
     const users = evalUsers ?? (task === 'explanation' || task === 'review' ? QUICKSTART_EVAL.textRows : task === 'direct' ? QUICKSTART_EVAL.directUsers : undefined);
-    const file = join(modelDir, 'evals', `${task}-test${prompt ? `-p${prompt}` : ''}${users ? `-u${users}` : ''}.json`);
+    const file = join(modelDir, 'evals', `${task}-test${prompt ? `-p${prompt}` : ''}${ratingMode ? `-${ratingMode}` : ''}${users ? `-u${users}` : ''}.json`);
     const done = existsSync(file);
-    await stage(`eval ${name} ${task}${prompt ? ` ${prompt}` : ''}`, async () => {
+    await stage(`eval ${name} ${task}${prompt ? ` ${prompt}` : ''}${ratingMode ? ` (${ratingMode} star)` : ''}`, async () => {
       if (done) return;
       await p5rec(['eval', datasetDir, '--model', modelDir, '--task', task, '--split', 'test',
         ...(users ? ['--users', String(users)] : []),
         ...(prompt ? ['--prompt', prompt] : []),
+        ...(ratingMode ? ['--rating-mode', ratingMode] : []),
         ...(prompt && (task === 'sequential' || task === 'direct') ? ['--beams', String(QUICKSTART_EVAL.beams)] : []),
       ], quiet);
       if (!existsSync(file)) throw new P5recError(`eval ${name} ${task} wrote no ${file}`);
@@ -285,7 +290,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
     runFiles.push(file);
   };
   for (const m of fitted) for (const task of m.tasks) await evalStage(m.name, m.dir, task);
-  if (p5Dir) for (const { task, prompt } of QUICKSTART_P5_PROMPTS) await evalStage('p5', p5Dir, task, prompt);
+  if (p5Dir) for (const { task, prompt, ratingMode } of QUICKSTART_P5_PROMPTS) await evalStage('p5', p5Dir, task, prompt, ratingMode);
 
   // The trivial text baseline, on the rows each P5 text prompt is scored on.
   const mfDir = join(dir, 'runs', 'most-frequent');

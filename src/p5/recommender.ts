@@ -26,8 +26,15 @@ export interface P5Settings {
   prompts: { sequential: string; direct: string; rating: string };
   /** Beams for item generation; the top-k list has at most this many items (default 20). */
   beams: number;
-  /** Rating: the decoded star ('greedy') or the expectation over the first token's star probabilities. */
-  ratingMode: 'greedy' | 'expected';
+  /**
+   * Rating: the decoded star ('greedy'), the expectation over the first
+   * token's star probabilities ('expected'), or that expectation through the
+   * linear map fitted on the validation ratings ('calibrated', see
+   * calibrate.ts; needs `ratingCalibration` for the prompt).
+   */
+  ratingMode: 'greedy' | 'expected' | 'calibrated';
+  /** Per rating template id: star ≈ a + b·expected, fitted on validation ratings. */
+  ratingCalibration?: Record<string, RatingCalibration>;
   /** Most recent history items shown (default 20). */
   maxHistory: number;
   /** Prompts per forward pass (default 32). */
@@ -38,6 +45,13 @@ export interface P5Settings {
   textMaxLength: number;
   /** Text: never repeat an n-gram of this size (0 = off). */
   textNoRepeatNgram: number;
+}
+
+export interface RatingCalibration {
+  a: number;
+  b: number;
+  /** Validation ratings it was fitted on. */
+  n: number;
 }
 
 export const DEFAULT_P5_SETTINGS: P5Settings = {
@@ -178,16 +192,34 @@ export class P5Recommender implements Recommender {
   /** Star predictions for (user, item) pairs with the rating prompt. */
   async predictRatings(pairs: readonly (readonly [number, number])[]): Promise<number[]> {
     const t = this.template(this.settings.prompts.rating, 'rating');
+    const mode = this.settings.ratingMode;
+    const cal = this.settings.ratingCalibration?.[t.id];
+    if (mode === 'calibrated' && !cal) throw new InputError(`this model has no rating calibration for prompt ${t.id}; use --rating-mode expected or greedy`, { field: 'rating-mode' });
+    const expected = await this.expectedStars(pairs, t.id);
+    if (mode === 'expected') return expected;
+    if (mode === 'calibrated') return expected.map((e) => cal!.a + cal!.b * e);
+    const prompts = pairs.map(([u, i]) => renderPairPrompt(this.ds, t, u, i));
+    const out: number[] = [];
+    const B = this.settings.batchSize;
+    for (let s = 0; s < prompts.length; s += B) {
+      const batch = await encodePrompts(this.tokenizer, prompts.slice(s, s + B));
+      const texts = await Promise.all(this.model.generateGreedy(batch, { maxNewTokens: 6 }).map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true })));
+      texts.forEach((text, j) => out.push(parseStar(text) ?? expected[s + j]));
+    }
+    return out;
+  }
+
+  /** The expected star over the first token's probabilities of "1".."5", per pair, with a rating template. */
+  async expectedStars(pairs: readonly (readonly [number, number])[], templateId: string): Promise<number[]> {
+    const t = this.template(templateId, 'rating');
     const prompts = pairs.map(([u, i]) => renderPairPrompt(this.ds, t, u, i));
     const out: number[] = [];
     const stars = await Promise.all([1, 2, 3, 4, 5].map(async (s) => (await this.tokenizer.encode(String(s), { eos: false })).ids));
     const B = this.settings.batchSize;
     for (let s = 0; s < prompts.length; s += B) {
       const chunk = prompts.slice(s, s + B);
-      const batch = await encodePrompts(this.tokenizer, chunk);
-      // P(answer starts with star k): the expected star over the five.
-      const lp = sequenceLogProbs(this.model, batch, chunk.flatMap(() => stars), stars.length);
-      const expected = chunk.map((_, j) => {
+      const lp = sequenceLogProbs(this.model, await encodePrompts(this.tokenizer, chunk), chunk.flatMap(() => stars), stars.length);
+      for (let j = 0; j < chunk.length; j++) {
         let z = 0;
         let m = 0;
         for (let k = 0; k < 5; k++) {
@@ -195,14 +227,8 @@ export class P5Recommender implements Recommender {
           z += p;
           m += p * (k + 1);
         }
-        return z > 0 ? m / z : 3;
-      });
-      if (this.settings.ratingMode === 'expected') {
-        out.push(...expected);
-        continue;
+        out.push(z > 0 ? m / z : 3);
       }
-      const texts = await Promise.all(this.model.generateGreedy(batch, { maxNewTokens: 6 }).map((ids) => this.tokenizer.decode(ids, { skipSpecialTokens: true })));
-      texts.forEach((text, j) => out.push(parseStar(text) ?? expected[j]));
     }
     return out;
   }
