@@ -5,7 +5,8 @@
  * Hours on a 2-core CPU at the default budget; not run in CI.
  *
  *   npm run bench:p5-beauty -- [--config small|tiny|JSON] [--epochs N] [--steps N] [--lr X]
- *                              [--item-pieces] [--workdir DIR] [--users N] [--beams N] [--json]
+ *                              [--item-pieces] [--user-pieces] [--dropout X] [--embedding-lr-scale X]
+ *                              [--workdir DIR] [--users N] [--beams N] [--json]
  *                              [--model DIR]   (evaluate a model trained elsewhere, e.g. on a GPU
  *                                               with scripts/hf_train_p5.py; skips training)
  *
@@ -39,6 +40,12 @@ const USERS = opt('--users', undefined);
 const BEAMS = opt('--beams', '20');
 const LR = opt('--lr', '1e-3');
 const ITEM_PIECES = args.includes('--item-pieces');
+// the id-learning settings of the quickstart recipe (docs/p5.md), passed through to `p5rec train`
+const EXTRA = [
+  ...(args.includes('--user-pieces') ? ['--user-pieces'] : []),
+  ...(opt('--dropout', undefined) !== undefined ? ['--dropout', opt('--dropout')] : []),
+  ...(opt('--embedding-lr-scale', undefined) !== undefined ? ['--embedding-lr-scale', opt('--embedding-lr-scale')] : []),
+];
 const log = (m) => process.stderr.write(`[bench:p5-beauty] ${m}\n`);
 
 function run(name, cliArgs) {
@@ -78,7 +85,7 @@ if (!existsSync(join(model, 'model.json'))) {
   stages.push({
     stage: 'train',
     ...run('train', ['train', ds, '--out', model, '--config', CONFIG, '--tasks', 'sequential,direct', '--epochs', EPOCHS, ...(STEPS ? ['--steps', STEPS] : []),
-      '--negatives', '19', '--batch-tokens', '8192', '--max-batch', '128', '--lr', LR, ...(ITEM_PIECES ? ['--item-pieces'] : []), ...(resume ? ['--resume'] : [])]),
+      '--negatives', '19', '--batch-tokens', '8192', '--max-batch', '128', '--lr', LR, ...(ITEM_PIECES ? ['--item-pieces'] : []), ...EXTRA, ...(resume ? ['--resume'] : [])]),
   });
 }
 const evals = [];

@@ -53,7 +53,7 @@ describe('p5rec quickstart --fast', () => {
     const table = (task: string) => report.tables.find((t) => t.task === task)!;
     expect(report.tables.map((t) => t.task).sort()).toEqual(['direct', 'explanation', 'rating', 'review', 'sequential']);
     const models = (task: string) => table(task).rows.map((r) => r.model);
-    expect(models('rating')).toEqual(['pop (random ids)', 'mf (random ids)', 'mlp (random ids)', 'P5 (1-1)', 'P5 (1-6)']);
+    expect(models('rating')).toEqual(['pop (random ids)', 'mf (random ids)', 'mlp (random ids)', 'P5 (1-1)', 'P5 (1-1, expected star)', 'P5 (1-6)']);
     for (const task of ['sequential', 'direct']) {
       expect(models(task).slice(0, 5)).toEqual(['pop', 'bpr-mf', 'bpr-mlp', 'simplex', 'sasrec'].map((k) => `${k} (random ids)`));
     }
