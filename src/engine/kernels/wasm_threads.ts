@@ -356,14 +356,7 @@ export function runSplit(p: SplitProduct, heap: () => Float32Array, own: (i0: nu
   let workerDone = 0;
   for (let c = 0; c < nChunks; c++) {
     const [i0, i1, r0, r1] = range(c);
-    let state = Atomics.load(ctrl, CTRL.chunk0 + c);
-    while (state === CHUNK_WORKER || state === CHUNK_FREE) {
-      const left = deadline - performance.now();
-      if (left <= 0 || h.dead || Atomics.load(ctrl, CTRL.error) !== 0) break;
-      const d = Atomics.load(ctrl, CTRL.done);
-      Atomics.wait(ctrl, CTRL.done, d, Math.min(left, 1));
-      state = Atomics.load(ctrl, CTRL.chunk0 + c);
-    }
+    let state = awaitChunk(h, ctrl, c, deadline);
     if (state === CHUNK_WORKER || state === CHUNK_FREE) {
       // CHUNK_FREE: claimed by the worker, state not yet written; stealing is safe either way
       const prev = Atomics.compareExchange(ctrl, CTRL.chunk0 + c, state, CHUNK_STOLEN);
@@ -477,14 +470,7 @@ export function runSplitK(p: SplitKProduct, heap: () => Float32Array, own: (k0: 
   const deadline = performance.now() + (owned ? ownMs / owned : 1) + 0.05;
   let workerDone = 0;
   for (let c = 0; c < nChunks; c++) {
-    let state = Atomics.load(ctrl, CTRL.chunk0 + c);
-    while (state === CHUNK_WORKER || state === CHUNK_FREE) {
-      const left = deadline - performance.now();
-      if (left <= 0 || h.dead || Atomics.load(ctrl, CTRL.error) !== 0) break;
-      const d = Atomics.load(ctrl, CTRL.done);
-      Atomics.wait(ctrl, CTRL.done, d, Math.min(left, 1));
-      state = Atomics.load(ctrl, CTRL.chunk0 + c);
-    }
+    let state = awaitChunk(h, ctrl, c, deadline);
     if (state === CHUNK_WORKER || state === CHUNK_FREE) {
       const prev = Atomics.compareExchange(ctrl, CTRL.chunk0 + c, state, CHUNK_STOLEN);
       if (prev === state) {
@@ -517,6 +503,19 @@ const stolen = new Map<number, Float32Array>();
  * that (a worker without a free core, copies, chunks taken back), the next
  * 2, 4, ... 64 products run single-threaded before it is tried again.
  */
+/** Wait (until `deadline`) while chunk `c` is the worker's or unclaimed; returns its last state. */
+function awaitChunk(h: Helper, ctrl: Int32Array, c: number, deadline: number): number {
+  let state = Atomics.load(ctrl, CTRL.chunk0 + c);
+  while (state === CHUNK_WORKER || state === CHUNK_FREE) {
+    const left = deadline - performance.now();
+    if (left <= 0 || h.dead || Atomics.load(ctrl, CTRL.error) !== 0) break;
+    const d = Atomics.load(ctrl, CTRL.done);
+    Atomics.wait(ctrl, CTRL.done, d, Math.min(left, 1));
+    state = Atomics.load(ctrl, CTRL.chunk0 + c);
+  }
+  return state;
+}
+
 function judge(workerDone: number, owned: number, ownMs: number, nChunks: number, elapsedMs: number): void {
   if (!judging) return;
   const alone = owned > 0 ? (ownMs / owned) * nChunks : 0;
