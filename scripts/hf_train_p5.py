@@ -18,7 +18,7 @@ src/train): pieces from the same tokenizer.json, sources clipped to
 --max-source tokens with `</s>` kept last, whole-word indices (a word starts
 at each piece beginning with "▁", counted from 1; `</s>`/padding 0; clipped to
 511), targets clipped to 64; AdamW (weight decay 0.01, none on layer norms),
-linear warmup over 5% of the steps then linear decay, gradient clipping at 1.0,
+epsilon 1e-6 (--adam-eps), linear warmup over 5% of the steps then linear decay, gradient clipping at 1.0,
 dropout from config.json. Batches are length-bucketed.
 
 --pairs files are cycled when --epochs exceeds their count (each exported
@@ -249,6 +249,8 @@ def main():
     ap.add_argument("--max-target", type=int, default=64)
     ap.add_argument("--warmup", type=float, default=0.05)
     ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--adam-eps", type=float, default=1e-6, help="AdamW epsilon (p5rec's and P5's default 1e-6)")
+    ap.add_argument("--embedding-lr-scale", type=float, default=1.0, help="learning-rate multiplier for shared.weight (p5rec train --embedding-lr-scale)")
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--max-seconds", type=float, default=0, help="cap on training time (0 = none); the schedule is shortened to fit")
     ap.add_argument("--reference", help="logits from scripts/t5-reference.mjs to check against before training")
@@ -316,9 +318,21 @@ def main():
 
     per_epoch = [math.ceil(len(data[e % len(data)]) / a.batch_size) for e in range(a.epochs)]
     plan = {"total": sum(per_epoch)}
-    decay = [p for n, p in model.named_parameters() if "layer_norm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if "layer_norm" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    # Three groups, as p5rec's AdamW: the token table (its own learning-rate
+    # scale: rare id rows learn slowly at the base rate), the rest with weight
+    # decay, layer norms without.
+    named = list(model.named_parameters())
+    table = [p for n, p in named if n == "t5.shared.weight"]
+    decay = [p for n, p in named if "layer_norm" not in n and n != "t5.shared.weight"]
+    no_decay = [p for n, p in named if "layer_norm" in n]
+    groups = [
+        {"params": table, "weight_decay": a.weight_decay, "lr_scale": a.embedding_lr_scale},
+        {"params": decay, "weight_decay": a.weight_decay, "lr_scale": 1.0},
+        {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
+    ]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.999), eps=a.adam_eps)
+    if not table:
+        sys.exit("no t5.shared.weight parameter: cannot apply --embedding-lr-scale")
 
     def lr_at(step):  # 1-based, p5rec's learningRate()
         total = plan["total"]
@@ -332,7 +346,11 @@ def main():
     t_train = time.time()
     last_log = t_train
     amp = device == "cuda" and not a.no_amp
-    done = False
+    if device == "cuda" and not amp:
+        # float32 storage; TF32 tensor-core products (10-bit mantissa, float32 range).
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    done, stopped = False, None
     for epoch in range(a.epochs):
         rows, plan_batches = batches(epoch)
         for b in plan_batches:
@@ -345,7 +363,7 @@ def main():
             mask = (src != pad).long()
             step += 1
             for g in opt.param_groups:
-                g["lr"] = lr_at(step)
+                g["lr"] = lr_at(step) * g["lr_scale"]
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
                 loss = model.loss(src, mask, ww, labels)
             opt.zero_grad(set_to_none=True)
@@ -354,7 +372,11 @@ def main():
                 # stop (nothing written) if it keeps happening.
                 bad_steps += 1
                 if bad_steps >= 10:
-                    sys.exit(f"loss is not finite for {bad_steps} steps in a row (at step {step}); nothing written. Try a lower --lr or --no-amp")
+                    # Skipped steps left the weights as they were: keep them if finite.
+                    log(f"loss is not finite for {bad_steps} steps in a row (at step {step}): stopping here")
+                    stopped = f"non-finite loss at step {step}"
+                    done = True
+                    break
                 continue
             bad_steps = 0
             loss.backward()
@@ -381,6 +403,8 @@ def main():
     if device == "cuda":
         torch.cuda.synchronize()
 
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        sys.exit(f"weights are not finite after step {step}; nothing written. Try a lower --lr or --no-amp")
     os.makedirs(a.out, exist_ok=True)
     for f in ("config.json", "tokenizer.json", "p5.json", "model.json"):
         if os.path.exists(os.path.join(a.model, f)) and os.path.abspath(a.model) != os.path.abspath(a.out):
@@ -401,6 +425,10 @@ def main():
         "epochs": round(epochs_done, 3),
         "batchSize": a.batch_size,
         "lr": a.lr,
+        "embeddingLrScale": a.embedding_lr_scale,
+        "adamEps": a.adam_eps,
+        "amp": "bf16" if amp else "fp32",
+        "stoppedEarly": stopped,
         "seconds": round(train_seconds, 1),
         "tokensPerSec": round(tokens / max(train_seconds, 1e-9)),
         "finalLoss": loss.item() if step else None,

@@ -207,7 +207,10 @@ describe('p5rec train / eval / predict / generate', () => {
   it('trains with data-parallel workers sharing the corpus, and resumes from a checkpoint', async () => {
     const w = join(tmp, 'p5w');
     const args = ['train', join(tmp, 'mi'), '--out', w, '--config', 'tiny', '--epochs', '1', '--negatives', '4', '--max-source', '48', '--batch-tokens', '1024',
-      '--item-pieces', '--user-pieces', '--embedding-lr-scale', '5', '--dropout', '0', '--no-rating-noise', '--checkpoint-every', '2', '--json', '--quiet'];
+      '--item-pieces', '--user-pieces', '--embedding-lr-scale', '5', '--adam-eps', '1e-8', '--dropout', '0', '--no-rating-noise', '--checkpoint-every', '2', '--json', '--quiet'];
+    const bad = cli([...args.slice(0, -2), '--adam-eps', '0', '--steps', '1']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('--adam-eps must be a number > 0');
     const a = cli([...args, '--steps', '2', '--workers', '2', '--batches-per-step', '2']);
     expect(a.json?.ok, a.stderr).toBe(true);
     expect(a.json!.steps).toBe(2);
@@ -219,6 +222,7 @@ describe('p5rec train / eval / predict / generate', () => {
     const card = JSON.parse(readFileSync(join(w, 'model.json'), 'utf8'));
     expect(card.config.userPieces).toBe(true);
     expect(card.config.training.embeddingLrScale).toBe(5);
+    expect(card.config.training.adamEps).toBe(1e-8);
     expect(card.config.t5.dropout_rate).toBe(0);
     // integer stars: the expected star's calibration was fitted on the validation ratings, per star template
     const p5j = JSON.parse(readFileSync(join(w, 'p5.json'), 'utf8'));

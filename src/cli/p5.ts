@@ -41,6 +41,7 @@ interface TrainFlags extends CommonFlags {
   userPieces?: boolean;
   calibrateRatings?: boolean;
   embeddingLrScale?: string;
+  adamEps?: string;
   ratingNoise: boolean;
   workers?: string;
   checkpointEvery?: string;
@@ -58,6 +59,12 @@ function parseNumber(name: string, v: string | undefined, def: number): number {
   if (v === undefined) return def;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new InputError(`--${name} must be a number >= 0, got '${v}'`, { field: name });
+  return n;
+}
+
+function positiveNumber(name: string, v: string | undefined, def: number): number {
+  const n = parseNumber(name, v, def);
+  if (n <= 0) throw new InputError(`--${name} must be a number > 0, got '${v}'`, { field: name });
   return n;
 }
 
@@ -102,6 +109,7 @@ export function registerP5Commands(program: Command): void {
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
     .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', '1e-3')
     .option('--embedding-lr-scale <x>', 'learning-rate multiplier for the token embeddings (rare id rows learn slowly at the base rate)', '1')
+    .option('--adam-eps <x>', "AdamW epsilon (P5: 1e-6; PyTorch's default 1e-8 lets rare id rows take full-size steps)", '1e-6')
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
     .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
     .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', '0')
@@ -147,6 +155,7 @@ export function registerP5Commands(program: Command): void {
           maxSourceLength: parseIntFlag('max-source', f.maxSource, 512, 8),
           lr: parseNumber('lr', f.lr, 1e-3),
           embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, 1),
+          adamEps: positiveNumber('adam-eps', f.adamEps, 1e-6),
           dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
           vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
           digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),

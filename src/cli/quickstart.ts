@@ -271,6 +271,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
       ...('userPieces' in p5Recipe && p5Recipe.userPieces ? ['--user-pieces'] : []),
       ...('dropout' in p5Recipe ? ['--dropout', String(p5Recipe.dropout)] : []),
       ...('embeddingLrScale' in p5Recipe ? ['--embedding-lr-scale', String(p5Recipe.embeddingLrScale)] : []),
+      ...('adamEps' in p5Recipe ? ['--adam-eps', String(p5Recipe.adamEps)] : []),
       ...('ratingNoise' in p5Recipe && p5Recipe.ratingNoise === false ? ['--no-rating-noise'] : []),
       ...('weights' in p5Recipe && p5Recipe.weights ? ['--weights', p5Recipe.weights] : []),
       ...(o.p5Steps !== undefined ? ['--steps', String(o.p5Steps)] : []),

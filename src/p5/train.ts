@@ -56,6 +56,12 @@ export interface P5TrainOptions {
    * from its random start within a CPU budget.
    */
   embeddingLrScale?: number;
+  /**
+   * AdamW's epsilon. Default 1e-6 (P5's). A rare id row's gradient is small,
+   * so an epsilon near its root second moment damps the row's updates; 1e-8
+   * (PyTorch's default) lets them move at the full rate.
+   */
+  adamEps?: number;
   warmupRatio?: number;
   weightDecay?: number;
   clipNorm?: number;
@@ -186,6 +192,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     lr: o.lr ?? 1e-3,
     ...(o.embeddingLrScale && o.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? (o.embeddingLrScale as number) : 1) } : {}),
     warmupRatio: o.warmupRatio ?? 0.05,
+    eps: o.adamEps ?? 1e-6,
     weightDecay: o.weightDecay ?? 0.01,
     clipNorm: o.clipNorm ?? 1.0,
     seed,
@@ -254,7 +261,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
       format: MODEL_FORMAT,
       kind: 'p5',
       trainSplit,
-      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, embeddingLrScale: o.embeddingLrScale ?? 1, negatives: o.negatives ?? 99, weights: o.weights ?? null, init: o.init ?? null } },
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, embeddingLrScale: o.embeddingLrScale ?? 1, adamEps: o.adamEps ?? 1e-6, negatives: o.negatives ?? 99, weights: o.weights ?? null, init: o.init ?? null } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
       fit: { seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec) },
       createdBy: `p5rec ${VERSION}`,
