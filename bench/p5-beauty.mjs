@@ -2,7 +2,7 @@
 /**
  * P5 on Amazon Beauty (sequential + direct, random item ids: leak-free), next
  * to the paper's P5-S rows (sequential ids, leaky) and leak-free anchors.
- * Hours on a 2-core CPU at the default budget; not run in CI.
+ * About an hour of training on a 2-core CPU at the default budget; not run in CI.
  *
  *   npm run bench:p5-beauty -- [--config tiny|small|JSON] [--epochs 6] [--steps N] [--lr 3e-3]
  *                              [--no-item-pieces] [--no-user-pieces] [--dropout 0]
