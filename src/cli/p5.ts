@@ -109,7 +109,7 @@ export function registerP5Commands(program: Command): void {
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
     .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', '1e-3')
     .option('--embedding-lr-scale <x>', 'learning-rate multiplier for the token embeddings (rare id rows learn slowly at the base rate)', '1')
-    .option('--adam-eps <x>', "AdamW epsilon (P5: 1e-6; PyTorch's default 1e-8 lets rare id rows take full-size steps)", '1e-6')
+    .option('--adam-eps <x>', "AdamW epsilon (P5: 1e-6; the quickstart: 1e-8, PyTorch's default)", '1e-6')
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
     .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
     .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', '0')

@@ -45,8 +45,9 @@ const BIN = resolve(HERE, '../../bin/p5rec.js');
  * - no dropout, 10× the learning rate on the embedding table and AdamW's
  *   epsilon at 1e-8. With dropout 0.1 and the base rate, the rare id rows
  *   barely moved, and the model learned the answer marginals but nothing per
- *   user or item; with P5's epsilon (1e-6) a rare row's small gradient is
- *   damped, and the model did not beat the global mean on ratings;
+ *   user or item; with P5's epsilon (1e-6) two CPU runs did not beat the
+ *   global mean on ratings, two with 1e-8 did (why is not settled: the
+ *   epsilon made no difference on the GPU trainer, docs/p5.md);
  * - 6 data epochs at a peak learning rate of 3e-3;
  * - integer star answers, so ratings are the expected star, calibrated on the
  *   validation ratings;

@@ -58,8 +58,9 @@ export interface P5TrainOptions {
   embeddingLrScale?: number;
   /**
    * AdamW's epsilon. Default 1e-6 (P5's). A rare id row's gradient is small,
-   * so an epsilon near its root second moment damps the row's updates; 1e-8
-   * (PyTorch's default) lets them move at the full rate.
+   * and an epsilon near the root of its second moment damps the row's steps;
+   * the quickstart uses 1e-8 (PyTorch's default), which did better on ratings
+   * in its CPU runs (docs/p5.md).
    */
   adamEps?: number;
   warmupRatio?: number;
