@@ -21,6 +21,7 @@ describe('scripts/synthetic-ratings.mjs and scripts/rating-bias.mjs', () => {
     const a = script('synthetic-ratings.mjs', [...args, '--out', join(tmp, 'a.csv')]);
     const b = script('synthetic-ratings.mjs', [...args, '--out', join(tmp, 'b.csv')]);
     expect(a.status, a.stderr).toBe(0);
+    expect(b.status, b.stderr).toBe(0);
     expect(JSON.parse(a.stdout).interactions).toBe(1000);
     const text = readFileSync(join(tmp, 'a.csv'), 'utf8');
     expect(readFileSync(join(tmp, 'b.csv'), 'utf8')).toBe(text);
