@@ -330,9 +330,9 @@ def main():
         {"params": decay, "weight_decay": a.weight_decay, "lr_scale": 1.0},
         {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
     ]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.999), eps=a.adam_eps)
     if not table:
         sys.exit("no t5.shared.weight parameter: cannot apply --embedding-lr-scale")
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.999), eps=a.adam_eps)
 
     def lr_at(step):  # 1-based, p5rec's learningRate()
         total = plan["total"]
@@ -369,7 +369,7 @@ def main():
             opt.zero_grad(set_to_none=True)
             if not torch.isfinite(loss):
                 # A non-finite loss would poison the weights: skip the step, and
-                # stop (nothing written) if it keeps happening.
+                # stop if it keeps happening.
                 bad_steps += 1
                 if bad_steps >= 10:
                     # Skipped steps left the weights as they were: keep them if finite.

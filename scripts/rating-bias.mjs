@@ -21,8 +21,8 @@ const train = rows(0);
 const mu = train.reduce((a, k) => a + x.rating[k], 0) / train.length;
 
 function fit(lamU, lamI, iters = 10) {
-  const bu = new Float64Array(ds.manifest.users ?? ds.userStart.length);
-  const bi = new Float64Array(1 + Math.max(...train.map((k) => x.item[k])));
+  const bu = new Float64Array(ds.numUsers);
+  const bi = new Float64Array(ds.numItems);
   for (let it = 0; it < iters; it++) {
     for (const [b, key, other, lam] of [[bi, x.item, (k) => bu[x.user[k]], lamI], [bu, x.user, (k) => bi[x.item[k]], lamU]]) {
       const sum = new Float64Array(b.length);
@@ -34,7 +34,7 @@ function fit(lamU, lamI, iters = 10) {
       for (let j = 0; j < b.length; j++) b[j] = Number.isFinite(lam) ? sum[j] / (lam + n[j]) : 0;
     }
   }
-  return (k) => mu + bu[x.user[k]] + (bi[x.item[k]] ?? 0);
+  return (k) => mu + bu[x.user[k]] + bi[x.item[k]];
 }
 const rmse = (split, pred) => {
   const r = rows(split);
