@@ -2,6 +2,7 @@
  * P5 commands: `train` (multitask prompts → T5), `predict` (one user, one
  * task, through the recommender), `generate` (any prompt text).
  */
+import { ITEM_INDEXINGS, parseItemIndexing } from '../prompts/ids.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -39,6 +40,11 @@ interface TrainFlags extends CommonFlags {
   digitGroup?: string;
   itemPieces?: boolean;
   userPieces?: boolean;
+  itemIds?: string;
+  trainPrompts?: string;
+  validateEvery?: string;
+  validateUsers?: string;
+  patience?: string;
   calibrateRatings?: boolean;
   embeddingLrScale?: string;
   adamEps?: string;
@@ -117,6 +123,11 @@ export function registerP5Commands(program: Command): void {
     .option('--item-pieces', 'tokenizer: every item id is one vocabulary piece (one token per item; P5 splits ids into pieces)')
     .option('--no-calibrate-ratings', 'integer-star models: skip fitting star = a + b·expected on the validation ratings')
     .option('--user-pieces', 'tokenizer: every user id is one vocabulary piece too (a row to hold the user\'s taste)')
+    .option('--item-ids <kind>', `how ids are written: ${ITEM_INDEXINGS.join(' | ')} (independent: one token per item; collaborative: co-occurrence cluster tokens; cid+iid: both)`, 'plain')
+    .option('--train-prompts <ids>', 'train only these templates, e.g. 2-1,2-2,2-3 (default: every usable one of the tasks)')
+    .option('--validate-every <n>', 'validate (sequential HR@10 / NDCG@10 on validation users) every n steps; keeps the best model')
+    .option('--validate-users <n>', 'validation users (the first n)', '1000')
+    .option('--patience <n>', 'stop after n validations without a new best (0 = never)', '0')
     .option('--seed <n>', 'seed', '0')
     .option('--workers <n>', 'data-parallel worker threads', '1')
     .option('--checkpoint-every <n>', 'steps between checkpoints', '200')
@@ -161,6 +172,13 @@ export function registerP5Commands(program: Command): void {
           digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),
           itemPieces: f.itemPieces,
           userPieces: f.userPieces,
+          itemIds: parseItemIndexing(f.itemIds ?? 'plain'),
+          prompts: f.trainPrompts ? f.trainPrompts.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
+          validate: f.validateEvery === undefined ? undefined : {
+            every: parseIntFlag('validate-every', f.validateEvery, 1000, 1),
+            users: parseIntFlag('validate-users', f.validateUsers, 1000, 1),
+            patience: parseIntFlag('patience', f.patience, 0, 0),
+          },
           calibrateRatings: f.calibrateRatings,
           ratingNoise: f.ratingNoise,
           seed: parseIntFlag('seed', f.seed, 0, 0),
@@ -177,7 +195,7 @@ export function registerP5Commands(program: Command): void {
         process.off('SIGINT', onSig);
         process.off('SIGTERM', onSig);
       }
-    }, (r) => `P5 ${r.stopped ? 'stopped' : 'trained'}: ${r.steps} steps, ${r.examples} prompts, final loss ${r.finalLoss.toFixed(3)}, ${Math.round(r.tokensPerSec)} tok/s, ${r.seconds.toFixed(0)}s, peak RSS ${r.peakRssMB} MB → ${r.out}`));
+    }, (r) => `P5 ${r.stopped ? 'stopped' : 'trained'}: ${r.steps} steps, ${r.examples} prompts, final loss ${r.finalLoss.toFixed(3)}, ${Math.round(r.tokensPerSec)} tok/s (${Math.round(r.examplesPerSec)} examples/s), ${r.seconds.toFixed(0)}s, peak RSS ${r.peakRssMB} MB${r.validation?.best ? `, best validation at step ${r.validation.best.step}` : ''} → ${r.out}`));
 
   program.command('calibrate').description("fit a P5 model's rating calibration (star = a + b·expected star) on a dataset's validation ratings")
     .argument('<model>', 'P5 model folder (updates its p5.json)')

@@ -21,6 +21,8 @@ export interface EvalResult {
   split: EvalSplit;
   protocol: string;
   metrics: Record<string, number>;
+  /** Ranking tasks: the standard error over users of each metric (same keys). */
+  stderr?: Record<string, number>;
   count: number;
   seconds: number;
 }
@@ -99,9 +101,11 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   bar.finish();
   const { count, ...metrics } = acc.result();
   delete metrics['NDCG@1']; // equals HR@1 with one relevant item
+  const stderr = acc.standardErrors();
+  delete stderr['NDCG@1'];
   return {
     task, split,
     protocol: task === 'direct' ? `leave-one-out, ${split} item ranked among the ${ds.manifest.options.negatives} stored negatives` : `leave-one-out, ${split} item ranked among all ${ds.numItems} items, history excluded`,
-    metrics, count, seconds: (Date.now() - t0) / 1000,
+    metrics, stderr, count, seconds: (Date.now() - t0) / 1000,
   };
 }

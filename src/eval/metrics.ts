@@ -167,6 +167,8 @@ export class RankingAccumulator {
   readonly ks: readonly number[];
   private readonly hr: number[];
   private readonly ndcg: number[];
+  /** Σ NDCG² per cutoff (HR is 0/1, so its Σ HR² is Σ HR). */
+  private readonly ndcg2: number[];
   private n = 0;
 
   constructor(ks: readonly number[] = [1, 5, 10, 20]) {
@@ -175,6 +177,7 @@ export class RankingAccumulator {
     this.ks = [...new Set(ks)].sort((a, b) => a - b);
     this.hr = this.ks.map(() => 0);
     this.ndcg = this.ks.map(() => 0);
+    this.ndcg2 = this.ks.map(() => 0);
   }
 
   /** Record one user's 0-based rank of the held-out item. */
@@ -183,7 +186,9 @@ export class RankingAccumulator {
     for (let i = 0; i < this.ks.length; i++) {
       if (rank < this.ks[i]) {
         this.hr[i] += 1;
-        this.ndcg[i] += 1 / Math.log2(rank + 2);
+        const g = 1 / Math.log2(rank + 2);
+        this.ndcg[i] += g;
+        this.ndcg2[i] += g * g;
       }
     }
     this.n++;
@@ -198,6 +203,7 @@ export class RankingAccumulator {
     for (let i = 0; i < this.ks.length; i++) {
       this.hr[i] += other.hr[i];
       this.ndcg[i] += other.ndcg[i];
+      this.ndcg2[i] += other.ndcg2[i];
     }
     this.n += other.n;
     return this;
@@ -217,6 +223,23 @@ export class RankingAccumulator {
     for (let i = 0; i < this.ks.length; i++) out[`HR@${this.ks[i]}`] = this.hr[i] / d;
     for (let i = 0; i < this.ks.length; i++) out[`NDCG@${this.ks[i]}`] = this.ndcg[i] / d;
     return Object.assign(out, { count: this.n });
+  }
+
+  /**
+   * The standard error over users of each metric in `result()` (same keys):
+   * the sample standard deviation of the per-user values / √n. NaN below two users.
+   */
+  standardErrors(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const n = this.n;
+    const se = (sum: number, sum2: number): number => {
+      if (n < 2) return NaN;
+      const mean = sum / n;
+      return Math.sqrt(Math.max(0, (sum2 - n * mean * mean) / (n - 1)) / n);
+    };
+    for (let i = 0; i < this.ks.length; i++) out[`HR@${this.ks[i]}`] = se(this.hr[i], this.hr[i]);
+    for (let i = 0; i < this.ks.length; i++) out[`NDCG@${this.ks[i]}`] = se(this.ndcg[i], this.ndcg2[i]);
+    return out;
   }
 }
 

@@ -47,6 +47,8 @@ export interface PackedCorpus {
   targetTokens: number;
   perTask: Partial<Record<PromptTask, number>>;
   skipped: { id: string; reason: string }[];
+  /** Ids of the templates the corpus was drawn from. */
+  templates: string[];
 }
 
 class Growable {
@@ -97,11 +99,13 @@ export async function buildCorpus(ds: Dataset, collection: PromptCollection, tok
   const order: number[] = [];
   const batchOff: number[] = [0];
   let skipped: { id: string; reason: string }[] = [];
+  const used = new Set<string>();
   const streams = Array.from({ length: epochs }, (_, e) => trainingInstances(ds, collection, { ...opts, epoch: first + e }));
   const total = streams.reduce((a, s) => a + s.total, 0);
   const bar = new Progress({ label: 'tokenize prompts', total, unit: 'prompts', quiet: opts.quiet });
   for (const stream of streams) {
     skipped = stream.skipped.map((s) => ({ id: s.id, reason: s.reason }));
+    for (const t of stream.templates) if (stream.perTask[t.task]) used.add(t.id);
     const epochStart = srcOff.length - 1;
     let chunk: { source: string; target: string; task: PromptTask }[] = [];
     const flush = async (): Promise<void> => {
@@ -165,6 +169,7 @@ export async function buildCorpus(ds: Dataset, collection: PromptCollection, tok
     targetTokens: tgt.length,
     perTask,
     skipped,
+    templates: [...used],
   };
 }
 

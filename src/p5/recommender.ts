@@ -15,7 +15,8 @@ import { InputError } from '../errors.js';
 import type { T5Model } from '../models/t5/model.js';
 import { renderPairPrompt, renderUserPrompt } from '../prompts/instances.js';
 import type { PromptCollection, PromptTemplate } from '../prompts/templates.js';
-import { renderTemplate } from '../prompts/templates.js';
+import { PLACEHOLDERS, renderTemplate } from '../prompts/templates.js';
+import { plainIds, templateFor, type IdView } from '../prompts/ids.js';
 import type { ModelState, Recommender, Task, TrainSplit } from '../recommend/recommender.js';
 import type { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import { beamSearch, encodePrompts, sequenceLogProbs, type BeamOptions } from './decode.js';
@@ -45,6 +46,8 @@ export interface P5Settings {
   textMaxLength: number;
   /** Text: never repeat an n-gram of this size (0 = off). */
   textNoRepeatNgram: number;
+  /** Placeholders of the templates the model was trained on (absent: not recorded, no check). */
+  trainedPlaceholders?: string[];
 }
 
 export interface RatingCalibration {
@@ -85,13 +88,19 @@ export class P5Recommender implements Recommender {
     readonly collection: PromptCollection,
     readonly trainSplit: TrainSplit,
     readonly settings: P5Settings = DEFAULT_P5_SETTINGS,
+    readonly ids: IdView = plainIds(ds),
   ) {
     this.tasks = ds.manifest.fields.rating ? ['rating', 'direct', 'sequential'] : ['direct', 'sequential'];
     for (const task of ['sequential', 'direct', 'rating'] as const) this.template(settings.prompts[task], task);
   }
 
-  /** A template by id, checked to suit the task. */
-  template(id: string, task?: Task): PromptTemplate {
+  /**
+   * A template by id, checked to suit the task and to be answerable: every
+   * placeholder must be fillable from this dataset and, with `trained`, must
+   * have been filled in the model's training prompts (a field the model never
+   * read is not an unseen prompt but an unseen input).
+   */
+  template(id: string, task?: Task, trained = false): PromptTemplate {
     const t = this.collection.templates.find((x) => x.id === id);
     if (!t) throw new InputError(`unknown prompt '${id}' (known: ${this.collection.templates.map((x) => x.id).join(', ')})`, { field: 'prompt' });
     if (task === 'rating' && !(t.target === 'star_rating' && (t.task === 'rating' || t.task === 'zeroshot'))) {
@@ -100,14 +109,21 @@ export class P5Recommender implements Recommender {
     if ((task === 'sequential' || task === 'direct') && !((t.task === 'sequential' || t.task === 'direct') && (t.target === 'item_id' || t.target === 'yes_no'))) {
       throw new InputError(`prompt ${id} is a ${t.task} prompt; a ${task} evaluation needs a sequential or direct prompt (2-x, 5-x)`, { field: 'prompt' });
     }
-    const missing = t.placeholders.filter((p) => (p === 'item_title' && !this.ds.manifest.fields.title));
-    if (missing.length) throw new InputError(`prompt ${id} needs item titles, which this dataset lacks`, { field: 'prompt' });
+    for (const p of t.placeholders) {
+      const need = PLACEHOLDERS[p]?.needs;
+      if (need && !this.ds.manifest.fields[need]) throw new InputError(`prompt ${id} needs {${p}} (${PLACEHOLDERS[p].what}), which this dataset lacks (manifest field '${need}')`, { field: 'prompt' });
+    }
+    const seen = this.settings.trainedPlaceholders;
+    if (trained && seen) {
+      const never = t.placeholders.filter((p) => !seen.includes(p));
+      if (never.length) throw new InputError(`prompt ${id} fills ${never.map((p) => `{${p}}`).join(', ')}, which no training prompt of this model had (trained fields: ${seen.join(', ')})`, { field: 'prompt' });
+    }
     return t;
   }
 
   /** Use another template for a task (e.g. the unseen 2-13 for sequential). */
   usePrompt(task: Task, id: string): void {
-    this.template(id, task);
+    this.template(id, task, true);
     this.settings.prompts = { ...this.settings.prompts, [task]: id };
   }
 
@@ -118,7 +134,7 @@ export class P5Recommender implements Recommender {
   /** Token ids (with `</s>`) of every item's answer string, and the catalogue trie. */
   private async items(): Promise<{ ids: number[][]; trie: TokenTrie }> {
     if (!this.itemIds || !this.catalogue) {
-      const enc = await this.tokenizer.encodeBatch(this.ds.items.token);
+      const enc = await this.tokenizer.encodeBatch(this.ids.items);
       this.itemIds = enc.map((e) => e.ids);
       const trie = new TokenTrie();
       this.itemIds.forEach((ids, j) => trie.insert(ids, j));
@@ -134,7 +150,7 @@ export class P5Recommender implements Recommender {
   /** Scores for several users at once (batched prompts). */
   async scoreMany(reqs: readonly ScoreRequest[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
-    const byTemplate = (r: ScoreRequest): PromptTemplate => this.template(this.settings.prompts[r.candidates ? 'direct' : 'sequential']);
+    const byTemplate = (r: ScoreRequest): PromptTemplate => this.template(this.settings.prompts[r.candidates ? 'direct' : 'sequential'], undefined, true);
     const { ids: itemIds, trie: catalogue } = await this.items();
     const N = this.ds.numItems;
     // Generative requests are batched together; yes/no ones are expanded per candidate.
@@ -145,7 +161,7 @@ export class P5Recommender implements Recommender {
       out.push(new Float32Array(r.candidates ? r.candidates.length : N).fill(NaN));
       if (t.target === 'yes_no') {
         const asked = r.candidates ?? Int32Array.from({ length: N }, (_, j) => j);
-        const prompts = Array.from(asked, (item) => renderUserPrompt(this.ds, t, { user: r.user, history: r.history, asked: item }, { maxHistory: this.settings.maxHistory }));
+        const prompts = Array.from(asked, (item) => renderUserPrompt(this.ds, t, { user: r.user, history: r.history, asked: item }, { maxHistory: this.settings.maxHistory, ids: this.ids }));
         const s = await this.yesScores(prompts);
         out[i].set(s);
       } else {
@@ -157,7 +173,7 @@ export class P5Recommender implements Recommender {
           trie = new TokenTrie();
           for (let j = 0; j < r.candidates.length; j++) trie.insert(itemIds[r.candidates[j]], j);
         }
-        gen.push({ i, prompt: renderUserPrompt(this.ds, t, { user: r.user, history: r.history, candidates: r.candidates }, { maxHistory: this.settings.maxHistory }), trie, cands: r.candidates });
+        gen.push({ i, prompt: renderUserPrompt(this.ds, t, { user: r.user, history: r.history, candidates: r.candidates }, { maxHistory: this.settings.maxHistory, ids: this.ids }), trie, cands: r.candidates });
       }
     }
     const B = Math.max(1, Math.floor(this.settings.batchSize / Math.max(1, this.settings.beams / 4)));
@@ -198,7 +214,7 @@ export class P5Recommender implements Recommender {
     const expected = await this.expectedStars(pairs, t.id);
     if (mode === 'expected') return expected;
     if (mode === 'calibrated') return expected.map((e) => cal!.a + cal!.b * e);
-    const prompts = pairs.map(([u, i]) => renderPairPrompt(this.ds, t, u, i));
+    const prompts = pairs.map(([u, i]) => renderPairPrompt(this.ds, t, u, i, this.ids));
     const out: number[] = [];
     const B = this.settings.batchSize;
     for (let s = 0; s < prompts.length; s += B) {
@@ -212,7 +228,7 @@ export class P5Recommender implements Recommender {
   /** The expected star over the first token's probabilities of "1".."5", per pair, with a rating template. */
   async expectedStars(pairs: readonly (readonly [number, number])[], templateId: string): Promise<number[]> {
     const t = this.template(templateId, 'rating');
-    const prompts = pairs.map(([u, i]) => renderPairPrompt(this.ds, t, u, i));
+    const prompts = pairs.map(([u, i]) => renderPairPrompt(this.ds, t, u, i, this.ids));
     const out: number[] = [];
     const stars = await Promise.all([1, 2, 3, 4, 5].map(async (s) => (await this.tokenizer.encode(String(s), { eos: false })).ids));
     const B = this.settings.batchSize;
@@ -263,10 +279,10 @@ export class P5Recommender implements Recommender {
     const t = feature ? usable('3-11') ?? usable('3-9') : usable('3-6') ?? usable('3-4');
     if (!t) throw new InputError('no explanation template is usable on this dataset', { field: 'prompt' });
     const it = this.ds.items;
-    const prompt = renderTemplate(t, {
-      user_id: this.ds.users.token[user],
+    const prompt = renderTemplate(templateFor(t, this.ids), {
+      user_id: this.ids.users[user],
       user_desc: this.ds.users.name[user] || this.ds.users.rawId[user],
-      item_id: it.token[item],
+      item_id: this.ids.items[item],
       item_title: it.title[item] ?? 'unknown title',
       star_rating: star,
       feature_word: feature ?? '',
@@ -279,7 +295,7 @@ export class P5Recommender implements Recommender {
   async summarize(review: string, user = 0): Promise<{ text: string; prompt: string; template: string }> {
     const t = this.collection.templates.find((x) => x.id === '4-1');
     if (!t) throw new InputError('the prompt collection has no 4-1 template', { field: 'prompt' });
-    const prompt = renderTemplate(t, { user_id: this.ds.users.token[user], review_body: review });
+    const prompt = renderTemplate(templateFor(t, this.ids), { user_id: this.ids.users[user], review_body: review });
     const [text] = await this.generate([prompt]);
     return { text, prompt, template: t.id };
   }

@@ -18,10 +18,13 @@ import { loadT5, saveT5 } from '../models/t5/checkpoint.js';
 import { T5Model } from '../models/t5/model.js';
 import { tf } from '../engine/backend.js';
 import { trainingInstances } from '../prompts/instances.js';
+import { buildIdView, checkIdView, idTokens, plainIds, type IdView, type ItemIndexing } from '../prompts/ids.js';
 import type { PromptCollection, PromptTask } from '../prompts/templates.js';
+import { evaluate } from '../eval/evaluate.js';
 import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from '../recommend/store.js';
 import { T5Tokenizer } from '../tokenizer/tokenizer.js';
-import { train, type StepRecord } from '../train/trainer.js';
+import { train, type StepRecord, type ValidationOptions } from '../train/trainer.js';
+import type { ParamLayout } from '../train/replica.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { VERSION } from '../version.js';
 import { buildCorpus } from './corpus.js';
@@ -87,6 +90,22 @@ export interface P5TrainOptions {
    * `item_`) tells them apart. Default false.
    */
   userPieces?: boolean;
+  /**
+   * How ids are written (src/prompts/ids.ts): 'plain' (P5's text, default),
+   * 'independent' (one token per item), 'collaborative' (tokens of the item's
+   * co-occurrence cluster path) or 'cid+iid' (cluster tokens, then the item's
+   * own). With any but 'plain', `userPieces` makes every user one token too.
+   */
+  itemIds?: ItemIndexing;
+  /** Train only these template ids (e.g. ['2-1', '2-2', '2-3']); default every usable one of the tasks. */
+  prompts?: string[];
+  /**
+   * Validation while training: sequential HR@10 / NDCG@10 of the first `users`
+   * validation users (default 1000) every `every` steps and at the end, logged
+   * to train-log.jsonl; the best model (by NDCG@10) is kept as the result;
+   * `patience` validations without a new best stop the run.
+   */
+  validate?: { every: number; users?: number; patience?: number };
   /** Fit the expected star's calibration on the validation ratings after training (integer-star models; default true). */
   calibrateRatings?: boolean;
   seed?: number;
@@ -122,20 +141,55 @@ export interface P5TrainResult {
   skippedTemplates: { id: string; reason: string }[];
   finalLoss: number;
   tokensPerSec: number;
+  /** Training examples per second of step time. */
+  examplesPerSec: number;
+  /** Validation while training: the best step and its values, and whether patience ended the run. */
+  validation?: { best: { step: number; values: Record<string, number> } | null; earlyStopped: boolean; count: number };
   /** Fitted on the validation ratings (integer-star models). */
   ratingCalibration?: Record<string, RatingCalibration>;
 }
 
 /** Prompt text to train the tokenizer on: one epoch's sources and targets (capped), plus every item and user token. */
-function tokenizerCorpus(ds: Dataset, collection: PromptCollection, o: P5TrainOptions, cap = 40000): string[] {
+function tokenizerCorpus(ds: Dataset, collection: PromptCollection, o: P5TrainOptions, ids: IdView, cap = 40000): string[] {
   const lines: string[] = [];
-  const stream = trainingInstances(ds, collection, { tasks: o.tasks, seed: o.seed, negatives: Math.min(o.negatives ?? 99, 19), leakFree: o.leakFree });
+  const stream = trainingInstances(ds, collection, { tasks: o.tasks, seed: o.seed, negatives: Math.min(o.negatives ?? 99, 19), leakFree: o.leakFree, ids, only: o.prompts });
   for (const inst of stream) {
     lines.push(inst.source, inst.target);
     if (lines.length >= cap) break;
   }
-  for (let j = 0; j < ds.numItems; j++) lines.push(ds.items.token[j]);
+  if (ids.indexing === 'plain') for (let j = 0; j < ds.numItems; j++) lines.push(ds.items.token[j]);
   return lines;
+}
+
+export const IDS_FILE = 'ids.json';
+
+/** The id view a model folder was trained with (P5's plain text when it has no ids.json). */
+export function readIdView(dir: string, ds: Dataset): IdView {
+  const path = join(dir, IDS_FILE);
+  if (!existsSync(path)) return plainIds(ds);
+  let j: { indexing: ItemIndexing; items: string[] };
+  try {
+    j = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new InputError(`malformed JSON (${(e as Error).message})`, { file: path });
+  }
+  const view: IdView = { indexing: j.indexing, items: j.items, users: Array.from(ds.users.token, (t) => `user_${t}`) };
+  checkIdView(view, ds, path);
+  return view;
+}
+
+/** Every word of the templates' fixed text, as a word-initial piece (`▁purchase`). */
+function templateWords(collection: PromptCollection): string[] {
+  const words = new Set<string>();
+  for (const t of collection.templates) {
+    for (const w of t.source.replace(/\{[^{}]*\}/g, ' ').split(/\s+/)) if (/^\p{L}+$/u.test(w)) words.add(`\u2581${w}`);
+  }
+  return [...words];
+}
+
+/** Copy a flat parameter buffer into the model's variables (data-parallel runs keep them in workers). */
+function assignParams(model: T5Model, params: Float32Array, layout: ParamLayout): void {
+  for (const e of layout.entries) model.params.get(e.name)!.assign(tf().tensor(params.slice(e.offset, e.offset + e.size), e.shape));
 }
 
 export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5TrainOptions): Promise<P5TrainResult> {
@@ -148,6 +202,11 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   if (o.force && !o.resume && existsSync(o.out)) rmSync(o.out, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
 
+  const indexing = o.itemIds ?? 'plain';
+  if (indexing !== 'plain' && o.init) throw new InputError(`item ids '${indexing}' need a tokenizer trained here; they cannot start from --init`, { field: 'item-ids' });
+  if (o.validate && !(Number.isInteger(o.validate.every) && o.validate.every > 0)) throw new InputError(`validate.every must be a positive integer, got ${o.validate.every}`, { field: 'validate-every' });
+  // The id view: stored with the model, so a resumed run and every evaluation write ids the same way.
+  const view = o.resume ? readIdView(o.out, ds) : buildIdView(ds, indexing, o.seed ?? 2022);
   // --init is read once: its weights, config and tokenizer.
   const init = o.init ? loadT5(o.init, { tokenizer: true, seed, overrides: o.dropout !== undefined ? { dropout_rate: o.dropout } : undefined }) : null;
   // Tokenizer: kept from the first run on resume, T5's own with --init, else trained on the prompts.
@@ -158,16 +217,25 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     tok = init.tokenizer;
   } else {
     const t = Date.now();
-    const ids = [...(o.itemPieces ? ds.items.token : []), ...(o.userPieces ? ds.users.token : [])];
-    const required = ids.length ? [...new Set(ids)].flatMap((x) => [x, `\u2581${x}`]) : undefined;
-    tok = T5Tokenizer.train(tokenizerCorpus(ds, collection, o), { vocabSize: o.vocabSize, digitGroup: o.digitGroup ?? 0, requiredPieces: required });
-    log(`tokenizer: ${tok.vocabSize} pieces trained on the prompts in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+    const plain = view.indexing === 'plain';
+    const ids = plain ? [...(o.itemPieces ? ds.items.token : []), ...(o.userPieces ? ds.users.token : [])] : [];
+    let required = ids.length ? [...new Set(ids)].flatMap((x) => [x, `\u2581${x}`]) : undefined;
+    // With id tokens, the prompts' own words are whole pieces too: the Unigram trainer, fed
+    // prompts where ids are most of the text, otherwise spells template words letter by letter.
+    if (!plain) required = templateWords(collection);
+    tok = T5Tokenizer.train(tokenizerCorpus(ds, collection, o, view), {
+      vocabSize: o.vocabSize, digitGroup: o.digitGroup ?? 0, requiredPieces: required, idTokens: plain ? undefined : idTokens(view, Boolean(o.userPieces)),
+    });
+    log(`tokenizer: ${tok.vocabSize} pieces (${tok.idTokenCount} id tokens) trained on the prompts in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
-  if (!o.resume) tok.save(join(workDir, 'tokenizer.json'));
+  if (!o.resume) {
+    tok.save(join(workDir, 'tokenizer.json'));
+    if (view.indexing !== 'plain') writeFileAtomic(join(o.out, IDS_FILE), JSON.stringify({ format: 'p5rec-ids', version: 1, indexing: view.indexing, items: view.items }));
+  }
 
   const epochs = o.epochs ?? 10;
   const corpus = await buildCorpus(ds, collection, tok, {
-    epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree, ratingNoise: o.ratingNoise,
+    epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree, ratingNoise: o.ratingNoise, ids: view, only: o.prompts,
     tokensPerBatch: o.tokensPerBatch, maxBatch: o.maxBatch, maxSourceLength: o.maxSourceLength, quiet: o.quiet,
   });
   if (corpus.examples === 0) throw new InputError('no training prompts: none of the selected tasks can be filled from this dataset', { file: ds.dir });
@@ -182,8 +250,18 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   if (o.dropout !== undefined) config.dropout_rate = o.dropout;
   if (config.vocab_size < tok.vocabSize) throw new InputError(`the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize}`, { field: 'config' });
   const trainSplit = o.leakFree === false ? 'rating' : 'both';
-  const settings: P5Settings = { ...DEFAULT_P5_SETTINGS, maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory, ratingMode: o.ratingNoise === false ? 'expected' : 'greedy' };
-  const p5json = { format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), userPieces: Boolean(o.userPieces), digitGroup: o.digitGroup ?? 0, ratingNoise: o.ratingNoise !== false };
+  const trained = collection.templates.filter((t) => corpus.templates.includes(t.id));
+  const settings: P5Settings = {
+    ...DEFAULT_P5_SETTINGS,
+    prompts: defaultPrompts(trained),
+    maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory,
+    ratingMode: o.ratingNoise === false ? 'expected' : 'greedy',
+    trainedPlaceholders: [...new Set(trained.flatMap((t) => t.placeholders))],
+  };
+  const p5json = {
+    format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), userPieces: Boolean(o.userPieces),
+    itemIds: view.indexing, trainedTemplates: corpus.templates, digitGroup: o.digitGroup ?? 0, ratingNoise: o.ratingNoise !== false,
+  };
 
   const workers = o.workers ?? 1;
   const common = {
@@ -205,16 +283,52 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     onStep: o.onStep,
   };
   const model = init ? init.model : T5Model.create(config, { seed });
+  // Validation while training: the best parameters are kept (in memory, and in train/best for a resume).
+  const bestDir = join(workDir, 'best');
+  let bestParams: Float32Array | null = null;
+  let bestLayout: ParamLayout | null = null;
+  const validate: ValidationOptions | undefined = o.validate && {
+    every: o.validate.every,
+    patience: o.validate.patience,
+    run: async (_step, params, layout) => {
+      if (workers > 1) assignParams(model, params, layout);
+      const rec = new P5Recommender(ds, model, tok, collection, trainSplit, { ...settings }, view);
+      const r = await evaluate(ds, rec, 'sequential', { split: 'valid', maxUsers: o.validate!.users ?? 1000, quiet: true });
+      const se = r.stderr ?? {};
+      return { metric: r.metrics['NDCG@10'], values: { users: r.count, 'HR@10': r.metrics['HR@10'], 'NDCG@10': r.metrics['NDCG@10'], 'HR@10 se': se['HR@10'], 'NDCG@10 se': se['NDCG@10'] } };
+    },
+    onBest: (_step, params, layout) => {
+      bestParams = Float32Array.from(params);
+      bestLayout = layout;
+      if (workers > 1) assignParams(model, params, layout);
+      const tmp = `${bestDir}.tmp-${process.pid}`;
+      rmSync(tmp, { recursive: true, force: true });
+      saveT5(tmp, model);
+      rmSync(bestDir, { recursive: true, force: true });
+      renameSync(tmp, bestDir);
+    },
+  };
   let result;
   if (workers > 1) {
     result = await train({
-      ...common, workers,
+      ...common, workers, validate,
       taskModule: { module: P5_TASK_MODULE, options: { corpus, tokenizerJson: tok.toJSON(), config: o.init ? undefined : config, init: o.init, seed } },
     });
     // Final parameters come back flat, in layout order.
     for (const e of result.layout.entries) model.params.get(e.name)!.assign(tf().tensor(result.params.slice(e.offset, e.offset + e.size), e.shape));
   } else {
-    result = await train({ ...common, task: p5Task(model, corpus, tok) });
+    result = await train({ ...common, validate, task: p5Task(model, corpus, tok) });
+  }
+  // The kept model is the best validated one (on a resume, the one saved in train/best).
+  const best = result.best;
+  if (best && best.step !== result.step && !result.stopped) {
+    if (bestParams && bestLayout) assignParams(model, bestParams, bestLayout);
+    else if (existsSync(bestDir)) {
+      const saved = loadT5(bestDir).model;
+      for (const [name, v] of saved.params) model.params.get(name)!.assign(v);
+      saved.dispose();
+    }
+    log(`keeping the best validated model: step ${best.step} of ${result.step} (NDCG@10 ${best.metric.toFixed(4)})`);
   }
   const seconds = (Date.now() - t0) / 1000;
   const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
@@ -235,6 +349,8 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     skippedTemplates: corpus.skipped,
     finalLoss: last?.loss ?? NaN,
     tokensPerSec: trainMs ? tokens / (trainMs / 1000) : 0,
+    examplesPerSec: trainMs ? result.records.reduce((a, r) => a + r.examples, 0) / (trainMs / 1000) : 0,
+    ...(validate ? { validation: { best: best ? { step: best.step, values: best.values } : null, earlyStopped: Boolean(result.earlyStopped), count: result.validations?.length ?? 0 } } : {}),
   };
   if (!result.stopped) {
     // The final folder: written beside, then swapped in, so a crash leaves the old one or none.
@@ -246,7 +362,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     rmSync(tmp, { recursive: true, force: true });
     // Integer-star models predict the expected star; fit its calibration on the validation ratings.
     if (o.calibrateRatings !== false && o.ratingNoise === false && (o.tasks ?? ['rating']).includes('rating') && ds.manifest.fields.rating) {
-      const rec = new P5Recommender(ds, model, tok, collection, trainSplit, settings);
+      const rec = new P5Recommender(ds, model, tok, collection, trainSplit, settings, view);
       const ids = collection.templates.filter((t) => t.task === 'rating').map((t) => t.id);
       const cal = await fitRatingCalibration(rec, ds, ids);
       if (Object.keys(cal).length) {
@@ -264,13 +380,36 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
       trainSplit,
       config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, embeddingLrScale: o.embeddingLrScale ?? 1, adamEps: o.adamEps ?? 1e-6, negatives: o.negatives ?? 99, weights: o.weights ?? null, init: o.init ?? null } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
-      fit: { seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec) },
+      fit: {
+        seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec), examplesPerSec: Math.round(res.examplesPerSec),
+        ...(res.validation ? { validation: res.validation } : {}),
+      },
       createdBy: `p5rec ${VERSION}`,
     };
     writeFileAtomic(join(o.out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
   }
   model.dispose();
   return res;
+}
+
+/**
+ * Default prompts per task from what was trained: P5's (2-1, 5-1, 1-1) when
+ * trained, else the first trained template that can answer the task (a
+ * history prompt constrained to the candidates answers the direct task).
+ */
+function defaultPrompts(trained: readonly { id: string; task: PromptTask; target: string; placeholders: string[] }[]): P5Settings['prompts'] {
+  const out = { ...DEFAULT_P5_SETTINGS.prompts };
+  const has = (id: string): boolean => trained.some((t) => t.id === id);
+  const generative = trained.filter((t) => (t.task === 'sequential' || t.task === 'direct') && t.target === 'item_id');
+  if (trained.length && !has(out.sequential)) {
+    const t = generative.find((x) => !x.placeholders.includes('candidates'));
+    if (t) out.sequential = t.id;
+  }
+  if (trained.length && !has(out.direct)) {
+    const t = trained.find((x) => x.task === 'direct') ?? generative[0];
+    if (t) out.direct = t.id;
+  }
+  return out;
 }
 
 /** The p5.json of a model folder. */

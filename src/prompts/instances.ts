@@ -26,6 +26,7 @@ import {
   type TemplateFields,
   type TemplateSelection,
 } from './templates.js';
+import { plainIds, templateFor, type IdView } from './ids.js';
 
 /** One prompt and its answer. `user` / `item` are dataset tokens; `item` is the item the prompt is about (the asked item for yes/no prompts, the positive otherwise). */
 export interface PromptInstance {
@@ -52,6 +53,8 @@ export interface InstanceOptions {
   maxHistory?: number;
   /** How histories are joined: P5 picks ' , ' or ' -> ' at random per instance (default). */
   historySeparator?: HistorySeparator;
+  /** How ids are written (default: P5's plain text; see ./ids.ts). */
+  ids?: IdView;
 }
 
 export interface TrainingOptions extends InstanceOptions {
@@ -71,6 +74,8 @@ export interface TrainingOptions extends InstanceOptions {
    * sequential test items; `false` reproduces that.
    */
   leakFree?: boolean;
+  /** Train only these template ids (default: every usable one of the selection). */
+  only?: readonly string[];
 }
 
 export type EvalSplit = 'valid' | 'test';
@@ -252,9 +257,9 @@ class PromptData {
     return nonEmpty(r) ?? nonEmpty(this.ds.users.name[u]) ?? this.ds.users.rawId[u];
   }
 
-  itemFields(item: number, out: TemplateFields): TemplateFields {
+  itemFields(item: number, out: TemplateFields, ids: IdView): TemplateFields {
     const it = this.ds.items;
-    out.item_id = it.token[item];
+    out.item_id = ids.items[item];
     out.item_title = nonEmpty(it.title[item]) ?? UNKNOWN_TITLE;
     if (nonEmpty(it.brand[item]) !== null) out.brand = it.brand[item] as string;
     if (it.price[item] !== null && it.price[item] !== undefined) out.price = it.price[item] as number;
@@ -315,13 +320,13 @@ function rowChecks(t: PromptTemplate, ds: Dataset): ((k: number) => boolean)[] {
 const ROW_FAMILIES: readonly PromptTask[] = ['rating', 'explanation', 'review', 'zeroshot'];
 
 /** Fill and answer a row-family template for interaction row k. */
-function rowInstance(pd: PromptData, t: PromptTemplate, k: number, rng: Rng, noise: boolean): PromptInstance {
+function rowInstance(pd: PromptData, t: PromptTemplate, k: number, rng: Rng, noise: boolean, ids: IdView): PromptInstance {
   const ds = pd.ds;
   const x = ds.interactions;
   const u = x.user[k];
   const item = x.item[k];
   const r = x.rating[k];
-  const f: TemplateFields = pd.itemFields(item, { user_id: ds.users.token[u], user_desc: pd.userDesc(u, k) });
+  const f: TemplateFields = pd.itemFields(item, { user_id: ids.users[u], user_desc: pd.userDesc(u, k) }, ids);
   if (Number.isFinite(r)) f.star_rating = formatStar(r);
   if (x.review[k] !== null) f.review_body = x.review[k] as string;
   if (x.summary[k] !== null) f.review_headline = x.summary[k] as string;
@@ -360,7 +365,7 @@ function rowInstance(pd: PromptData, t: PromptTemplate, k: number, rng: Rng, noi
     default:
       throw new InputError(`template '${t.id}': answer '${t.target}' is not available to task '${t.task}'`);
   }
-  return { source: renderTemplate(t, f), target, task: t.task, template: t.id, user: ds.users.token[u], item: ds.items.token[item] };
+  return { source: renderTemplate(templateFor(t, ids), f), target, task: t.task, template: t.id, user: ds.users.token[u], item: ds.items.token[item] };
 }
 
 // ---------------------------------------------------------------- user templates
@@ -388,11 +393,11 @@ function userInstance(
   t: PromptTemplate,
   c: UserContext,
   rng: Rng,
-  opts: { separator: HistorySeparator; maxHistory: number; asked?: number; negatives?: () => number[]; candidateRng?: Rng },
+  opts: { separator: HistorySeparator; maxHistory: number; ids: IdView; asked?: number; negatives?: () => number[]; candidateRng?: Rng },
 ): PromptInstance {
   const ds = pd.ds;
-  const tok = ds.items.token;
-  const f: TemplateFields = { user_id: ds.users.token[c.u], user_desc: pd.userDesc(c.u) };
+  const tok = opts.ids.items;
+  const f: TemplateFields = { user_id: opts.ids.users[c.u], user_desc: pd.userDesc(c.u) };
   if (c.history) {
     const h = c.history;
     const from = Math.max(0, h.length - opts.maxHistory);
@@ -406,9 +411,9 @@ function userInstance(
   if (t.target === 'yes_no') {
     item = opts.asked ?? c.target;
     target = item === c.target ? 'yes' : 'no';
-    pd.itemFields(item, f);
+    pd.itemFields(item, f, opts.ids);
   } else {
-    pd.itemFields(c.target, f);
+    pd.itemFields(c.target, f, opts.ids);
     target = tok[c.target];
     if (t.placeholders.includes('candidates')) {
       const list = [...(opts.negatives?.() ?? []), c.target];
@@ -417,7 +422,7 @@ function userInstance(
       f.candidates = candidates.join(' , ');
     }
   }
-  const out: PromptInstance = { source: renderTemplate(t, f), target, task: t.task, template: t.id, user: ds.users.token[c.u], item: tok[item] };
+  const out: PromptInstance = { source: renderTemplate(templateFor(t, opts.ids), f), target, task: t.task, template: t.id, user: ds.users.token[c.u], item: ds.items.token[item] };
   if (candidates) out.candidates = candidates;
   return out;
 }
@@ -472,8 +477,19 @@ export function trainingInstances(ds: Dataset, collection: PromptCollection | re
   const nNeg = opts.negatives ?? 99;
   const noise = opts.ratingNoise ?? true;
   const leakFree = opts.leakFree ?? true;
+  const ids = opts.ids ?? plainIds(ds);
   const templates = 'templates' in collection ? collection.templates : collection;
-  const { use, skipped } = selectTemplates(templates, ds.manifest.fields, { selection: opts.templates ?? 'seen', tasks: opts.tasks ?? PROMPT_TASKS });
+  const selected = selectTemplates(templates, ds.manifest.fields, { selection: opts.templates ?? 'seen', tasks: opts.tasks ?? PROMPT_TASKS });
+  const skipped = selected.skipped;
+  let use = selected.use;
+  if (opts.only) {
+    for (const id of opts.only) {
+      if (!templates.some((t) => t.id === id)) throw new InputError(`unknown prompt '${id}' (known: ${templates.map((t) => t.id).join(', ')})`, { field: 'only' });
+      const why = skipped.find((k) => k.id === id);
+      if (why) throw new InputError(`prompt ${id} cannot be trained on this dataset: ${why.reason}`, { field: 'only' });
+    }
+    use = use.filter((t) => opts.only!.includes(t.id));
+  }
   const pd = promptData(ds);
   const x = ds.interactions;
   const families: Family[] = [];
@@ -496,7 +512,7 @@ export function trainingInstances(ds: Dataset, collection: PromptCollection | re
         const target = x.item[s + t];
         const asked = tpl.target === 'yes_no' && rng.next() >= 0.5 ? (pd.untouched(u, 1, rng)[0] ?? target) : target;
         return userInstance(pd, tpl, { u, target, history: x.item.subarray(s + Math.max(0, t - maxHistory), s + t) }, rng, {
-          separator: sep, maxHistory, asked, negatives: () => pd.untouched(u, nNeg, rng),
+          separator: sep, maxHistory, ids, asked, negatives: () => pd.untouched(u, nNeg, rng),
         });
       };
     } else if (task === 'direct') {
@@ -507,7 +523,7 @@ export function trainingInstances(ds: Dataset, collection: PromptCollection | re
         const target = x.item[ds.userStart[u] + off];
         const tpl = pick(ts, rng);
         const asked = tpl.target === 'yes_no' && rng.next() >= 0.5 ? (pd.untouched(u, 1, rng)[0] ?? target) : target;
-        return userInstance(pd, tpl, { u, target }, rng, { separator: sep, maxHistory, asked, negatives: () => pd.untouched(u, nNeg, rng) });
+        return userInstance(pd, tpl, { u, target }, rng, { separator: sep, maxHistory, ids, asked, negatives: () => pd.untouched(u, nNeg, rng) });
       };
     } else {
       const checks = ts.map((t) => rowChecks(t, ds));
@@ -521,7 +537,7 @@ export function trainingInstances(ds: Dataset, collection: PromptCollection | re
       make = (unit, rng) => {
         const k = rowList[unit];
         const ok = ts.filter((_, i) => checks[i].every((c) => c(k)));
-        return rowInstance(pd, pick(ok, rng), k, rng, noise);
+        return rowInstance(pd, pick(ok, rng), k, rng, noise, ids);
       };
     }
     if (units === 0) continue;
@@ -580,6 +596,7 @@ export function evaluationInstances(ds: Dataset, collection: PromptCollection | 
   const seed = opts.seed ?? DEFAULT_PROMPT_SEED;
   const maxHistory = opts.maxHistory ?? 20;
   const sep = opts.historySeparator ?? 'random';
+  const ids = opts.ids ?? plainIds(ds);
   const templates = 'templates' in collection ? collection.templates : collection;
   const tasks = opts.tasks ?? PROMPT_TASKS;
   const { use, skipped } = selectTemplates(templates, ds.manifest.fields, { selection: opts.templates ?? 'all', tasks });
@@ -627,12 +644,12 @@ export function evaluationInstances(ds: Dataset, collection: PromptCollection | 
             if (yesNo) {
               const asks = [c.target, ...negs];
               for (let a = 0; a < asks.length; a++) {
-                yield userInstance(pd, t, c, keyedRng(base, tag, u, a), { separator: sep, maxHistory, asked: asks[a] });
+                yield userInstance(pd, t, c, keyedRng(base, tag, u, a), { separator: sep, maxHistory, ids, asked: asks[a] });
               }
             } else {
               // Candidate order depends on the user only, so every template shows the same list.
               yield userInstance(pd, t, c, keyedRng(base, tag, u), {
-                separator: sep, maxHistory, negatives: () => negs, candidateRng: keyedRng(base, hashString('candidates'), u),
+                separator: sep, maxHistory, ids, negatives: () => negs, candidateRng: keyedRng(base, hashString('candidates'), u),
               });
             }
           }
@@ -646,7 +663,7 @@ export function evaluationInstances(ds: Dataset, collection: PromptCollection | 
         t,
         count: rows.length,
         run: function* () {
-          for (const k of rows) yield rowInstance(pd, t, k, keyedRng(base, tag, k), false);
+          for (const k of rows) yield rowInstance(pd, t, k, keyedRng(base, tag, k), false, ids);
         },
       });
     }
@@ -682,10 +699,11 @@ export interface UserPromptInput {
  * recommender): the same fields as training, with a fixed history separator
  * (default ' , ') and the candidate list in the given order.
  */
-export function renderUserPrompt(ds: Dataset, t: PromptTemplate, input: UserPromptInput, opts: { separator?: ' , ' | ' -> '; maxHistory?: number } = {}): string {
+export function renderUserPrompt(ds: Dataset, t: PromptTemplate, input: UserPromptInput, opts: { separator?: ' , ' | ' -> '; maxHistory?: number; ids?: IdView } = {}): string {
   const pd = promptData(ds);
-  const tok = ds.items.token;
-  const f: TemplateFields = { user_id: ds.users.token[input.user], user_desc: pd.userDesc(input.user) };
+  const ids = opts.ids ?? plainIds(ds);
+  const tok = ids.items;
+  const f: TemplateFields = { user_id: ids.users[input.user], user_desc: pd.userDesc(input.user) };
   if (t.placeholders.includes('purchase_history')) {
     const h = input.history ?? [];
     const from = Math.max(0, h.length - (opts.maxHistory ?? 20));
@@ -693,19 +711,19 @@ export function renderUserPrompt(ds: Dataset, t: PromptTemplate, input: UserProm
     for (let i = from; i < h.length; i++) parts.push(tok[h[i]]);
     f.purchase_history = parts.join(opts.separator ?? ' , ');
   }
-  if (input.asked !== undefined) pd.itemFields(input.asked, f);
+  if (input.asked !== undefined) pd.itemFields(input.asked, f, ids);
   if (t.placeholders.includes('candidates')) {
     const c = input.candidates ?? [];
     const parts: string[] = [];
     for (let i = 0; i < c.length; i++) parts.push(tok[c[i]]);
     f.candidates = parts.join(' , ');
   }
-  return renderTemplate(t, f);
+  return renderTemplate(templateFor(t, ids), f);
 }
 
 /** Fill a rating template that needs only the user and the item (1-1, 1-2, 1-5, 1-6, 1-10, ...). */
-export function renderPairPrompt(ds: Dataset, t: PromptTemplate, user: number, item: number): string {
+export function renderPairPrompt(ds: Dataset, t: PromptTemplate, user: number, item: number, ids: IdView = plainIds(ds)): string {
   const pd = promptData(ds);
-  const f: TemplateFields = pd.itemFields(item, { user_id: ds.users.token[user], user_desc: pd.userDesc(user) });
-  return renderTemplate(t, f);
+  const f: TemplateFields = pd.itemFields(item, { user_id: ids.users[user], user_desc: pd.userDesc(user) }, ids);
+  return renderTemplate(templateFor(t, ids), f);
 }

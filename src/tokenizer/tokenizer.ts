@@ -94,6 +94,14 @@ export interface TrainTokenizerOptions {
    * only in that pruning never drops them.
    */
   requiredPieces?: readonly string[];
+  /**
+   * Id tokens (`item_548`, `user_23`, `c_31`): each one vocabulary entry,
+   * matched in the text before any normalisation or splitting (HF "added
+   * tokens", whole words only), so an id is always exactly one token and
+   * never shares a piece with a word or another id. They are left out of the
+   * text the Unigram model is trained on, and each starts a whole word.
+   */
+  idTokens?: readonly string[];
 }
 
 export interface EncodeOptions {
@@ -118,6 +126,8 @@ export class T5Tokenizer {
   /** -1 when the vocabulary has no `<unk>`. */
   readonly unkId: number;
   readonly vocabSize: number;
+  /** Ids of the id tokens (added, non-special tokens). */
+  private readonly idTokenIds: Set<number>;
 
   private constructor(
     private readonly tk: NativeTokenizer,
@@ -128,6 +138,13 @@ export class T5Tokenizer {
     this.eosId = id(EOS);
     this.unkId = id(UNK);
     this.vocabSize = tk.getVocabSize(true);
+    const added = (JSON.parse(json) as { added_tokens?: { id: number; special?: boolean }[] }).added_tokens ?? [];
+    this.idTokenIds = new Set(added.filter((a) => a.special === false).map((a) => a.id));
+  }
+
+  /** Number of id tokens (see TrainTokenizerOptions.idTokens). */
+  get idTokenCount(): number {
+    return this.idTokenIds.size;
   }
 
   /** Parse a `tokenizer.json` text (ours or T5's own). */
@@ -178,8 +195,10 @@ export class T5Tokenizer {
       const corpusFile = join(dir, 'corpus.txt');
       const lines: string[] = [];
       let chars = 0;
+      const idSet = new Set(opts.idTokens ?? []);
       for (const doc of corpus) {
-        const line = String(doc).replace(/[\r\n]+/g, ' ').trim();
+        let line = String(doc).replace(/[\r\n]+/g, ' ').trim();
+        if (idSet.size) line = line.split(/\s+/).filter((w) => !idSet.has(w)).join(' ');
         if (line) {
           lines.push(line);
           chars += line.length;
@@ -200,18 +219,20 @@ export class T5Tokenizer {
         const top = pieces.reduce((m, [, sc]) => Math.max(m, sc), -1);
         pieces = [...pieces.filter(([p]) => !required.has(p)), ...[...required].map((p): [string, number] => [p, top])];
       }
-      const vocab: [string, number][] = [[PAD, 0], [EOS, 0], [UNK, 0], ...pieces];
+      const taken = new Set(pieces.map(([p]) => p));
+      const ids = [...new Set(opts.idTokens ?? [])].filter((t) => t && !specials.has(t));
+      for (const t of ids) {
+        if (/\s/.test(t)) throw new InputError(`id token '${t}' contains whitespace`);
+        if (taken.has(t)) throw new InputError(`id token '${t}' is also a trained piece`);
+      }
+      const vocab: [string, number][] = [[PAD, 0], [EOS, 0], [UNK, 0], ...pieces, ...ids.map((t): [string, number] => [t, 0])];
+      const firstId = 3 + pieces.length;
       const spec = {
         ...base,
-        added_tokens: [PAD, EOS, UNK].map((content, id) => ({
-          id,
-          content,
-          single_word: false,
-          lstrip: false,
-          rstrip: false,
-          normalized: false,
-          special: true,
-        })),
+        added_tokens: [
+          ...[PAD, EOS, UNK].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+          ...ids.map((content, i) => ({ id: firstId + i, content, single_word: true, lstrip: false, rstrip: false, normalized: false, special: false })),
+        ],
         post_processor: {
           type: 'TemplateProcessing',
           single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: EOS, type_id: 0 } }],
@@ -267,7 +288,23 @@ export class T5Tokenizer {
         throw new InputError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
       }
     }
-    return this.tk.decode([...ids], opts.skipSpecialTokens ?? true);
+    if (!this.idTokenIds.size) return this.tk.decode([...ids], opts.skipSpecialTokens ?? true);
+    // Id tokens carry no word marker: the native decoder would glue them to their neighbours.
+    const words: string[] = [];
+    let run: number[] = [];
+    const flush = async (): Promise<void> => {
+      if (run.length) words.push(await this.tk.decode(run, opts.skipSpecialTokens ?? true));
+      run = [];
+    };
+    for (const id of ids) {
+      if (!this.idTokenIds.has(id)) run.push(id);
+      else {
+        await flush();
+        words.push(this.tk.idToToken(id) ?? '');
+      }
+    }
+    await flush();
+    return words.map((w) => w.trim()).filter(Boolean).join(' ');
   }
 
   private finish(enc: NativeEncoding, opts: EncodeOptions): Encoded {
@@ -288,7 +325,8 @@ export class T5Tokenizer {
       special.push(1);
     }
     const rows = opts.wholeWordRows ?? MAX_LENGTH;
-    return { ids, pieces, wholeWordIds: wholeWordIds(pieces, { maxIndex: rows - 1, specialMask: special }) };
+    const starts = this.idTokenIds.size ? ids.map((id) => (this.idTokenIds.has(id) ? 1 : 0)) : undefined;
+    return { ids, pieces, wholeWordIds: wholeWordIds(pieces, { maxIndex: rows - 1, specialMask: special, startMask: starts }) };
   }
 }
 

@@ -15,6 +15,8 @@ export interface WholeWordOptions {
   maxIndex?: number;
   /** Per-piece flags: 1 for special tokens (`</s>`, `<pad>`), which get 0. */
   specialMask?: ArrayLike<number>;
+  /** Per-piece flags: 1 where a word starts although the piece has no `▁` (id tokens such as `item_548`). */
+  startMask?: ArrayLike<number>;
 }
 
 export function wholeWordIds(pieces: readonly string[], opts: WholeWordOptions = {}): number[] {
@@ -27,7 +29,7 @@ export function wholeWordIds(pieces: readonly string[], opts: WholeWordOptions =
       out[i] = 0;
       continue;
     }
-    if (pieces[i].startsWith(WORD_MARKER)) word++;
+    if (pieces[i].startsWith(WORD_MARKER) || (opts.startMask && opts.startMask[i])) word++;
     out[i] = Math.min(word, maxIndex);
   }
   return out;

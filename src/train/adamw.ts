@@ -20,7 +20,7 @@ export interface DecayRange {
   offset: number;
   size: number;
   decay: boolean;
-  /** Multiplies the learning rate for this range (default 1). */
+  /** Multiplies the learning rate of this range's Adam step (default 1); the weight decay keeps the base rate. */
   lrScale?: number;
 }
 
@@ -65,7 +65,9 @@ export class AdamW {
     const addon = params.length >= NATIVE_MIN && grads.length === params.length ? nativeIfLoaded() : null;
     for (const r of this.ranges) {
       const rlr = lr * (r.lrScale ?? 1);
-      const keep = r.decay ? 1 - rlr * this.weightDecay : 1;
+      // The scale speeds up the Adam step only: scaling the decay too would shrink a
+      // rare id row by (1 − scale·lr·wd) at every step between its rare gradients.
+      const keep = r.decay ? 1 - lr * this.weightDecay : 1;
       const stepSize = rlr / bc1;
       if (addon) {
         const o = r.offset * 4;

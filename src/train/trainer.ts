@@ -86,6 +86,34 @@ export interface TrainOptions {
   /** Stop after the current step (no checkpoint is written for it). */
   signal?: AbortSignal;
   onStep?(record: StepRecord): void;
+  /** Validation while training: see {@link ValidationOptions}. */
+  validate?: ValidationOptions;
+}
+
+/**
+ * Score the current parameters every `every` steps and at the end (higher is
+ * better). Each result goes to the JSONL log as a `"type":"valid"` line; the
+ * best one is handed to `onBest` (keep it); after `patience` validations
+ * without a new best the run ends early (a finished run, not an interrupted one).
+ */
+export interface ValidationOptions {
+  every: number;
+  /** Validations without improvement before stopping; 0 or absent = never stop early. */
+  patience?: number;
+  run(step: number, params: Float32Array, layout: ParamLayout): Promise<ValidationResult>;
+  onBest?(step: number, params: Float32Array, layout: ParamLayout, result: ValidationResult): Promise<void> | void;
+}
+
+export interface ValidationResult {
+  /** The number compared across validations (e.g. HR@10). */
+  metric: number;
+  /** Everything worth logging beside it (metric values, their standard errors, users). */
+  values: Record<string, number>;
+}
+
+export interface ValidationRecord extends ValidationResult {
+  step: number;
+  ms: number;
 }
 
 export interface StepRecord {
@@ -114,6 +142,12 @@ export interface TrainResult {
   records: StepRecord[];
   /** True when stopped by the signal before the end. */
   stopped: boolean;
+  /** True when validation stopped the run early (patience exhausted). */
+  earlyStopped?: boolean;
+  /** Validations of the whole run (after a resume: read back from the log as well). */
+  validations?: ValidationRecord[];
+  /** The best validation, when any ran. */
+  best?: ValidationRecord;
   layout: ParamLayout;
   /** Final parameters (flat, `layout` order). */
   params: Float32Array;
@@ -176,6 +210,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   let start = 0;
   let elapsedMs = 0;
   let tokensSoFar = 0;
+  const validations: ValidationRecord[] = [];
   if (opts.resume) {
     const dir = findCheckpoint(opts.outDir!);
     if (!dir) throw new InputError('nothing to resume: no checkpoint in the output folder', { file: opts.outDir });
@@ -188,7 +223,10 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
     start = ck.state.step;
     elapsedMs = ck.state.elapsedMs;
     tokensSoFar = ck.state.tokens;
-    if (logFile) truncateLog(logFile, start);
+    if (logFile) {
+      truncateLog(logFile, start);
+      validations.push(...readValidations(logFile));
+    }
     if (local) local.readParams(params);
   } else {
     if (local) local.writeParams(params);
@@ -220,7 +258,24 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
     }
   };
 
+  const best = (): ValidationRecord | undefined => validations.reduce<ValidationRecord | undefined>((b, v) => (!b || v.metric > b.metric ? v : b), undefined);
+  const validateNow = async (s: number): Promise<boolean> => {
+    const v = opts.validate!;
+    const before = best();
+    const t = performance.now();
+    const r = await v.run(s, params, layout);
+    const rec: ValidationRecord = { step: s, metric: r.metric, values: r.values, ms: performance.now() - t };
+    validations.push(rec);
+    if (logFile) appendFileSync(logFile, JSON.stringify({ type: 'valid', step: s, metric: r.metric, ...r.values, ms: Math.round(rec.ms), time: new Date().toISOString() }) + '\n');
+    if (!opts.quiet) (opts.progressStream ?? process.stderr).write(`validation at step ${s}: ${Object.entries(r.values).map(([k, x]) => `${k} ${Number.isInteger(x) ? x : x.toFixed(4)}`).join(', ')}${!before || r.metric > before.metric ? ' (best)' : ''}\n`);
+    if (!before || r.metric > before.metric) await v.onBest?.(s, params, layout, r);
+    const b = best()!;
+    const since = validations.filter((x) => x.step > b.step).length;
+    return Boolean(v.patience && since >= v.patience);
+  };
+
   let stopped = false;
+  let earlyStopped = false;
   let step = start;
   let recentTokens = 0;
   let recentMs = 0;
@@ -296,11 +351,32 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
       recentTokens = 0;
     }
     opts.onStep?.(record);
+    if (opts.validate && (s === totalSteps || s % opts.validate.every === 0) && (await validateNow(s))) earlyStopped = true;
     const every = opts.checkpointEvery ?? 0;
-    if (s === totalSteps || (every > 0 && s % every === 0)) await save(s);
+    if (s === totalSteps || earlyStopped || (every > 0 && s % every === 0)) await save(s);
+    if (earlyStopped) break;
   }
   progress.finish(records.length ? `loss ${records[records.length - 1].loss.toFixed(4)}` : undefined);
-  return { step, totalSteps, records, stopped, layout, params: Float32Array.from(params) };
+  return {
+    step, totalSteps, records, stopped, layout, params: Float32Array.from(params),
+    ...(opts.validate ? { earlyStopped, validations, best: best() } : {}),
+  };
+}
+
+/** The validation lines of a JSONL training log. */
+export function readValidations(file: string): ValidationRecord[] {
+  if (!existsSync(file)) return [];
+  const out: ValidationRecord[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.includes('"type":"valid"')) continue;
+    try {
+      const { type: _t, step, metric, ms, time: _time, ...values } = JSON.parse(line) as Record<string, number>;
+      out.push({ step, metric, ms, values });
+    } catch {
+      /* a torn last line */
+    }
+  }
+  return out;
 }
 
 function checkFingerprint(saved: Fingerprint, now: Fingerprint, dir: string): void {
