@@ -291,6 +291,8 @@ def main():
         return
     if not a.pairs or not a.out:
         sys.exit("--pairs and --out are required to train (--epochs > 0)")
+    if not a.embedding_lr_scale > 0:
+        sys.exit(f"--embedding-lr-scale must be > 0, got {a.embedding_lr_scale}")
 
     # Tokenize every pairs file once.
     t0 = time.time()
@@ -320,13 +322,17 @@ def main():
     plan = {"total": sum(per_epoch)}
     # Three groups, as p5rec's AdamW: the token table (its own learning-rate
     # scale: rare id rows learn slowly at the base rate), the rest with weight
-    # decay, layer norms without.
+    # decay, and no decay on layer norms and biases (relative_attention_bias
+    # included, as p5rec's defaultNoDecay). torch's AdamW decays by
+    # lr·weight_decay per group: the table's weight_decay is divided by its
+    # scale so that, as in p5rec, the scale speeds up the Adam step only.
     named = list(model.named_parameters())
+    no_decay_name = lambda n: "layer_norm" in n or "bias" in n
     table = [p for n, p in named if n == "t5.shared.weight"]
-    decay = [p for n, p in named if "layer_norm" not in n and n != "t5.shared.weight"]
-    no_decay = [p for n, p in named if "layer_norm" in n]
+    decay = [p for n, p in named if not no_decay_name(n) and n != "t5.shared.weight"]
+    no_decay = [p for n, p in named if no_decay_name(n) and n != "t5.shared.weight"]
     groups = [
-        {"params": table, "weight_decay": a.weight_decay, "lr_scale": a.embedding_lr_scale},
+        {"params": table, "weight_decay": a.weight_decay / a.embedding_lr_scale, "lr_scale": a.embedding_lr_scale},
         {"params": decay, "weight_decay": a.weight_decay, "lr_scale": 1.0},
         {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
     ]

@@ -61,12 +61,12 @@ describe('AdamW, schedule, clipping', () => {
     expect(p[0]).toBeCloseTo(want, 5);
   });
 
-  it('a range with lrScale steps at its own learning rate (decay scaled too)', () => {
+  it('a range with lrScale steps at its own learning rate (its weight decay keeps the base rate)', () => {
     const adam = new AdamW(2, [{ offset: 0, size: 1, decay: true }, { offset: 1, size: 1, decay: true, lrScale: 10 }], { eps: 1e-6, weightDecay: 0.01 });
     const p = new Float32Array([1, 1]);
     adam.step(p, new Float32Array([0.5, 0.5]), 0.01);
     expect(p[0]).toBeCloseTo((1 - 0.01 * 0.01) - 0.01 * (0.5 / 0.500001), 6);
-    expect(p[1]).toBeCloseTo((1 - 0.1 * 0.01) - 0.1 * (0.5 / 0.500001), 6);
+    expect(p[1]).toBeCloseTo((1 - 0.01 * 0.01) - 0.1 * (0.5 / 0.500001), 6);
   });
 
   it('linear warmup then linear decay', () => {

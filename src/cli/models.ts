@@ -144,7 +144,7 @@ export function registerModelCommands(program: Command): void {
       mkdirSync(join(f.model, 'evals'), { recursive: true });
       writeFileSync(join(f.model, 'evals', `${result!.task}-${result!.split}${prompt ? `-p${prompt}` : ''}${f.ratingMode && ratingMode ? `-${ratingMode}` : ''}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
       return run;
-    }, (r) => `${r.label ?? r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(r.task) ? 'rows' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`));
+    }, (r) => `${r.label ?? r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(r.task) ? 'rows' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}${withSe((r as { stderr?: Record<string, number> }).stderr, k)}`).join('  ')}`));
 }
 
 export function registerReportCommand(program: Command): void {
@@ -162,4 +162,10 @@ export function registerReportCommand(program: Command): void {
 
 export function readJson(path: string): unknown {
   return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/** ` ± se` when the evaluation reports a standard error for the metric. */
+function withSe(stderr: Record<string, number> | undefined, key: string): string {
+  const se = stderr?.[key];
+  return se !== undefined && Number.isFinite(se) ? ` ± ${se.toFixed(4)}` : '';
 }

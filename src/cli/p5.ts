@@ -45,6 +45,7 @@ interface TrainFlags extends CommonFlags {
   validateEvery?: string;
   validateUsers?: string;
   patience?: string;
+  itemInit?: string;
   calibrateRatings?: boolean;
   embeddingLrScale?: string;
   adamEps?: string;
@@ -128,6 +129,7 @@ export function registerP5Commands(program: Command): void {
     .option('--validate-every <n>', 'validate (sequential HR@10 / NDCG@10 on validation users) every n steps; keeps the best model')
     .option('--validate-users <n>', 'validation users (the first n)', '1000')
     .option('--patience <n>', 'stop after n validations without a new best (0 = never)', '0')
+    .option('--item-init <how>', "item token rows start as: random (T5's init) | cooccurrence (vectors of the items' co-occurrence in the training prefixes)", 'random')
     .option('--seed <n>', 'seed', '0')
     .option('--workers <n>', 'data-parallel worker threads', '1')
     .option('--checkpoint-every <n>', 'steps between checkpoints', '200')
@@ -173,6 +175,7 @@ export function registerP5Commands(program: Command): void {
           itemPieces: f.itemPieces,
           userPieces: f.userPieces,
           itemIds: parseItemIndexing(f.itemIds ?? 'plain'),
+          itemInit: parseChoice('item-init', f.itemInit ?? 'random', ['random', 'cooccurrence'] as const),
           prompts: f.trainPrompts ? f.trainPrompts.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
           validate: f.validateEvery === undefined ? undefined : {
             every: parseIntFlag('validate-every', f.validateEvery, 1000, 1),
@@ -298,4 +301,9 @@ function resolveId(v: string, raw: readonly string[], token: readonly string[], 
   if (j < 0) j = token.indexOf(v);
   if (j < 0) throw new InputError(`unknown ${what} '${v}'`, { field: what });
   return j;
+}
+
+function parseChoice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw new InputError(`--${flag} must be one of ${choices.join(', ')}, got '${value}'`, { field: flag });
+  return value as T;
 }

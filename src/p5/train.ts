@@ -28,6 +28,7 @@ import type { ParamLayout } from '../train/replica.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { VERSION } from '../version.js';
 import { buildCorpus } from './corpus.js';
+import { cooccurrenceEmbeddings } from './item-init.js';
 import { fitRatingCalibration } from './calibrate.js';
 import { DEFAULT_P5_SETTINGS, P5Recommender, type P5Settings, type RatingCalibration } from './recommender.js';
 import { P5_TASK_MODULE, p5Task } from './task.js';
@@ -106,6 +107,13 @@ export interface P5TrainOptions {
    * `patience` validations without a new best stop the run.
    */
   validate?: { every: number; users?: number; patience?: number };
+  /**
+   * Where the item tokens' embedding rows start: 'random' (T5's init, the
+   * default) or 'cooccurrence' (vectors whose dot products reproduce the
+   * items' co-occurrence in the training prefixes, ./item-init.ts; needs an
+   * indexing with one token per item: independent or cid+iid).
+   */
+  itemInit?: 'random' | 'cooccurrence';
   /** Fit the expected star's calibration on the validation ratings after training (integer-star models; default true). */
   calibrateRatings?: boolean;
   seed?: number;
@@ -187,6 +195,39 @@ function templateWords(collection: PromptCollection): string[] {
   return [...words];
 }
 
+/**
+ * Overwrite each item's own token row of the (tied) embedding table with its
+ * co-occurrence vector, scaled to the table's mean row norm so the T5's
+ * initial activations keep their size.
+ */
+async function initItemRows(model: T5Model, ds: Dataset, tok: T5Tokenizer, view: IdView, seed: number): Promise<void> {
+  if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`--item-init cooccurrence needs one token per item (--item-ids independent or cid+iid), got '${view.indexing}'`, { field: 'item-init' });
+  const table = model.params.get('shared.weight');
+  if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'item-init' });
+  const [V, d] = table.shape as [number, number];
+  const w = Float32Array.from(await table.data());
+  const rowsOf = view.items.map((text) => tok.pieceToId(text.split(' ').at(-1)!));
+  const e = cooccurrenceEmbeddings(ds, d, { seed });
+  let tableNorm = 0;
+  for (let r = 0; r < V; r++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += w[r * d + k] ** 2;
+    tableNorm += Math.sqrt(s) / V;
+  }
+  let itemNorm = 0;
+  for (let j = 0; j < ds.numItems; j++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += e[j * d + k] ** 2;
+    itemNorm += Math.sqrt(s) / ds.numItems;
+  }
+  const scale = itemNorm > 0 ? tableNorm / itemNorm : 0;
+  rowsOf.forEach((row, j) => {
+    if (row === null || row === undefined) throw new InputError(`item ${ds.items.token[j]}: its id token is not in the tokenizer`, { field: 'item-init' });
+    for (let k = 0; k < d; k++) w[row * d + k] = e[j * d + k] * scale;
+  });
+  table.assign(tf().tensor(w, [V, d]));
+}
+
 /** Copy a flat parameter buffer into the model's variables (data-parallel runs keep them in workers). */
 function assignParams(model: T5Model, params: Float32Array, layout: ParamLayout): void {
   for (const e of layout.entries) model.params.get(e.name)!.assign(tf().tensor(params.slice(e.offset, e.offset + e.size), e.shape));
@@ -260,7 +301,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   };
   const p5json = {
     format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), userPieces: Boolean(o.userPieces),
-    itemIds: view.indexing, trainedTemplates: corpus.templates, digitGroup: o.digitGroup ?? 0, ratingNoise: o.ratingNoise !== false,
+    itemIds: view.indexing, itemInit: o.itemInit ?? 'random', trainedTemplates: corpus.templates, digitGroup: o.digitGroup ?? 0, ratingNoise: o.ratingNoise !== false,
   };
 
   const workers = o.workers ?? 1;
@@ -283,6 +324,11 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     onStep: o.onStep,
   };
   const model = init ? init.model : T5Model.create(config, { seed });
+  if (o.itemInit === 'cooccurrence' && !o.resume) {
+    const t = Date.now();
+    await initItemRows(model, ds, tok, view, seed);
+    log(`item rows: co-occurrence init (${config.d_model} dims) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+  }
   // Validation while training: the best parameters are kept (in memory, and in train/best for a resume).
   const bestDir = join(workDir, 'best');
   let bestParams: Float32Array | null = null;
@@ -349,7 +395,8 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     skippedTemplates: corpus.skipped,
     finalLoss: last?.loss ?? NaN,
     tokensPerSec: trainMs ? tokens / (trainMs / 1000) : 0,
-    examplesPerSec: trainMs ? result.records.reduce((a, r) => a + r.examples, 0) / (trainMs / 1000) : 0,
+    // A step is one length-bucketed batch; batches of one corpus hold examples / batches prompts on average.
+    examplesPerSec: trainMs ? (result.records.length * common.batchSize * (corpus.examples / corpus.batches)) / (trainMs / 1000) : 0,
     ...(validate ? { validation: { best: best ? { step: best.step, values: best.values } : null, earlyStopped: Boolean(result.earlyStopped), count: result.validations?.length ?? 0 } } : {}),
   };
   if (!result.stopped) {

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * P5 training throughput on the Beauty workload: training examples (prompts)
+ * per second of step time, for the recipe before issue 12 (plain ids with
+ * item and user pieces, the sequential and direct families: the old
+ * `bench:p5-beauty` default) and the current one (independent item ids, the
+ * all-item next-item prompts 2-1..2-3), on the same tiny d-64 T5 and on the
+ * d-128 model the current recipe trains. Corpus building and the tokenizer
+ * are excluded (they are reported apart); each run trains `--steps` steps.
+ *
+ *   npm run bench:p5-throughput -- [--steps 300] [--workdir DIR] [--only old|new|new128] [--json]
+ *
+ * Not run in CI (needs ../shared/datasets/amazon-beauty). For a timing of the
+ * whole command over several runs: farm-bench.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SHARED = resolve(ROOT, '../shared/datasets/amazon-beauty');
+const BIN = join(ROOT, 'bin/p5rec.js');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const WORK = resolve(opt('--workdir', join(ROOT, 'runs/p5-throughput')));
+const STEPS = opt('--steps', '300');
+const ONLY = opt('--only', undefined);
+const TINY = '{"preset":"tiny"}';
+const D128 = '{"preset":"tiny","d_model":128,"d_kv":32,"d_ff":512}';
+const COMMON = ['--epochs', '1', '--steps', STEPS, '--batch-tokens', '8192', '--max-batch', '128', '--lr', '2e-3', '--negatives', '19', '--checkpoint-every', '0'];
+const RECIPES = {
+  old: { about: 'before: plain ids, --item-pieces --user-pieces, sequential+direct (tiny d64)', flags: ['--config', TINY, '--tasks', 'sequential,direct', '--item-pieces', '--user-pieces'] },
+  new: { about: 'now: independent ids, 2-1..2-3 (tiny d64)', flags: ['--config', TINY, '--tasks', 'sequential', '--train-prompts', '2-1,2-2,2-3', '--item-ids', 'independent'] },
+  new128: { about: 'now, the recipe model: independent ids, 2-1..2-3 (d128)', flags: ['--config', D128, '--tasks', 'sequential', '--train-prompts', '2-1,2-2,2-3', '--item-ids', 'independent'] },
+};
+const log = (m) => process.stderr.write(`[bench:p5-throughput] ${m}\n`);
+
+function p5rec(cliArgs) {
+  const r = spawnSync(process.execPath, [BIN, ...cliArgs, '--json', '--quiet'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  const last = (r.stdout ?? '').trim().split('\n').at(-1);
+  let json = null;
+  try {
+    json = JSON.parse(last);
+  } catch {
+    /* reported below */
+  }
+  if (r.status !== 0 || !json?.ok) throw new Error(`p5rec ${cliArgs.slice(0, 2).join(' ')} failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').at(-1)}`);
+  return json;
+}
+
+mkdirSync(WORK, { recursive: true });
+const ds = join(WORK, 'dataset');
+if (!existsSync(join(ds, 'manifest.json'))) {
+  log('importing Beauty (random ids)');
+  p5rec(['data', 'import', 'p5', '--sequences', join(SHARED, 'sequential.txt'), '--datamaps', join(SHARED, 'datamaps.json'), '--meta', join(SHARED, 'meta.jsonl'), '--item-index', 'random', '--out', ds]);
+}
+const rows = [];
+for (const [name, r] of Object.entries(RECIPES)) {
+  if (ONLY && ONLY !== name) continue;
+  const out = join(WORK, name);
+  rmSync(out, { recursive: true, force: true });
+  log(`${name}: ${r.about}, ${STEPS} steps`);
+  const t0 = Date.now();
+  const j = p5rec(['train', ds, '--out', out, ...r.flags, ...COMMON]);
+  const wall = (Date.now() - t0) / 1000;
+  const promptsPerStep = j.examples / j.batches;
+  rows.push({
+    recipe: name, about: r.about, steps: j.steps, vocab: j.vocab, parameters: j.parameters,
+    promptsPerBatch: Math.round(promptsPerStep),
+    examplesPerSec: Math.round(j.examplesPerSec), tokensPerSec: Math.round(j.tokensPerSec), wallSeconds: Math.round(wall), peakRssMB: j.peakRssMB,
+  });
+  rmSync(out, { recursive: true, force: true });
+}
+const base = rows.find((r) => r.recipe === 'old');
+for (const r of rows) r.speedup = base ? Math.round((r.examplesPerSec / base.examplesPerSec) * 100) / 100 : null;
+if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ steps: Number(STEPS), rows })}\n`);
+else {
+  console.log(`P5 training throughput on Beauty, ${STEPS} steps each (examples/s of step time; corpus build excluded)`);
+  console.log('| recipe | vocab | parameters | prompts/batch | examples/s | tok/s | × before | peak RSS MB |\n|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.about} | ${r.vocab} | ${r.parameters} | ${r.promptsPerBatch} | ${r.examplesPerSec} | ${r.tokensPerSec} | ${r.speedup ?? '—'} | ${r.peakRssMB} |`);
+}

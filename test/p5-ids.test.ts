@@ -1,0 +1,196 @@
+/**
+ * P5 item indexing and training-time validation, on the Musical Instruments
+ * reviews bundled in data/ (a real 5-core dump; see data/musical-instruments/README.md).
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, ROOT, tempDir } from './helpers/cli.js';
+import { initEngine } from '../src/engine/backend.js';
+import { loadDataset, type Dataset } from '../src/data/dataset.js';
+import { loadPromptCollection, type PromptCollection } from '../src/prompts/templates.js';
+import { renderPairPrompt, renderUserPrompt } from '../src/prompts/instances.js';
+import { buildIdView, idTokens, type IdView } from '../src/prompts/ids.js';
+import { T5Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { resolveT5Config } from '../src/models/t5/config.js';
+import { T5Model } from '../src/models/t5/model.js';
+import { TokenTrie } from '../src/p5/trie.js';
+import { P5Recommender, DEFAULT_P5_SETTINGS } from '../src/p5/recommender.js';
+import { trainP5 } from '../src/p5/train.js';
+import { AdamW } from '../src/train/adamw.js';
+
+const MI_REVIEWS = join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
+let tmp: string;
+let mi: Dataset;
+let collection: PromptCollection;
+
+beforeAll(async () => {
+  tmp = tempDir('p5rec-ids-');
+  const a = cli(['data', 'import', 'amazon', '--reviews', MI_REVIEWS, '--out', join(tmp, 'mi'), '--json', '--quiet']);
+  expect(a.json?.ok, a.stderr).toBe(true);
+  mi = await loadDataset(join(tmp, 'mi'));
+  collection = loadPromptCollection();
+  await initEngine();
+}, 120_000);
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Every prompt a user and an item can appear in: each template, rendered for them. */
+function renderAll(view: IdView, u: number, j: number): { id: string; text: string }[] {
+  const out: { id: string; text: string }[] = [];
+  const other = (j + 1) % mi.numItems;
+  for (const t of collection.templates) {
+    if (t.placeholders.some((p) => ['review_body', 'review_headline', 'feature_word', 'star_rating', 'brand', 'price', 'item_title'].includes(p))) {
+      if (t.task === 'rating' || t.task === 'explanation' || t.task === 'review' || t.task === 'zeroshot') continue;
+    }
+    if (t.task === 'sequential' || t.task === 'direct') {
+      if (t.placeholders.includes('item_title')) continue;
+      out.push({ id: t.id, text: renderUserPrompt(mi, t, { user: u, history: Int32Array.of(other, j), asked: j, candidates: Int32Array.of(j, other) }, { ids: view }) });
+    } else if (!t.placeholders.some((p) => !['user_id', 'user_desc', 'item_id'].includes(p))) {
+      out.push({ id: t.id, text: renderPairPrompt(mi, t, u, j, view) });
+    }
+  }
+  return out;
+}
+
+describe('item and user ids', () => {
+  it('never collide: a user and an item with the same number are two tokens, and an item has one form in every template', async () => {
+    const view = buildIdView(mi, 'independent');
+    const n = '7';
+    const u = mi.users.token.indexOf(n);
+    const j = mi.items.token.indexOf(n);
+    expect(u).toBeGreaterThanOrEqual(0);
+    expect(j).toBeGreaterThanOrEqual(0);
+    const prompts = renderAll(view, u, j);
+    expect(prompts.length).toBeGreaterThan(15);
+    const tok = T5Tokenizer.train(prompts.map((p) => p.text), { idTokens: idTokens(view, true) });
+    const itemId = tok.pieceToId(`item_${n}`);
+    const userId = tok.pieceToId(`user_${n}`);
+    expect(itemId).not.toBeNull();
+    expect(userId).not.toBeNull();
+    expect(itemId).not.toBe(userId);
+    let sawItem = 0;
+    for (const p of prompts) {
+      const e = await tok.encode(p.text);
+      // The bare number never appears as a piece of its own: it is always inside its namespace's token.
+      expect(e.pieces.filter((x) => x === n || x === `\u2581${n}`), p.id).toEqual([]);
+      if (p.text.includes(`item_${n}`)) {
+        expect(e.ids, p.id).toContain(itemId);
+        sawItem++;
+      }
+      if (p.text.includes(`user_${n}`)) expect(e.ids, p.id).toContain(userId);
+      // `item_{item_id}` no longer doubles the prefix.
+      expect(p.text, p.id).not.toMatch(/item_item_|user_user_/);
+    }
+    expect(sawItem).toBeGreaterThan(10);
+    // The answer is the same single token.
+    const answer = await tok.encode(view.items[j]);
+    expect(answer.ids).toEqual([itemId, tok.eosId]);
+    // Id tokens start whole words and decode with spaces around them.
+    const e = await tok.encode(`history : item_${n} , user_${n}`);
+    const at = e.ids.indexOf(itemId!);
+    expect(e.wholeWordIds[at]).toBeGreaterThan(e.wholeWordIds[at - 1]);
+    expect(await tok.decode(e.ids)).toBe(`history : item_${n} , user_${n}`);
+  });
+
+  it('collaborative and cid+iid ids: the trie admits exactly the catalogue', async () => {
+    for (const indexing of ['collaborative', 'cid+iid'] as const) {
+      const view = buildIdView(mi, indexing, 2022);
+      expect(new Set(view.items).size).toBe(mi.numItems);
+      const tok = T5Tokenizer.train(['a purchase history', ...view.items.slice(0, 50)], { idTokens: idTokens(view, false) });
+      const enc = await tok.encodeBatch(view.items);
+      const trie = new TokenTrie();
+      enc.forEach((e, j) => trie.insert(e.ids, j));
+      expect(trie.size).toBe(mi.numItems);
+      enc.forEach((e, j) => expect(trie.lookup(e.ids)).toBe(j));
+      // Every complete path from the root ends at a catalogue item: count the leaves.
+      let leaves = 0;
+      const walk = (node: number): void => {
+        if (trie.value(node) >= 0) leaves++;
+        for (const [, next] of trie.allowed(node)) walk(next);
+      };
+      walk(TokenTrie.ROOT);
+      expect(leaves).toBe(mi.numItems);
+      // Cluster prefixes are shared (the point of collaborative ids), yet two items' tails swapped are not items.
+      const first = new Set(enc.map((e) => e.ids[0]));
+      expect(first.size).toBeLessThan(mi.numItems / 10);
+      const a = enc[0].ids;
+      const b = enc.find((e) => e.ids[0] !== a[0])!.ids;
+      expect(trie.lookup([a[0], ...b.slice(1)])).toBe(-1);
+    }
+  });
+});
+
+describe('templates a model cannot answer', () => {
+  it('are refused, naming the field the dataset or the training never had', async () => {
+    const csv = join(tmp, 'plain.csv');
+    const rows = ['user,item,rating,time'];
+    for (let u = 0; u < 30; u++) for (let k = 0; k < 6; k++) rows.push(`u${u},i${(u * 7 + k * 3) % 40},${1 + ((u + k) % 5)},${1000 + u * 10 + k}`);
+    writeFileSync(csv, rows.join('\n') + '\n');
+    const r = cli(['data', 'import', 'csv', '--file', csv, '--user', 'user', '--item', 'item', '--rating', 'rating', '--time', 'time', '--out', join(tmp, 'plain'), '--json', '--quiet']);
+    expect(r.json?.ok, r.stderr).toBe(true);
+    const ds = await loadDataset(join(tmp, 'plain'));
+    expect(ds.manifest.fields.reviewerName).toBe(false);
+    const tok = T5Tokenizer.train(['a purchase history of user_1 : 1 , 2']);
+    const model = T5Model.create(resolveT5Config({ preset: 'tiny', vocab_size: tok.vocabSize }), { seed: 1 });
+    try {
+      const rec = new P5Recommender(ds, model, tok, collection, 'both', { ...DEFAULT_P5_SETTINGS, trainedPlaceholders: ['user_id', 'purchase_history'] });
+      // 2-13 (P5's unseen sequential prompt) describes the user by name: this dataset has none.
+      expect(() => rec.usePrompt('sequential', '2-13')).toThrow(/\{user_desc\}.*reviewerName/);
+      // 5-1 asks about {item_id}, which no training prompt of this model filled.
+      expect(() => rec.usePrompt('direct', '5-1')).toThrow(/\{item_id\}.*no training prompt/);
+      rec.usePrompt('sequential', '2-1');
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('training with independent ids and validation', () => {
+  it('logs a validation curve, keeps the best model, and evaluates with the ids it was trained on', async () => {
+    const out = join(tmp, 'p5');
+    const steps: number[] = [];
+    const r = await trainP5(mi, collection, {
+      out, config: { preset: 'tiny', d_model: 32, d_kv: 8, d_ff: 64, num_heads: 4 } as never, tasks: ['sequential'], prompts: ['2-1', '2-3'], itemIds: 'independent', epochs: 1,
+      steps: 4, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-3, validate: { every: 2, users: 20 }, quiet: true, onStep: (s) => steps.push(s.step),
+    });
+    expect(steps).toEqual([1, 2, 3, 4]);
+    const log = readFileSync(join(out, 'train', 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const valid = log.filter((l) => l.type === 'valid');
+    expect(valid.map((v) => v.step)).toEqual([2, 4]);
+    for (const v of valid) {
+      expect(v.users).toBe(20);
+      expect(v['HR@10']).toBeGreaterThanOrEqual(0);
+      expect(v['HR@10']).toBeLessThanOrEqual(1);
+      expect(v.metric).toBe(v['NDCG@10']);
+    }
+    expect(r.validation?.count).toBe(2);
+    expect(existsSync(join(out, 'train', 'best', 'model.safetensors'))).toBe(true);
+    const p5 = JSON.parse(readFileSync(join(out, 'p5.json'), 'utf8'));
+    expect(p5.itemIds).toBe('independent');
+    expect(p5.trainedTemplates.sort()).toEqual(['2-1', '2-3']);
+    expect(p5.settings.prompts.sequential).toBe('2-1');
+    expect(JSON.parse(readFileSync(join(out, 'ids.json'), 'utf8')).items[0]).toBe(`item_${mi.items.token[0]}`);
+    const ev = cli(['eval', join(tmp, 'mi'), '--model', out, '--task', 'sequential', '--users', '30', '--json', '--quiet']);
+    expect(ev.json?.ok, ev.stderr).toBe(true);
+    expect((ev.json as { count: number }).count).toBe(30);
+    expect((ev.json as { stderr: Record<string, number> }).stderr['HR@10']).toBeGreaterThanOrEqual(0);
+    const bad = cli(['eval', join(tmp, 'mi'), '--model', out, '--task', 'direct', '--prompt', '5-1', '--users', '5', '--json', '--quiet']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/\{item_id\}/);
+  }, 240_000);
+});
+
+describe('AdamW learning-rate scale', () => {
+  it('speeds up the Adam step of a range but not its weight decay', () => {
+    const params = new Float32Array(8).fill(1);
+    const grads = new Float32Array(8);
+    const adam = new AdamW(8, [{ offset: 0, size: 4, decay: true }, { offset: 4, size: 4, decay: true, lrScale: 10 }], { weightDecay: 0.1 });
+    adam.step(params, grads, 0.01, 1);
+    // zero gradient: only decay moves the weights, by the same factor in both ranges
+    expect(params[0]).toBeCloseTo(1 - 0.01 * 0.1, 6);
+    expect(params[4]).toBeCloseTo(params[0], 6);
+  });
+});
