@@ -4,18 +4,20 @@
  * and the published leak-free P5-family rows. Not run in CI.
  *
  *   npm run bench:p5-beauty -- [--config JSON|tiny|small] [--item-ids independent|collaborative|cid+iid|plain]
- *                              [--train-prompts 2-1,2-2,2-3] [--tasks sequential] [--epochs 8] [--steps 20000]
- *                              [--lr 2e-3] [--embedding-lr-scale 3] [--dropout 0.1] [--adam-eps 1e-6]
- *                              [--validate-every 2000] [--validate-users 1000]
+ *                              [--item-init cooccurrence|random] [--train-prompts 2-1,2-2,2-3] [--tasks sequential]
+ *                              [--epochs 8] [--steps 16000] [--lr 2e-3] [--embedding-lr-scale 1] [--dropout 0.1]
+ *                              [--adam-eps 1e-6] [--validate-every 1000] [--validate-users 1000]
  *                              [--workdir DIR] [--users N] [--direct-users N] [--beams N] [--json]
  *                              [--model DIR]   (evaluate a model trained elsewhere; skips training)
  *
  * The default recipe (docs/p5.md, "Beauty"): one token per item (independent
  * ids, in their own namespace), the three all-item next-item prompts 2-1..2-3
  * (P5's other sequential prompts need reviewer names, which this dataset
- * lacks, or are yes/no and candidate-copy prompts), a d-128 T5 with 2+2
- * layers, 20,000 steps of ~120 prompts, validation on 1,000 validation users
- * every 2,000 steps keeping the best model: under 2 h on 2 CPU cores.
+ * lacks, or are yes/no and candidate-copy prompts), item rows that start from
+ * the items' co-occurrence in the training prefixes (--item-init), a d-128
+ * T5 with 2+2 layers, 16,000 steps of ~120 prompts, validation on 1,000
+ * validation users every 1,000 steps keeping the best model: under 2 h on 2
+ * CPU cores.
  *
  * Stages (each skipped when its output exists, so an interrupted run resumes;
  * training itself resumes from its checkpoint): import ../shared Beauty with
@@ -52,15 +54,16 @@ const TRAIN = [
   '--tasks', opt('--tasks', 'sequential'),
   ...(opt('--train-prompts', '2-1,2-2,2-3') === 'all' ? [] : ['--train-prompts', opt('--train-prompts', '2-1,2-2,2-3')]),
   '--item-ids', opt('--item-ids', 'independent'),
+  '--item-init', opt('--item-init', 'cooccurrence'),
   '--epochs', opt('--epochs', '8'),
-  '--steps', opt('--steps', '20000'),
+  '--steps', opt('--steps', '16000'),
   '--lr', opt('--lr', '2e-3'),
-  '--embedding-lr-scale', opt('--embedding-lr-scale', '3'),
+  '--embedding-lr-scale', opt('--embedding-lr-scale', '1'),
   '--dropout', opt('--dropout', '0.1'),
   '--adam-eps', opt('--adam-eps', '1e-6'),
   '--negatives', opt('--negatives', '19'),
   '--batch-tokens', '8192', '--max-batch', '128',
-  '--validate-every', opt('--validate-every', '2000'), '--validate-users', opt('--validate-users', '1000'),
+  '--validate-every', opt('--validate-every', '1000'), '--validate-users', opt('--validate-users', '1000'),
   '--checkpoint-every', '1000',
 ];
 const log = (m) => process.stderr.write(`[bench:p5-beauty] ${m}\n`);

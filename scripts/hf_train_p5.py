@@ -74,26 +74,32 @@ def read_pairs(path):
     return src, tgt
 
 
-def whole_word_ids(pieces, ids, eos, pad, max_index):
+def whole_word_ids(pieces, ids, eos, pad, max_index, id_tokens=frozenset()):
+    # A word starts at a "▁" piece or at an id token (item_548: an added, non-special token), as in p5rec.
     out, word = [], 0
     for p, i in zip(pieces, ids):
         if i == eos or i == pad:
             out.append(0)
             continue
-        if p.startswith(WORD_MARKER):
+        if p.startswith(WORD_MARKER) or i in id_tokens:
             word += 1
         out.append(min(word, max_index))
     return out
 
 
+def id_token_ids(tok):
+    return frozenset(i for i, t in tok.get_added_tokens_decoder().items() if not t.special)
+
+
 def encode(tok, texts, max_len, eos, pad, ww_rows):
     encs = tok.encode_batch(texts, add_special_tokens=False)
+    id_tokens = id_token_ids(tok) if ww_rows else frozenset()
     ids_out, ww_out = [], []
     for e in encs:
         ids = list(e.ids)[: max_len - 1] + [eos]
         pieces = list(e.tokens)[: max_len - 1] + ["</s>"]
         ids_out.append(ids)
-        ww_out.append(whole_word_ids(pieces, ids, eos, pad, ww_rows - 1) if ww_rows else None)
+        ww_out.append(whole_word_ids(pieces, ids, eos, pad, ww_rows - 1, id_tokens) if ww_rows else None)
     return ids_out, ww_out
 
 

@@ -18,6 +18,8 @@ import { TokenTrie } from '../src/p5/trie.js';
 import { P5Recommender, DEFAULT_P5_SETTINGS } from '../src/p5/recommender.js';
 import { trainP5 } from '../src/p5/train.js';
 import { AdamW } from '../src/train/adamw.js';
+import { cooccurrenceEmbeddings, jacobiEigen } from '../src/p5/item-init.js';
+import { TRAIN } from '../src/data/splits.js';
 
 const MI_REVIEWS = join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
 let tmp: string;
@@ -192,5 +194,54 @@ describe('AdamW learning-rate scale', () => {
     // zero gradient: only decay moves the weights, by the same factor in both ranges
     expect(params[0]).toBeCloseTo(1 - 0.01 * 0.1, 6);
     expect(params[4]).toBeCloseTo(params[0], 6);
+  });
+});
+
+describe('co-occurrence item init', () => {
+  it('a Jacobi eigensolve reproduces a symmetric matrix', () => {
+    const k = 4;
+    const m = Float64Array.from([4, 1, 0, 2, 1, 3, 1, 0, 0, 1, 2, 1, 2, 0, 1, 5]);
+    const { values, vectors } = jacobiEigen(m, k);
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        let r = 0;
+        for (let e = 0; e < k; e++) r += vectors[i * k + e] * values[e] * vectors[j * k + e];
+        expect(r).toBeCloseTo(m[i * k + j], 9);
+      }
+    }
+  });
+
+  it('gives items bought together larger dot products, and items never in a training prefix no vector', () => {
+    const d = 16;
+    const e = cooccurrenceEmbeddings(mi, d);
+    const x = mi.interactions;
+    const inTrain = new Uint8Array(mi.numItems);
+    const pairs: [number, number][] = [];
+    for (let u = 0; u < mi.numUsers; u++) {
+      const s = mi.userStart[u];
+      for (let t = 0; t < mi.userLength[u] && x.seqSplit[s + t] === TRAIN; t++) {
+        inTrain[x.item[s + t]] = 1;
+        if (t > 0 && x.seqSplit[s + t - 1] === TRAIN && x.item[s + t] !== x.item[s + t - 1]) pairs.push([x.item[s + t - 1], x.item[s + t]]);
+      }
+    }
+    const dot = (i: number, j: number): number => {
+      let a = 0;
+      for (let k = 0; k < d; k++) a += e[i * d + k] * e[j * d + k];
+      return a;
+    };
+    let adjacent = 0;
+    let random = 0;
+    let m = 0;
+    for (let p = 0; p < pairs.length; p += 7) {
+      const [i, j] = pairs[p];
+      adjacent += dot(i, j);
+      random += dot(i, (j * 31 + 17) % mi.numItems);
+      m++;
+    }
+    expect(adjacent / m).toBeGreaterThan(3 * Math.abs(random / m));
+    for (let j = 0; j < mi.numItems; j++) {
+      if (inTrain[j]) continue;
+      for (let k = 0; k < d; k++) expect(e[j * d + k]).toBe(0);
+    }
   });
 });
