@@ -30,17 +30,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED = resolve(ROOT, '../shared/datasets/amazon-beauty');
-const BIN = join(ROOT, 'bin/p5rec.js');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+import { join, resolve } from 'node:path';
+import { args, BIN, importBeautyArgs, opt, ROOT } from './beauty-common.mjs';
 const JSON_OUT = args.includes('--json');
 const WORK = resolve(opt('--workdir', join(ROOT, 'runs/p5-beauty')));
 const CONFIG = opt('--config', '{"preset":"tiny","d_model":128,"d_kv":32,"d_ff":512}');
@@ -98,7 +89,7 @@ const ds = join(WORK, 'dataset');
 const model = opt('--model', undefined) ? resolve(opt('--model')) : join(WORK, 'p5');
 const stages = [];
 if (!existsSync(join(ds, 'manifest.json'))) {
-  stages.push({ stage: 'import', ...run('import', ['data', 'import', 'p5', '--sequences', join(SHARED, 'sequential.txt'), '--datamaps', join(SHARED, 'datamaps.json'), '--meta', join(SHARED, 'meta.jsonl'), '--item-index', 'random', '--out', ds, '--quiet']) });
+  stages.push({ stage: 'import', ...run('import', [...importBeautyArgs(ds), '--quiet']) });
 }
 if (opt('--model', undefined) && !existsSync(join(model, 'model.json'))) throw new Error(`--model ${model}: no model.json`);
 if (!existsSync(join(model, 'model.json'))) {

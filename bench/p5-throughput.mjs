@@ -15,17 +15,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED = resolve(ROOT, '../shared/datasets/amazon-beauty');
-const BIN = join(ROOT, 'bin/p5rec.js');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+import { join, resolve } from 'node:path';
+import { args, BIN, importBeautyArgs, opt, ROOT } from './beauty-common.mjs';
 const WORK = resolve(opt('--workdir', join(ROOT, 'runs/p5-throughput')));
 const STEPS = opt('--steps', '300');
 const ONLY = opt('--only', undefined);
@@ -56,7 +47,7 @@ mkdirSync(WORK, { recursive: true });
 const ds = join(WORK, 'dataset');
 if (!existsSync(join(ds, 'manifest.json'))) {
   log('importing Beauty (random ids)');
-  p5rec(['data', 'import', 'p5', '--sequences', join(SHARED, 'sequential.txt'), '--datamaps', join(SHARED, 'datamaps.json'), '--meta', join(SHARED, 'meta.jsonl'), '--item-index', 'random', '--out', ds]);
+  p5rec(importBeautyArgs(ds));
 }
 const rows = [];
 for (const [name, r] of Object.entries(RECIPES)) {
