@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { cli, MI_REVIEWS, MOVIELENS, tempDir } from './helpers/cli.js';
 
 /**
  * Every bad input gets one stderr line naming file, line and field, a
@@ -35,7 +35,7 @@ describe('bad input', () => {
   };
 
   it('truncated gzip names the file and the line where data stopped', () => {
-    const full = readFileSync(join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'));
+    const full = readFileSync(MI_REVIEWS);
     expectCleanFailure(amazon('trunc.json.gz', full.subarray(0, Math.floor(full.length / 2))), join(tmp, 'o1'), /trunc\.json\.gz:\d+: truncated gzip/);
   });
 
@@ -77,7 +77,7 @@ describe('bad input', () => {
     const out = join(tmp, 'exists');
     mkdirSync(out);
     writeFileSync(join(out, 'keep.txt'), 'mine');
-    const r = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', out, '--json']);
+    const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--json']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/exists: output folder already exists/);
     expect(readdirSync(out)).toEqual(['keep.txt']);

@@ -7,7 +7,7 @@ import { loadDataset } from '../src/data/dataset.js';
 import { kcoreMask } from '../src/data/kcore.js';
 import { leaveOneOut, randomSplit, sampleNegatives, TRAIN, VALID, TEST } from '../src/data/splits.js';
 import { Rng } from '../src/util/rng.js';
-import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { BEAUTY, cli, tempDir } from './helpers/cli.js';
 
 describe('Python-literal metadata (Amazon 2014 meta files)', () => {
   it('parses dicts, nested lists, quotes, escapes, numbers and constants', () => {
@@ -100,7 +100,7 @@ describe('importers on small files', () => {
 
   it('collaborative ids: unique, prefix-free digit paths, and no leak on Beauty', async () => {
     const out = join(tmp, 'beauty-cid');
-    const r = cli(['data', 'import', 'p5', '--sequences', join(SHARED, 'amazon-beauty/sequential.txt'), '--datamaps', join(SHARED, 'amazon-beauty/datamaps.json'), '--out', out, '--item-index', 'collaborative', '--json', '--quiet']);
+    const r = cli(['data', 'import', 'p5', '--sequences', join(BEAUTY, 'sequential.txt'), '--datamaps', join(BEAUTY, 'datamaps.json'), '--out', out, '--item-index', 'collaborative', '--json', '--quiet']);
     expect(r.status, r.stderr).toBe(0);
     const ds = await loadDataset(out);
     const toks = ds.items.token;

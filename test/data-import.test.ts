@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { TRAIN, VALID, TEST } from '../src/data/splits.js';
-import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { BEAUTY, cli, MI_REVIEWS, MOVIELENS, tempDir } from './helpers/cli.js';
 
 const beautyArgs = (out: string, extra: string[] = []): string[] => [
   'data', 'import', 'p5',
-  '--sequences', join(SHARED, 'amazon-beauty/sequential.txt'),
-  '--datamaps', join(SHARED, 'amazon-beauty/datamaps.json'),
-  '--meta', join(SHARED, 'amazon-beauty/meta.jsonl'),
+  '--sequences', join(BEAUTY, 'sequential.txt'),
+  '--datamaps', join(BEAUTY, 'datamaps.json'),
+  '--meta', join(BEAUTY, 'meta.jsonl'),
   '--out', out, '--json', '--quiet', ...extra,
 ];
 
@@ -43,7 +43,7 @@ describe('import real datasets', () => {
 
   it('Musical Instruments (amazon): 1,429 users, 900 items, 10,261 interactions with text and summaries; splits are sound', async () => {
     const out = join(tmp, 'mi');
-    const r = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', out, '--json', '--quiet']);
+    const r = cli(['data', 'import', 'amazon', '--reviews', MI_REVIEWS, '--out', out, '--json', '--quiet']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.json).toMatchObject({ counts: { users: 1429, items: 900, interactions: 10261 }, fields: { review: true, summary: true, rating: true, time: true } });
     const ds = await loadDataset(out);
@@ -84,7 +84,7 @@ describe('import real datasets', () => {
 
   it('MovieLens 100K: 943 users, 1,682 items, 100,000 ratings with titles', async () => {
     const out = join(tmp, 'ml');
-    const r = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', out, '--json', '--quiet']);
+    const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--json', '--quiet']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.json).toMatchObject({ counts: { users: 943, items: 1682, interactions: 100000 } });
     const ds = await loadDataset(out);
@@ -93,7 +93,7 @@ describe('import real datasets', () => {
   });
 
   it('same seed gives a byte-identical folder; another seed changes ids and splits', () => {
-    const ml = join(SHARED, 'movielens-100k');
+    const ml = MOVIELENS;
     const a = join(tmp, 'ml-a'), b = join(tmp, 'ml-b'), c = join(tmp, 'ml-c');
     for (const [out, seed] of [[a, '7'], [b, '7'], [c, '8']]) expect(cli(['data', 'import', 'movielens', '--dir', ml, '--out', out, '--seed', seed, '--quiet', '--json']).status).toBe(0);
     const files = readdirSync(a).sort();
@@ -104,7 +104,7 @@ describe('import real datasets', () => {
 
   it('--kcore filters repeatedly until every user and item has >= k', async () => {
     const out = join(tmp, 'ml-k50');
-    const r = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', out, '--kcore', '50', '--quiet', '--json']);
+    const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--kcore', '50', '--quiet', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const ds = await loadDataset(out);
     expect(ds.numInteractions).toBeLessThan(100000);

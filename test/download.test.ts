@@ -4,18 +4,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import { zipSync } from 'fflate';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerDownloadCommand } from '../src/cli/download.js';
 import { DownloadError, downloadDataset, downloadFile, planDownload } from '../src/data/download.js';
+import { MI_REVIEWS, MOVIELENS } from './helpers/cli.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const DATASETS = path.resolve(here, '../../shared/datasets');
 const AMAZON_PATH = '/amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz';
-const AMAZON = readFileSync(path.join(DATASETS, AMAZON_PATH));
+const AMAZON = readFileSync(MI_REVIEWS);
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
@@ -44,9 +42,7 @@ function body(urlPath: string): Buffer | undefined {
   const p = decodeURIComponent(urlPath);
   const mem = routes.get(p);
   if (mem) return mem;
-  const file = path.join(DATASETS, p);
-  if (!file.startsWith(DATASETS + path.sep) || !existsSync(file)) return undefined;
-  return readFileSync(file);
+  return p === AMAZON_PATH ? AMAZON : undefined;
 }
 
 function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -244,8 +240,8 @@ describe('downloadFile', () => {
 });
 
 describe('downloadDataset', () => {
-  const mlFiles = readdirSync(path.join(DATASETS, 'movielens-100k'));
-  const zip = Buffer.from(zipSync(Object.fromEntries(mlFiles.map((f) => [`ml-100k/${f}`, new Uint8Array(readFileSync(path.join(DATASETS, 'movielens-100k', f)))]))));
+  const mlFiles = readdirSync(MOVIELENS);
+  const zip = Buffer.from(zipSync(Object.fromEntries(mlFiles.map((f) => [`ml-100k/${f}`, new Uint8Array(readFileSync(path.join(MOVIELENS, f)))]))));
   beforeAll(() => {
     routes.set('/ml/ml-100k.zip', zip);
     routes.set('/amazon-musical-instruments/meta_Musical_Instruments.json.gz', gzipSync('{"asin": "B0001", "title": "a guitar"}\n'));
@@ -275,7 +271,7 @@ describe('downloadDataset', () => {
   it('downloads and unpacks a MovieLens zip, verifying its md5', async () => {
     const dir = freshDir();
     const r = await downloadDataset('movielens-100k', { ...quietOpts, dir, baseUrl: `${base}/ml`, expected: { 'ml-100k.zip': { md5: md5(zip) } } });
-    for (const f of mlFiles) expect(readFileSync(path.join(dir, 'ml-100k', f)).equals(readFileSync(path.join(DATASETS, 'movielens-100k', f)))).toBe(true);
+    for (const f of mlFiles) expect(readFileSync(path.join(dir, 'ml-100k', f)).equals(readFileSync(path.join(MOVIELENS, f)))).toBe(true);
     expect(r.files[0]).toMatchObject({ md5: md5(zip), skipped: false });
     expect(r.files[0].extracted).toContain('ml-100k/u.data');
     expect(r.importCommand).toBe(`p5rec data import movielens --dir ${path.join(dir, 'ml-100k')} --out ${path.join(dir, 'movielens-100k')}`);

@@ -8,7 +8,7 @@ import { buildTables, collectRuns, renderMarkdown } from '../src/eval/report.js'
 import type { ModelState, Recommender } from '../src/recommend/recommender.js';
 import { readSafetensors, writeSafetensors } from '../src/util/safetensors.js';
 import { parseHyper } from '../src/cli/models.js';
-import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { BEAUTY, cli, MOVIELENS, tempDir } from './helpers/cli.js';
 
 /** A recommender that knows the answer: checks the protocols' plumbing end to end. */
 class Oracle implements Recommender {
@@ -38,7 +38,7 @@ describe('evaluation harness', () => {
   beforeAll(async () => {
     tmp = tempDir();
     const out = join(tmp, 'ml');
-    expect(cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', out, '--kcore', '60', '--quiet', '--json']).status).toBe(0);
+    expect(cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--kcore', '60', '--quiet', '--json']).status).toBe(0);
     ds = await loadDataset(out);
   });
 
@@ -80,7 +80,7 @@ describe('evaluation harness', () => {
     expect(hp.stderr).toMatch(/unknown option '--dim' for model 'pop'/);
 
     const beauty = join(tmp, 'beauty');
-    const seq = join(SHARED, 'amazon-beauty');
+    const seq = BEAUTY;
     expect(cli(['data', 'import', 'p5', '--sequences', join(seq, 'sequential.txt'), '--datamaps', join(seq, 'datamaps.json'), '--out', beauty, '--kcore', '15', '--quiet', '--json']).status).toBe(0);
     const popR = join(tmp, 'pop-r');
     expect(cli(['fit', beauty, '--model', 'pop', '--split', 'rating', '--out', popR, '--quiet', '--json']).status).toBe(0);

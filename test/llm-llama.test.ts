@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDataset } from '../src/data/build.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
@@ -12,10 +12,9 @@ import { loadPromptSet, PromptBuilder } from '../src/llm/prompts.js';
 import type { CompletionResult, LLMProvider } from '../src/llm/provider.js';
 import { createLlamaProvider } from '../src/llm/providers/llama.js';
 import { LlmRecommender } from '../src/llm/recommender.js';
-import { ROOT, SHARED, tempDir } from './helpers/cli.js';
+import { BEAUTY, STORIES_GGUF, tempDir } from './helpers/cli.js';
 
-const MODEL = resolve(ROOT, '../shared/models/stories260K.gguf');
-const BEAUTY = join(SHARED, 'amazon-beauty');
+const MODEL = STORIES_GGUF;
 
 /**
  * The real embedded path: a 1 MB Llama-architecture GGUF that writes

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { BEAUTY, cli, MI_REVIEWS, MOVIELENS, tempDir } from './helpers/cli.js';
 import { initEngine } from '../src/engine/backend.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { loadPromptCollection, type PromptCollection } from '../src/prompts/templates.js';
@@ -23,12 +23,12 @@ let model: T5Model;
 
 beforeAll(async () => {
   tmp = tempDir('p5rec-p5-');
-  const a = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', join(tmp, 'mi'), '--json', '--quiet']);
+  const a = cli(['data', 'import', 'amazon', '--reviews', MI_REVIEWS, '--out', join(tmp, 'mi'), '--json', '--quiet']);
   expect(a.json?.ok, a.stderr).toBe(true);
-  const b = cli(['data', 'import', 'p5', '--sequences', join(SHARED, 'amazon-beauty/sequential.txt'), '--datamaps', join(SHARED, 'amazon-beauty/datamaps.json'),
-    '--meta', join(SHARED, 'amazon-beauty/meta.jsonl'), '--out', join(tmp, 'beauty'), '--json', '--quiet']);
+  const b = cli(['data', 'import', 'p5', '--sequences', join(BEAUTY, 'sequential.txt'), '--datamaps', join(BEAUTY, 'datamaps.json'),
+    '--meta', join(BEAUTY, 'meta.jsonl'), '--out', join(tmp, 'beauty'), '--json', '--quiet']);
   expect(b.json?.ok, b.stderr).toBe(true);
-  const c = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', join(tmp, 'ml'), '--json', '--quiet']);
+  const c = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', join(tmp, 'ml'), '--json', '--quiet']);
   expect(c.json?.ok, c.stderr).toBe(true);
   [mi, beauty, ml] = await Promise.all([loadDataset(join(tmp, 'mi')), loadDataset(join(tmp, 'beauty')), loadDataset(join(tmp, 'ml'))]);
   collection = loadPromptCollection();

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { BEAUTY, cli, MI_REVIEWS, tempDir } from './helpers/cli.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { TEST, TRAIN, VALID } from '../src/data/splits.js';
 import {
@@ -67,10 +67,10 @@ function historyOf(source: string): string[] {
 
 beforeAll(async () => {
   tmp = tempDir('p5rec-prompts-');
-  const a = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', join(tmp, 'mi'), '--json', '--quiet']);
+  const a = cli(['data', 'import', 'amazon', '--reviews', MI_REVIEWS, '--out', join(tmp, 'mi'), '--json', '--quiet']);
   expect(a.json?.ok, a.stderr).toBe(true);
-  const b = cli(['data', 'import', 'p5', '--sequences', join(SHARED, 'amazon-beauty/sequential.txt'), '--datamaps', join(SHARED, 'amazon-beauty/datamaps.json'),
-    '--meta', join(SHARED, 'amazon-beauty/meta.jsonl'), '--out', join(tmp, 'beauty'), '--json', '--quiet']);
+  const b = cli(['data', 'import', 'p5', '--sequences', join(BEAUTY, 'sequential.txt'), '--datamaps', join(BEAUTY, 'datamaps.json'),
+    '--meta', join(BEAUTY, 'meta.jsonl'), '--out', join(tmp, 'beauty'), '--json', '--quiet']);
   expect(b.json?.ok, b.stderr).toBe(true);
   [mi, beauty] = await Promise.all([loadDataset(join(tmp, 'mi')), loadDataset(join(tmp, 'beauty'))]);
   p5 = loadPromptCollection();

@@ -15,7 +15,7 @@ import type { Generator } from '../src/serve/generator.js';
 import { confineModelDir, loadServedModels, parseModelSpec, type ServedModel } from '../src/serve/models.js';
 import { topK } from '../src/serve/topk.js';
 import { startServe } from '../src/cli/serve.js';
-import { cli, ROOT, SHARED, tempDir } from './helpers/cli.js';
+import { cli, MOVIELENS, ROOT, tempDir } from './helpers/cli.js';
 import { tinyP5Fixture } from './helpers/p5-fixture.js';
 
 /** A model with a per-user vector: its scores depend on the user index. */
@@ -72,7 +72,7 @@ describe('p5rec serve', () => {
   beforeAll(async () => {
     tmp = tempDir('p5rec-serve-');
     const data = join(tmp, 'ml');
-    const r = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', data, '--quiet', '--json']);
+    const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', data, '--quiet', '--json']);
     expect(r.status, r.stderr).toBe(0);
     ds = await loadDataset(data);
     root = join(tmp, 'models');
@@ -445,7 +445,7 @@ const p = new Command('p5rec').exitOverride(); registerServeCommand(p); await p.
     const tmp = tempDir('p5rec-serve-cli-');
     try {
       const data = join(tmp, 'ml');
-      expect(cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', data, '--kcore', '60', '--quiet']).status).toBe(0);
+      expect(cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', data, '--kcore', '60', '--quiet']).status).toBe(0);
       expect(cli(['fit', data, '--model', 'pop', '--out', join(tmp, 'models', 'pop'), '--quiet']).status).toBe(0);
 
       const child = start(['--dataset', data, '--model', 'top=pop', '--model-root', join(tmp, 'models'), '--port', '0', '--json']);

@@ -10,7 +10,7 @@ import { saveModel } from '../src/recommend/store.js';
 import { buildApp } from '../src/serve/app.js';
 import { loadServedModels } from '../src/serve/models.js';
 import { startServe } from '../src/cli/serve.js';
-import { cli, SHARED, tempDir } from './helpers/cli.js';
+import { cli, MOVIELENS, tempDir } from './helpers/cli.js';
 import { tinyP5Fixture } from './helpers/p5-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -27,7 +27,7 @@ describe.skipIf(!haveChromium)('web page in headless Chromium', () => {
   beforeAll(async () => {
     tmp = tempDir('p5rec-web-');
     const data = join(tmp, 'ml');
-    const r = cli(['data', 'import', 'movielens', '--dir', join(SHARED, 'movielens-100k'), '--out', data, '--quiet', '--json']);
+    const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', data, '--quiet', '--json']);
     expect(r.status, r.stderr).toBe(0);
     ds = await loadDataset(data);
     const root = join(tmp, 'models');

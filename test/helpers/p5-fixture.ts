@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { cli, SHARED, tempDir } from './cli.js';
+import { cli, MI_REVIEWS, tempDir } from './cli.js';
 import { loadDataset, type Dataset } from '../../src/data/dataset.js';
 import { popularity } from '../../src/baselines/pop.js';
 import { saveModel } from '../../src/recommend/store.js';
@@ -14,7 +14,7 @@ export async function tinyP5Fixture(prefix: string): Promise<{ tmp: string; data
   const tmp = tempDir(prefix);
   const data = join(tmp, 'mi');
   const models = join(tmp, 'models');
-  const a = cli(['data', 'import', 'amazon', '--reviews', join(SHARED, 'amazon-musical-instruments/reviews_Musical_Instruments_5.json.gz'), '--out', data, '--json', '--quiet']);
+  const a = cli(['data', 'import', 'amazon', '--reviews', MI_REVIEWS, '--out', data, '--json', '--quiet']);
   expect(a.json?.ok, a.stderr).toBe(true);
   const t = cli(['train', data, '--out', join(models, 'p5'), '--config', 'tiny', '--epochs', '1', '--steps', '4', '--negatives', '4', '--max-source', '64', '--batch-tokens', '2048', '--quiet', '--json']);
   expect(t.json?.ok, t.stderr).toBe(true);
