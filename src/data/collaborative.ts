@@ -443,7 +443,7 @@ function sortLocal(ctx: SplitContext, items: Int32Array, locals: number[], local
 // Eigenvectors
 
 /** Symmetric sparse operator: y = diag .* x + (off-diagonal CSR) x. */
-interface Operator {
+export interface Operator {
   n: number;
   ptr: Int32Array;
   col: Int32Array;
@@ -452,7 +452,7 @@ interface Operator {
 }
 
 /** Y = Op X for a row-major n x p block (columns in register blocks of four). */
-function applyBlock(op: Operator, x: Float64Array, y: Float64Array, p: number): void {
+export function applyBlock(op: Operator, x: Float64Array, y: Float64Array, p: number): void {
   const { n, ptr, col, val, diag } = op;
   for (let i = 0; i < n; i++) {
     const o = i * p, d = diag[i], k0 = ptr[i], k1 = ptr[i + 1];
@@ -484,7 +484,7 @@ function applyBlock(op: Operator, x: Float64Array, y: Float64Array, p: number): 
  * twice (contiguous, fast), or modified Gram-Schmidt when the Gram matrix is
  * too ill-conditioned for that.
  */
-function orthonormalize(x: Float64Array, n: number, p: number, rng: Rng, passes = 2): void {
+export function orthonormalize(x: Float64Array, n: number, p: number, rng: Rng, passes = 2): void {
   const g = new Float64Array(p * p);
   for (let pass = 0; pass < passes; pass++) {
     g.fill(0);
@@ -630,7 +630,7 @@ function denseEigvecs(op: Operator, c: number): Float64Array {
  * Cyclic Jacobi for a symmetric n x n matrix (row-major, destroyed). Returns
  * eigenvalues descending and the matching eigenvectors as columns.
  */
-function jacobiEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+export function jacobiEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   for (let sweep = 0; sweep < 100; sweep++) {

@@ -361,7 +361,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
       taskModule: { module: P5_TASK_MODULE, options: { corpus, tokenizerJson: tok.toJSON(), config: o.init ? undefined : config, init: o.init, seed } },
     });
     // Final parameters come back flat, in layout order.
-    for (const e of result.layout.entries) model.params.get(e.name)!.assign(tf().tensor(result.params.slice(e.offset, e.offset + e.size), e.shape));
+    assignParams(model, result.params, result.layout);
   } else {
     result = await train({ ...common, validate, task: p5Task(model, corpus, tok) });
   }

@@ -21,7 +21,7 @@
  * (SIGIR-AP 2023) compare these indexings; the token layout here is ours.
  */
 import type { Dataset } from '../data/dataset.js';
-import { TRAIN } from '../data/splits.js';
+import { VALID } from '../data/splits.js';
 import { collaborativeTokens } from '../data/collaborative.js';
 import { InputError } from '../errors.js';
 import { Rng } from '../util/rng.js';
@@ -51,15 +51,7 @@ export function plainIds(ds: Dataset): IdView {
 
 /** Each user's training-prefix items, in time order (what collaborative ids may see). */
 function trainSequences(ds: Dataset): Int32Array[] {
-  const x = ds.interactions;
-  const out: Int32Array[] = [];
-  for (let u = 0; u < ds.numUsers; u++) {
-    const s = ds.userStart[u];
-    let t = 0;
-    while (t < ds.userLength[u] && x.seqSplit[s + t] === TRAIN) t++;
-    out.push(x.item.subarray(s, s + t));
-  }
-  return out;
+  return Array.from({ length: ds.numUsers }, (_, u) => ds.historyBefore(u, VALID));
 }
 
 /**
