@@ -1,8 +1,9 @@
+import { isAbsolute, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { buildDataset, DEFAULT_SEED, type BuildOptions } from '../data/build.js';
 import { ITEM_INDEXINGS, USER_INDEXINGS, parseIndexing } from '../data/indexing.js';
-import { readAmazon } from '../data/import-amazon.js';
+import { parseEncoding, readAmazon } from '../data/import-amazon.js';
 import { readP5 } from '../data/import-p5.js';
 import { readMovieLens } from '../data/import-movielens.js';
 import { readTable } from '../data/import-table.js';
@@ -11,7 +12,8 @@ import { datasetStats } from '../data/stats.js';
 import { auditLeak } from '../data/audit.js';
 import type { RawDataset } from '../data/raw.js';
 import { setReadProgress } from '../data/lines.js';
-import type { Manifest } from '../data/manifest.js';
+import { DATASET_OUTPUT, type Manifest } from '../data/manifest.js';
+import { checkReplaceable } from '../util/atomic.js';
 import { registerDownloadCommand } from './download.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 
@@ -41,7 +43,7 @@ function withImportOptions(cmd: Command): Command {
     .option('--quiet', 'no progress on stderr');
 }
 
-async function runImport(flags: ImportFlags, read: () => Promise<RawDataset>): Promise<void> {
+async function runImport(flags: ImportFlags, inputs: (string | undefined)[], read: () => Promise<RawDataset>): Promise<void> {
   const log = logger(flags);
   setReadProgress(!flags.quiet);
   await runCommand(flags, async () => {
@@ -56,19 +58,30 @@ async function runImport(flags: ImportFlags, read: () => Promise<RawDataset>): P
       force: flags.force,
       log,
     };
-    // Fail on an existing output before reading gigabytes of input.
-    if (!opts.force && (await import('node:fs')).existsSync(opts.out)) throw new InputError('output folder already exists (pass --force to replace it)', { file: opts.out });
+    // Fail on an existing output (or one that --force may not replace) before reading gigabytes of input.
+    checkReplaceable(opts.out, { overwrite: opts.force, kind: DATASET_OUTPUT });
+    for (const input of inputs) {
+      if (!input) continue;
+      const rel = relative(resolve(opts.out), resolve(input));
+      if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) throw new InputError(`the input ${input} is inside the output folder; pick another --out`, { file: opts.out });
+    }
     const t0 = Date.now();
     const raw = await read();
     log(`read ${raw.interactions.user.length} interactions from ${raw.files.map((f) => f.path).join(', ')} in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
     const manifest = await buildDataset(raw, opts);
-    return { out: opts.out, seconds: (Date.now() - t0) / 1000, counts: manifest.counts, fields: manifest.fields, options: manifest.options };
-  }, (r) => humanImport(r.out, r.counts, r.fields, r.seconds));
+    return { out: opts.out, seconds: (Date.now() - t0) / 1000, read: raw.interactions.user.length, counts: manifest.counts, fields: manifest.fields, options: manifest.options };
+  }, (r) => humanImport(r.out, r.read, r.counts, r.fields, r.seconds));
 }
 
-function humanImport(out: string, counts: Manifest['counts'], fields: Manifest['fields'], seconds: number): string {
+function humanImport(out: string, read: number, counts: Manifest['counts'], fields: Manifest['fields'], seconds: number): string {
   const present = Object.entries(fields).filter(([, v]) => v).map(([k]) => k).join(', ');
-  return `${out}: ${counts.users} users, ${counts.items} items, ${counts.interactions} interactions (${seconds.toFixed(2)}s)\nfields: ${present}`;
+  const dropped = [
+    counts.duplicates ? `${counts.duplicates} exact duplicates` : '',
+    counts.repeats ? `${counts.repeats} repeated (user, item) pairs (earliest kept)` : '',
+    counts.droppedByKcore ? `${counts.droppedByKcore} by k-core` : '',
+  ].filter(Boolean);
+  return `${out}: ${counts.users} users, ${counts.items} items, ${counts.interactions} interactions (${seconds.toFixed(2)}s)\n` +
+    `read ${read} records${dropped.length ? `; dropped ${dropped.join(', ')}` : ''}\nfields: ${present}`;
 }
 
 /** `p5rec data ...`: import, download, stats, audit. */
@@ -79,17 +92,17 @@ export function registerDataCommands(program: Command): void {
   withImportOptions(imp.command('amazon').description('Amazon review dump (2014 5-core or 2018), optional metadata')
     .requiredOption('--reviews <file>', 'reviews_<Category>_5.json(.gz)')
     .option('--meta <file>', 'meta_<Category>.json(.gz), JSON or Python-literal lines'))
-    .action((f: ImportFlags & { reviews: string; meta?: string }) => runImport(f, () => readAmazon(f.reviews, f.meta)));
+    .action((f: ImportFlags & { reviews: string; meta?: string }) => runImport(f, [f.reviews, f.meta], () => readAmazon(f.reviews, f.meta)));
 
   withImportOptions(imp.command('p5').description('P5 / S3-Rec sequence files')
     .requiredOption('--sequences <file>', 'sequential.txt: user then items in time order')
     .requiredOption('--datamaps <file>', 'datamaps.json with id2user / id2item')
     .option('--meta <file>', 'item metadata (meta.jsonl or Amazon meta)'))
-    .action((f: ImportFlags & { sequences: string; datamaps: string; meta?: string }) => runImport(f, () => readP5(f.sequences, f.datamaps, f.meta)));
+    .action((f: ImportFlags & { sequences: string; datamaps: string; meta?: string }) => runImport(f, [f.sequences, f.datamaps, f.meta], () => readP5(f.sequences, f.datamaps, f.meta)));
 
   withImportOptions(imp.command('movielens').description('MovieLens 100K (u.data) or 1M (ratings.dat) folder')
     .requiredOption('--dir <dir>', 'the extracted ml-100k or ml-1m folder'))
-    .action((f: ImportFlags & { dir: string }) => runImport(f, () => readMovieLens(f.dir)));
+    .action((f: ImportFlags & { dir: string }) => runImport(f, [f.dir], () => readMovieLens(f.dir)));
 
   for (const format of ['csv', 'jsonl'] as const) {
     withImportOptions(imp.command(format).description(`generic ${format.toUpperCase()} interactions`)
@@ -102,13 +115,14 @@ export function registerDataCommands(program: Command): void {
       .option('--summary <col>', 'review summary column')
       .option('--title <col>', 'item title column')
       .option('--rating-scale <min,max>', 'valid rating range', '1,5')
-      .option('--delimiter <c>', 'CSV delimiter (default , or tab for .tsv)'))
-      .action((f: ImportFlags & { file: string; user: string; item: string; rating?: string; time?: string; text?: string; summary?: string; title?: string; ratingScale: string; delimiter?: string }) =>
-        runImport(f, () => {
-          const [min, max] = f.ratingScale.split(',').map(Number);
+      .option('--delimiter <c>', 'CSV delimiter (default , or tab for .tsv)')
+      .option('--encoding <enc>', 'text encoding: utf8 (checked: invalid bytes are refused) or latin1', 'utf8'))
+      .action((f: ImportFlags & { file: string; user: string; item: string; rating?: string; time?: string; text?: string; summary?: string; title?: string; ratingScale: string; delimiter?: string; encoding: string }) =>
+        runImport(f, [f.file], () => {
+          const [min, max] = f.ratingScale.split(',').map((x) => (/^\s*-?\d+(\.\d+)?\s*$/.test(x) ? Number(x) : NaN));
           if (!Number.isFinite(min) || !Number.isFinite(max) || min > max) throw new InputError(`--rating-scale must be 'min,max', got '${f.ratingScale}'`);
           const delim = f.delimiter === '\\t' ? '\t' : f.delimiter;
-          return readTable(format, f.file, { user: f.user, item: f.item, rating: f.rating, time: f.time, text: f.text, summary: f.summary, title: f.title }, { min, max }, delim);
+          return readTable(format, f.file, { user: f.user, item: f.item, rating: f.rating, time: f.time, text: f.text, summary: f.summary, title: f.title }, { min, max }, delim, parseEncoding(f.encoding));
         }));
   }
 
@@ -126,7 +140,7 @@ export function registerDataCommands(program: Command): void {
   data.command('audit').description('check whether item ids leak the next item (the P5 numbering leak)')
     .argument('<dir>', 'dataset folder')
     .option('--json', 'print one JSON result object on stdout')
-    .action((dir: string, f: CommonFlags) => runCommand(f, async () => auditLeak(await loadDataset(dir)), (a) =>
+    .action((dir: string, f: CommonFlags) => runCommand(f, async () => auditLeak(await loadDataset(dir, { verify: 'full' })), (a) =>
       `item ids: ${a.itemIndex}; ${a.users} test users\nsuccessor-of-history-id predictor: HR@1 ${a.successorHR1.toFixed(4)}, HR@10 ${a.successorHR10.toFixed(4)}\ntest items whose id follows a history id: ${(a.successorShare * 100).toFixed(2)}%\n${a.verdict}`));
 
   registerDownloadCommand(data);

@@ -7,10 +7,11 @@ import { Rng, hashString } from '../util/rng.js';
 import { withAtomicDir, writeFileAtomic } from '../util/atomic.js';
 import { VERSION } from '../version.js';
 import { kcoreMask } from './kcore.js';
+import { dedupeHistories } from './dedupe.js';
 import { itemTokens, userTokens, type ItemIndexing, type UserIndexing } from './indexing.js';
 import { leaveOneOut, randomSplit, sampleNegatives, SPLIT_NAMES, TRAIN, VALID, TEST } from './splits.js';
 import { extractExplanations } from './explanations.js';
-import { DATASET_FORMAT, DATASET_FORMAT_VERSION, type Manifest } from './manifest.js';
+import { DATASET_FORMAT, DATASET_FORMAT_VERSION, DATASET_OUTPUT, type Manifest } from './manifest.js';
 import type { RawDataset } from './raw.js';
 
 export interface BuildOptions {
@@ -60,16 +61,21 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
     tu[i] = u;
     ti[i] = it;
   }
-  const keep = kcoreMask(tu, ti, userIds.size, itemIds.size, kcore);
-  const byUser: number[][] = Array.from({ length: userIds.size }, () => []);
-  for (let i = 0; i < nRaw; i++) if (keep[i]) byUser[tu[i]].push(i);
-  const users = byUser.filter((rows) => rows.length > 0);
+  // Histories in time order (stable on input order; P5 files are already ordered),
+  // then one interaction per (user, item), then k-core on what is left.
+  const histories: number[][] = Array.from({ length: userIds.size }, () => []);
+  for (let i = 0; i < nRaw; i++) histories[tu[i]].push(i);
+  const useTime = !raw.orderedByInput && ri.time.every((x) => x !== null);
+  if (useTime) for (const rows of histories) rows.sort((a, b) => (ri.time[a] as number) - (ri.time[b] as number) || a - b);
+  const dedup = dedupeHistories(histories, ti, ri);
+  if (dedup.duplicates + dedup.repeats > 0) log(`dropped ${dedup.duplicates} exact duplicate interactions and ${dedup.repeats} repeats of a (user, item) pair (the earliest is kept)`);
+  const left = histories.flat();
+  const keepLeft = kcoreMask(left.map((i) => tu[i]), left.map((i) => ti[i]), userIds.size, itemIds.size, kcore);
+  const keep = new Uint8Array(nRaw);
+  left.forEach((i, k) => (keep[i] = keepLeft[k]));
+  const users = histories.map((rows) => rows.filter((i) => keep[i])).filter((rows) => rows.length > 0);
   const kept = users.reduce((s, r) => s + r.length, 0);
   if (kept === 0) throw new InputError(`--kcore ${kcore} removes every interaction`);
-
-  // Time order within a user (stable on input order); P5 files are already ordered.
-  const useTime = !raw.orderedByInput && ri.time.every((x) => x !== null);
-  if (useTime) for (const rows of users) rows.sort((a, b) => (ri.time[a] as number) - (ri.time[b] as number) || a - b);
 
   // Final indices: users in first-appearance order, items in first appearance
   // along those histories (P5's own numbering).
@@ -150,7 +156,7 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
     name: opts.name ?? defaultName(raw),
     source: { kind: raw.kind, files },
     options: { seed, kcore, itemIndex, userIndex, negatives: negPerUser, ratingSplit: [0.8, 0.1, 0.1] },
-    counts: { users: numUsers, items: numItems, interactions: n, droppedByKcore: nRaw - n },
+    counts: { users: numUsers, items: numItems, interactions: n, droppedByKcore: left.length - n, duplicates: dedup.duplicates, repeats: dedup.repeats },
     fields: {
       rating: rating.some((x) => x !== null),
       time: time.some((x) => x !== null),
@@ -164,7 +170,7 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
       explanation: Boolean(expl && expl.lexicon.length > 0),
     },
     splits: {
-      sequential: { rule: 'leave-one-out per user over the time-ordered history: last = test, second-to-last = valid, rest = train (users with 2 interactions: train+test; 1: train)', train: count(seqSplit, TRAIN), valid: count(seqSplit, VALID), test: count(seqSplit, TEST) },
+      sequential: { rule: 'leave-one-out per user over the time-ordered history: last = test, second-to-last = valid, rest = train (users with 2 interactions: train+test; 1: train); one interaction per (user, item), the earliest (exact duplicates and repeats dropped, see counts)', train: count(seqSplit, TRAIN), valid: count(seqSplit, VALID), test: count(seqSplit, TEST) },
       rating: { rule: 'seeded random 0.8/0.1/0.1 split of interactions, every user and item kept in train', train: count(rateSplit, TRAIN), valid: count(rateSplit, VALID), test: count(rateSplit, TEST) },
       negatives: { rule: 'per user, seeded uniform sample without replacement of items absent from the whole history', perUser: negPerUser },
       ...(expl ? { explanation: { rule: 'see docs/explanations.md: corpus-mined aspect lexicon (training reviews), first review sentence that mentions one', lexiconSize: expl.lexicon.length, labelled: expl.explanation.filter(Boolean).length } } : {}),
@@ -204,8 +210,14 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
       db.closeSync();
     }
     writeFileAtomic(join(tmp, 'features.json'), `${JSON.stringify(expl?.lexicon ?? [], null, 1)}\n`);
+    const rows: Record<string, number> = { 'users.parquet': numUsers, 'items.parquet': numItems, 'interactions.parquet': n, 'negatives.parquet': numUsers, 'features.json': expl?.lexicon.length ?? 0 };
+    manifest.contents = {};
+    for (const [file, count] of Object.entries(rows)) {
+      const path = join(tmp, file);
+      manifest.contents[file] = { bytes: statSync(path).size, rows: count, sha256: await sha256File(path) };
+    }
     writeFileAtomic(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  }, { overwrite: opts.force });
+  }, { overwrite: opts.force, kind: DATASET_OUTPUT });
   log(`wrote ${opts.out} in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
   return manifest;
 }

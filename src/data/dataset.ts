@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { InputError } from '../errors.js';
 import { readManifest, type Manifest } from './manifest.js';
+import { checkFiles, checkRows } from './integrity.js';
 import { TRAIN, VALID, TEST } from './splits.js';
 
 const SPLIT_CODE: Record<string, number> = { train: TRAIN, valid: VALID, test: TEST };
@@ -105,12 +106,16 @@ export class Dataset {
   }
 }
 
-/** Load a dataset folder written by `p5rec data import`. */
-export async function loadDataset(dir: string): Promise<Dataset> {
+/**
+ * Load a dataset folder written by `p5rec data import`, refusing files that
+ * do not match its manifest (`verify: 'full'` hashes every file, as `data audit` does).
+ */
+export async function loadDataset(dir: string, opts: { verify?: 'full' } = {}): Promise<Dataset> {
   const manifest = readManifest(dir);
   for (const t of ['users', 'items', 'interactions', 'negatives']) {
     if (!existsSync(join(dir, `${t}.parquet`))) throw new InputError(`dataset is missing ${t}.parquet`, { file: dir });
   }
+  await checkFiles(dir, manifest, opts.verify === 'full');
   const db = await DuckDBInstance.create(':memory:');
   const con = await db.connect();
   const read = async (table: string, order: string): Promise<Record<string, unknown[]>> => {
@@ -127,6 +132,21 @@ export async function loadDataset(dir: string): Promise<Dataset> {
     const it = await read('items', 'item');
     const x = await read('interactions', '"user", pos');
     const ng = await read('negatives', '"user"');
+    // Row counts hold even for datasets without checksums; then index ranges, so a
+    // mismatched table is named here rather than failing later as an undefined read.
+    const c = manifest.counts;
+    checkRows(dir, 'users.parquet', u.token.length, c.users);
+    checkRows(dir, 'items.parquet', it.token.length, c.items);
+    checkRows(dir, 'interactions.parquet', x.user.length, c.interactions);
+    checkRows(dir, 'negatives.parquet', ng.user.length, c.users);
+    checkRange(dir, 'interactions.parquet', 'user', x.user as number[], c.users);
+    checkRange(dir, 'interactions.parquet', 'item', x.item as number[], c.items);
+    checkRange(dir, 'negatives.parquet', 'user', ng.user as number[], c.users);
+    for (const list of ng.items as (number[] | null)[]) checkRange(dir, 'negatives.parquet', 'items', list ?? [], c.items);
+    for (const col of ['seq_split', 'rating_split']) {
+      const bad = (x[col] as unknown[]).findIndex((v) => SPLIT_CODE[v as string] === undefined);
+      if (bad >= 0) throw new InputError(`row ${bad + 1} has split ${JSON.stringify(x[col][bad])}, expected train/valid/test`, { file: join(dir, 'interactions.parquet'), field: col });
+    }
     const str = (a: unknown[]): (string | null)[] => a as (string | null)[];
     const i32 = (a: unknown[]): Int32Array => Int32Array.from(a as number[]);
     const f32 = (a: unknown[]): Float32Array => Float32Array.from(a as (number | null)[], (v) => (v === null ? NaN : v));
@@ -138,6 +158,7 @@ export async function loadDataset(dir: string): Promise<Dataset> {
     } catch {
       features = [];
     }
+    if (manifest.contents?.['features.json']) checkRows(dir, 'features.json', features.length, manifest.contents['features.json'].rows);
     return new Dataset(
       dir,
       manifest,
@@ -170,5 +191,12 @@ export async function loadDataset(dir: string): Promise<Dataset> {
   } finally {
     con.closeSync();
     db.closeSync();
+  }
+}
+
+function checkRange(dir: string, file: string, field: string, values: number[], limit: number): void {
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k];
+    if (!(Number.isInteger(v) && v >= 0 && v < limit)) throw new InputError(`row ${k + 1} holds ${v}, outside 0..${limit - 1}`, { file: join(dir, file), field });
   }
 }

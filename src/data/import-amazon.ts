@@ -1,7 +1,7 @@
 import { InputError } from '../errors.js';
-import { readLines } from './lines.js';
+import { readLines, type Encoding, type Line } from './lines.js';
 import { parsePythonLiteral } from './pyliteral.js';
-import { optionalText, parsePrice, parseRating, parseTime, requireId, type Where } from './fields.js';
+import { optionalText, parsePrice, parseRating, parseTime, refuseInvalidUtf8, requireId, type Where } from './fields.js';
 import { emptyInteractions, pushInteraction, STAR_SCALE, type ItemMeta, type RawDataset } from './raw.js';
 
 /**
@@ -12,10 +12,10 @@ import { emptyInteractions, pushInteraction, STAR_SCALE, type ItemMeta, type Raw
  */
 export async function readAmazon(reviewsPath: string, metaPath?: string): Promise<RawDataset> {
   const t = emptyInteractions();
-  for await (const { text, no } of readLines(reviewsPath)) {
-    if (text.trim() === '') continue;
-    const at: Where = { file: reviewsPath, line: no };
-    const rec = parseRecord(text, at);
+  for await (const line of readLines(reviewsPath, { allowInvalid: true })) {
+    if (line.text.trim() === '') continue;
+    const at: Where = { file: reviewsPath, line: line.no };
+    const rec = parseLine(line, at);
     pushInteraction(t, {
       user: requireId(rec, 'reviewerID', at),
       item: requireId(rec, 'asin', at),
@@ -43,10 +43,10 @@ export async function readAmazon(reviewsPath: string, metaPath?: string): Promis
  */
 export async function readAmazonMeta(path: string, keep?: Set<string>): Promise<Map<string, ItemMeta>> {
   const out = new Map<string, ItemMeta>();
-  for await (const { text, no } of readLines(path)) {
-    if (text.trim() === '') continue;
-    const at: Where = { file: path, line: no };
-    const rec = parseRecord(text, at);
+  for await (const line of readLines(path, { allowInvalid: true })) {
+    if (line.text.trim() === '') continue;
+    const at: Where = { file: path, line: line.no };
+    const rec = parseLine(line, at);
     const asin = requireId(rec, 'asin', at);
     if (keep && !keep.has(asin)) continue;
     out.set(asin, metaFromRecord(rec, at));
@@ -69,6 +69,26 @@ function metaFromRecord(rec: Record<string, unknown>, at: Where): ItemMeta {
     meta.categories = paths.filter(Array.isArray).map((p) => p.map(String).join(' > '));
   }
   return meta;
+}
+
+/** A record from a line read with `allowInvalid`: bad UTF-8 is refused naming the field it sits in. */
+export function parseLine(line: Line, at: Where): Record<string, unknown> {
+  let rec: Record<string, unknown>;
+  try {
+    rec = parseRecord(line.text, at);
+  } catch (err) {
+    if (line.invalid) refuseInvalidUtf8({}, at);
+    throw err;
+  }
+  if (line.invalid) refuseInvalidUtf8(rec, at);
+  return rec;
+}
+
+/** Encoding flag value → a known encoding, or a one-line error. */
+export function parseEncoding(v: string | undefined): Encoding {
+  const e = (v ?? 'utf8').toLowerCase().replace(/^utf-8$/, 'utf8').replace(/^(iso-8859-1|latin-1)$/, 'latin1');
+  if (e !== 'utf8' && e !== 'latin1') throw new InputError(`--encoding must be utf8 or latin1, got '${v}'`);
+  return e;
 }
 
 /** JSON first; Python literal for `{'...` lines; otherwise a clear error. */

@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { readLines } from './lines.js';
-import { parseRating, parseTime } from './fields.js';
+import { parseRating, parseTime, refuseInvalidUtf8 } from './fields.js';
+
+const ML_FIELDS = ['user', 'item', 'rating', 'timestamp'];
 import { emptyInteractions, pushInteraction, STAR_SCALE, type ItemMeta, type RawDataset, type SourceFile } from './raw.js';
 
 /**
@@ -19,10 +21,12 @@ export async function readMovieLens(dir: string): Promise<RawDataset> {
 async function read100k(dir: string): Promise<RawDataset> {
   const dataPath = join(dir, 'u.data');
   const t = emptyInteractions();
-  for await (const { text, no } of readLines(dataPath)) {
+  for await (const { text, no, invalid } of readLines(dataPath, { allowInvalid: true })) {
     if (text.trim() === '') continue;
     const at = { file: dataPath, line: no };
-    const [user, item, rating, time] = text.split('\t');
+    const parts = text.split('\t');
+    if (invalid) refuseInvalidUtf8(Object.fromEntries(ML_FIELDS.map((f, k) => [f, parts[k]])), at);
+    const [user, item, rating, time] = parts;
     if (item === undefined) throw new InputError('expected 4 tab-separated fields: user item rating timestamp', { ...at, field: 'item' });
     pushInteraction(t, {
       user: user.trim(),
@@ -36,7 +40,7 @@ async function read100k(dir: string): Promise<RawDataset> {
   const itemPath = join(dir, 'u.item');
   if (existsSync(itemPath)) {
     const genres = await readGenres(join(dir, 'u.genre'));
-    for await (const { text } of readLines(itemPath, 'latin1')) {
+    for await (const { text } of readLines(itemPath, { encoding: 'latin1' })) {
       const f = text.split('|');
       if (f.length < 2) continue;
       const flags = f.slice(5);
@@ -61,10 +65,12 @@ async function readGenres(path: string): Promise<string[]> {
 async function read1m(dir: string): Promise<RawDataset> {
   const dataPath = join(dir, 'ratings.dat');
   const t = emptyInteractions();
-  for await (const { text, no } of readLines(dataPath)) {
+  for await (const { text, no, invalid } of readLines(dataPath, { allowInvalid: true })) {
     if (text.trim() === '') continue;
     const at = { file: dataPath, line: no };
-    const [user, item, rating, time] = text.split('::');
+    const parts = text.split('::');
+    if (invalid) refuseInvalidUtf8(Object.fromEntries(ML_FIELDS.map((f, k) => [f, parts[k]])), at);
+    const [user, item, rating, time] = parts;
     if (item === undefined) throw new InputError("expected 'user::movie::rating::timestamp'", { ...at, field: 'item' });
     pushInteraction(t, {
       user,
@@ -77,7 +83,7 @@ async function read1m(dir: string): Promise<RawDataset> {
   const items = new Map<string, ItemMeta>();
   const moviesPath = join(dir, 'movies.dat');
   if (existsSync(moviesPath)) {
-    for await (const { text } of readLines(moviesPath, 'latin1')) {
+    for await (const { text } of readLines(moviesPath, { encoding: 'latin1' })) {
       const [id, title, genres] = text.split('::');
       if (title === undefined) continue;
       items.set(id, { title, ...(genres ? { categories: genres.split('|') } : {}) });

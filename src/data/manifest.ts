@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
+import type { OutputKind } from '../util/atomic.js';
 import type { ItemIndexing, UserIndexing } from './indexing.js';
 
 export const DATASET_FORMAT = 'p5rec-dataset';
@@ -20,7 +21,16 @@ export interface Manifest {
     negatives: number;
     ratingSplit: [number, number, number];
   };
-  counts: { users: number; items: number; interactions: number; droppedByKcore: number };
+  counts: {
+    users: number;
+    items: number;
+    interactions: number;
+    droppedByKcore: number;
+    /** Exact duplicate records dropped (same user, item, rating, time and text). Absent in datasets before 0.2. */
+    duplicates?: number;
+    /** Further records of a (user, item) pair already seen, with other content: the earliest is kept. */
+    repeats?: number;
+  };
   fields: { rating: boolean; time: boolean; review: boolean; summary: boolean; reviewerName: boolean; title: boolean; categories: boolean; brand: boolean; price: boolean; explanation: boolean };
   splits: {
     sequential: { rule: string; train: number; valid: number; test: number };
@@ -29,8 +39,32 @@ export interface Manifest {
     explanation?: { rule: string; lexiconSize: number; labelled: number };
   };
   tables: Record<string, string>;
+  /** Every file written, as written: checked on load (size and rows; sha256 when small or on `data audit`). Absent in older datasets. */
+  contents?: Record<string, FileCheck>;
   createdBy: string;
 }
+
+export interface FileCheck {
+  bytes: number;
+  /** Rows for a table, entries for features.json. */
+  rows: number;
+  sha256: string;
+}
+
+/** A folder is p5rec's dataset when its manifest.json says so (what --force may replace). */
+export const DATASET_OUTPUT: OutputKind = {
+  what: 'p5rec dataset folder',
+  marker: 'manifest.json',
+  owns: (dir) => {
+    const path = join(dir, 'manifest.json');
+    if (!existsSync(path)) return false;
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')).format === DATASET_FORMAT;
+    } catch {
+      return false;
+    }
+  },
+};
 
 export function readManifest(dir: string): Manifest {
   const path = join(dir, 'manifest.json');

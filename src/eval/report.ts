@@ -1,46 +1,44 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import { withAtomicDir, writeFileAtomic } from '../util/atomic.js';
-import { BEAUTY_PUBLISHED } from './published.js';
+import { withAtomicDir, writeFileAtomic, type OutputKind } from '../util/atomic.js';
+import { readLearningCurve, type LearningCurve } from './curves.js';
+import { renderHtml } from './report-html.js';
+import { buildHeader, buildTables, fmt, marginText, SIGNIFICANT_Z, TASK_TITLES, withSe, type ReportHeader, type Run, type Table } from './report-tables.js';
 
-/** One evaluation as `p5rec eval` writes it (model/evals/<task>-<split>.json). */
-export interface Run {
-  model: string;
-  kind: string;
-  label?: string;
-  dataset: string;
-  itemIndex?: string;
-  seed?: number;
-  task: 'rating' | 'direct' | 'sequential' | 'explanation' | 'review';
-  split: string;
-  protocol: string;
-  metrics: Record<string, number>;
-  count: number;
-  fit?: { seconds?: number; peakRssMB?: number };
-  /** Set when the dataset is Amazon Beauty (published rows are added). */
-  beauty?: boolean;
-  /** Extra columns a model wants shown (refinement counts, cost...). */
-  notes?: string;
+export { buildHeader, buildTables, margin, type Margin, type ReportHeader, type Run, type Table, type TableRow } from './report-tables.js';
+
+/** Gather runs from eval JSON files, or model folders (their evals/); returns what was skipped and why. */
+export function collectRuns(paths: string[]): Run[] {
+  return collectRunsWithSkips(paths).runs;
 }
 
-const TASK_TITLES: Record<string, string> = { explanation: 'Explanation generation', review: 'Review summarization', rating: 'Rating prediction', sequential: 'Sequential recommendation (all-item ranking)', direct: 'Direct recommendation (1 positive among 100 candidates)' };
-const METRIC_ORDER: Record<string, string[]> = {
-  rating: ['RMSE', 'MAE'],
-  sequential: ['HR@5', 'NDCG@5', 'HR@10', 'NDCG@10', 'HR@20', 'NDCG@20'],
-  direct: ['HR@1', 'HR@5', 'NDCG@5', 'HR@10', 'NDCG@10'],
-  explanation: ['BLEU-4', 'ROUGE-1', 'ROUGE-2', 'ROUGE-L'],
-  review: ['BLEU-2', 'ROUGE-1', 'ROUGE-2', 'ROUGE-L'],
-};
-
-/** Gather runs from eval JSON files, or model folders (their evals/ folder). */
-export function collectRuns(paths: string[]): Run[] {
+export function collectRunsWithSkips(paths: string[]): { runs: Run[]; skipped: { file: string; reason: string }[] } {
   const runs: Run[] = [];
+  const skipped: { file: string; reason: string }[] = [];
   for (const p of paths) {
     if (!existsSync(p)) throw new InputError('run not found', { file: p });
-    const files = statSync(p).isDirectory()
-      ? existsSync(join(p, 'evals')) ? readdirSync(join(p, 'evals')).filter((f) => f.endsWith('.json')).map((f) => join(p, 'evals', f)) : readdirSync(p).filter((f) => f.endsWith('.json')).map((f) => join(p, f))
-      : [p];
+    let files: string[];
+    let dir: string | undefined;
+    if (statSync(p).isDirectory()) {
+      if (existsSync(join(p, 'evals'))) {
+        dir = p;
+        files = readdirSync(join(p, 'evals')).filter((f) => f.endsWith('.json')).map((f) => join(p, 'evals', f));
+      } else if (existsSync(join(p, 'model.json'))) {
+        // A model folder that was never evaluated (a shell glob such as models/* brings these in).
+        skipped.push({ file: p, reason: 'model folder without evals/' });
+        continue;
+      } else {
+        files = readdirSync(p).filter((f) => f.endsWith('.json')).map((f) => join(p, f));
+      }
+    } else if (p.endsWith('.recipe.json')) {
+      // The quickstart's record of how a model was fitted, beside the model folder: not an evaluation.
+      skipped.push({ file: p, reason: 'a quickstart recipe, not an evaluation' });
+      continue;
+    } else {
+      files = [p];
+      if (basename(dirname(p)) === 'evals' && existsSync(join(dirname(dirname(p)), 'model.json'))) dir = dirname(dirname(p));
+    }
     for (const f of files.sort()) {
       let r: Run;
       try {
@@ -49,96 +47,80 @@ export function collectRuns(paths: string[]): Run[] {
         throw new InputError(`malformed JSON (${(e as Error).message})`, { file: f });
       }
       if (!r || typeof r !== 'object' || !r.task || !r.metrics) throw new InputError('not an evaluation result (needs task and metrics)', { file: f });
-      runs.push(r);
+      if (typeof r.count !== 'number') throw new InputError('not an evaluation result (needs count, the number of users or rows scored)', { file: f, field: 'count' });
+      runs.push(dir ? { ...r, dir } : r);
     }
   }
   if (runs.length === 0) throw new InputError('no evaluation results found in the given runs');
-  return runs;
+  return { runs, skipped };
 }
 
-interface Table {
-  dataset: string;
-  task: string;
-  split: string;
-  columns: string[];
-  rows: { model: string; published: boolean; source?: string; values: (number | null)[]; count?: number; fitSeconds?: number; peakRssMB?: number; notes?: string }[];
+/** Learning curves of every evaluated model folder that recorded one, once per folder. */
+export function collectCurves(runs: Run[]): LearningCurve[] {
+  const dirs = [...new Set(runs.map((r) => r.dir).filter((d): d is string => d !== undefined))];
+  return dirs.map((d) => readLearningCurve(d)).filter((c): c is LearningCurve => c !== undefined);
 }
 
-export function buildTables(runs: Run[]): Table[] {
-  const groups = new Map<string, Run[]>();
-  for (const r of runs) {
-    const key = `${r.dataset}\u0000${r.task}\u0000${r.split}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
-  const tables: Table[] = [];
-  for (const [key, rs] of groups) {
-    const [dataset, task, split] = key.split('\u0000');
-    const seen = new Set(rs.flatMap((r) => Object.keys(r.metrics)));
-    const columns = [...(METRIC_ORDER[task] ?? []).filter((m) => seen.has(m)), ...[...seen].filter((m) => !(METRIC_ORDER[task] ?? []).includes(m)).sort()];
-    const rows: Table['rows'] = rs.map((r) => ({
-      model: r.label ?? `${r.kind}${r.itemIndex ? ` (${r.itemIndex} ids)` : ''}`,
-      published: false,
-      values: columns.map((c) => r.metrics[c] ?? null),
-      count: r.count,
-      fitSeconds: r.fit?.seconds,
-      peakRssMB: r.fit?.peakRssMB,
-      notes: r.notes,
-    }));
-    if (rs.some((r) => r.beauty) && split === 'test') {
-      for (const p of BEAUTY_PUBLISHED.filter((x) => x.task === task)) {
-        rows.push({ model: p.model, published: true, source: p.source, values: columns.map((c) => p.metrics[c] ?? null) });
-      }
-    }
-    tables.push({ dataset, task, split, columns, rows });
-  }
-  const order = ['rating', 'sequential', 'explanation', 'review', 'direct'];
-  return tables.sort((a, b) => a.dataset.localeCompare(b.dataset) || order.indexOf(a.task) - order.indexOf(b.task) || a.split.localeCompare(b.split));
-}
-
-const fmt = (v: number | null): string => (v === null ? '–' : v.toFixed(4));
-
-export function renderMarkdown(tables: Table[]): string {
+export function renderMarkdown(tables: Table[], header?: ReportHeader, curves: LearningCurve[] = []): string {
   const out: string[] = ['# p5rec report', ''];
+  if (header) {
+    out.push(`Generated ${header.generated} by p5rec ${header.p5rec}; commit ${header.commits.join(', ') || 'unrecorded'}; host ${header.hosts.join(', ') || 'unrecorded'}.`, '');
+    out.push('| dataset | fingerprint | split seed |', '|---|---|---|', ...header.datasets.map((d) => `| ${d.name} | ${d.fingerprint ?? '–'} | ${d.seed ?? '–'} |`), '');
+  }
+  out.push(`Every value is the mean over the n users (ranking) or rows (rating, text) scored, ± its standard error (text: bootstrap). A margin against the trivial baseline counts only beyond ${SIGNIFICANT_Z} standard errors.`, '');
   for (const t of tables) {
     out.push(`## ${t.dataset} — ${TASK_TITLES[t.task] ?? t.task} (${t.split})`, '');
-    out.push(`| model | ${t.columns.join(' | ')} | fit (s) | peak RSS (MB) |`);
-    out.push(`|---|${t.columns.map(() => '---').join('|')}|---|---|`);
+    const base = t.rows.find((r) => r.vs)?.vs?.baseline;
+    out.push(`| model | n | ${t.columns.join(' | ')} | ${base ? `${t.headline} vs ${base}` : 'vs baseline'} | fit (s) | peak RSS (MB) |`);
+    out.push(`|---|---|${t.columns.map(() => '---').join('|')}|---|---|---|`);
     for (const r of t.rows) {
       const name = r.published ? `${r.model} *(published: ${r.source})*` : r.model;
-      out.push(`| ${name} | ${r.values.map(fmt).join(' | ')} | ${r.fitSeconds !== undefined ? r.fitSeconds.toFixed(1) : '–'} | ${r.peakRssMB ?? '–'} |`);
+      out.push(`| ${name} | ${r.count ?? '–'} | ${r.values.map((v, i) => withSe(v, r.se[i])).join(' | ')} | ${marginText(r.vs)} | ${r.fitSeconds !== undefined ? r.fitSeconds.toFixed(1) : '–'} | ${r.peakRssMB ?? '–'} |`);
     }
     const notes = t.rows.filter((r) => r.notes).map((r) => `- ${r.model}: ${r.notes}`);
     if (notes.length) out.push('', ...notes);
     out.push('');
   }
   if (tables.some((t) => t.rows.some((r) => r.published))) out.push('Published rows are copied from the cited papers, not rerun; P5-paper rows on sequential ids carry the item-numbering leak.', '');
+  if (curves.length) {
+    out.push('## Learning curves', '');
+    for (const c of curves) {
+      const first = c.loss[0], last = c.loss[c.loss.length - 1];
+      out.push(`### ${basename(c.model)} (${c.kind})`, '');
+      if (first) out.push(`Training loss ${fmt(first.y)} at ${c.xLabel} ${first.x} → ${fmt(last.y)} at ${c.xLabel} ${last.x}.`, '');
+      if (c.valid) {
+        out.push(`| ${c.xLabel} | valid ${c.valid.metric} |`, '|---|---|');
+        for (const p of c.valid.points) out.push(`| ${p.x}${p === c.valid.best ? ' (best)' : ''} | ${withSe(p.y, p.se ?? null)} |`);
+        out.push('');
+      }
+    }
+  }
   return out.join('\n');
 }
 
-export function renderHtml(tables: Table[]): string {
-  const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
-  const sections = tables.map((t) => {
-    const head = `<tr><th>model</th>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}<th>fit (s)</th></tr>`;
-    const body = t.rows.map((r) => `<tr class="${r.published ? 'pub' : ''}"><td>${esc(r.model)}${r.published ? ` <small>(published: ${esc(r.source ?? '')})</small>` : ''}</td>${r.values.map((v) => `<td>${fmt(v)}</td>`).join('')}<td>${r.fitSeconds !== undefined ? r.fitSeconds.toFixed(1) : '–'}</td></tr>`).join('');
-    // One bar chart per table for its headline metric.
-    const metric = t.task === 'rating' ? 'RMSE' : t.columns.includes('HR@10') ? 'HR@10' : t.columns[0];
-    const ci = t.columns.indexOf(metric);
-    const vals = t.rows.map((r) => ({ name: r.model, v: ci >= 0 ? r.values[ci] : null, pub: r.published })).filter((x) => x.v !== null) as { name: string; v: number; pub: boolean }[];
-    const max = Math.max(...vals.map((x) => x.v), 1e-9);
-    const bh = 22;
-    const svg = `<svg role="img" aria-label="${esc(metric)} by model" width="640" height="${vals.length * bh + 10}" xmlns="http://www.w3.org/2000/svg">${vals.map((x, i) => `<g transform="translate(0,${i * bh + 5})"><text x="230" y="15" text-anchor="end" font-size="12">${esc(x.name.slice(0, 34))}</text><rect x="240" y="2" height="16" width="${((x.v / max) * 320).toFixed(1)}" fill="${x.pub ? '#bbb' : '#3b6fb6'}"/><text x="${(245 + (x.v / max) * 320).toFixed(1)}" y="15" font-size="12">${x.v.toFixed(4)}</text></g>`).join('')}</svg>`;
-    return `<section><h2>${esc(t.dataset)} — ${esc(TASK_TITLES[t.task] ?? t.task)} (${esc(t.split)})</h2><table>${head}${body}</table><h3>${esc(metric)}</h3>${svg}</section>`;
-  }).join('\n');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>p5rec report</title><style>body{font-family:system-ui,sans-serif;margin:2em;max-width:980px}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}tr.pub{color:#666;font-style:italic}h2{margin-top:1.6em}</style></head><body><h1>p5rec report</h1>${sections}<p><small>Grey rows are published figures copied from the cited papers, not rerun.</small></p></body></html>\n`;
-}
-
 /** Write report.md, report.json and report.html into `out` (atomically). */
+/** A report folder is one whose report.json holds tables and runs (what `report --force` may replace). */
+export const REPORT_OUTPUT: OutputKind = {
+  what: 'p5rec report folder',
+  marker: 'report.json',
+  owns: (dir) => {
+    try {
+      const r = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
+      return Array.isArray(r.tables) && Array.isArray(r.runs);
+    } catch {
+      return false;
+    }
+  },
+};
+
 export async function writeReport(runs: Run[], out: string, force = false): Promise<{ tables: Table[]; files: string[] }> {
   const tables = buildTables(runs);
+  const header = buildHeader(runs);
+  const curves = collectCurves(runs);
   await withAtomicDir(out, async (tmp) => {
-    writeFileAtomic(join(tmp, 'report.md'), renderMarkdown(tables));
-    writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify({ tables, runs }, null, 2)}\n`);
-    writeFileAtomic(join(tmp, 'report.html'), renderHtml(tables));
-  }, { overwrite: force });
+    writeFileAtomic(join(tmp, 'report.md'), renderMarkdown(tables, header, curves));
+    writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify({ header, tables, curves, runs }, null, 2)}\n`);
+    writeFileAtomic(join(tmp, 'report.html'), renderHtml(tables, header, curves));
+  }, { overwrite: force, kind: REPORT_OUTPUT });
   return { tables, files: ['report.md', 'report.json', 'report.html'].map((f) => join(out, f)) };
 }
