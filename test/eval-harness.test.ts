@@ -108,8 +108,8 @@ describe('report', () => {
     expect(tables[0].columns).toEqual(['HR@1', 'HR@5', 'NDCG@5', 'HR@10', 'NDCG@10']);
     expect(tables[0].rows.map((r) => [r.model, r.published])).toEqual([['bpr-mf (random ids)', false], ['BPR-MF', true], ['SimpleX', true], ['P5-S (5-8)', true]]);
     const md = renderMarkdown(tables);
-    expect(md).toContain('| bpr-mf (random ids) | 0.0300 | 0.1300 | 0.0800 | 0.2500 | 0.1200 | 60.0 | 300 |');
-    expect(md).toContain('BPR-MF *(published: P5 paper)* | 0.0311 | 0.1426');
+    expect(md).toContain('| bpr-mf (random ids) | 22363 | 0.0300 | 0.1300 | 0.0800 | 0.2500 | 0.1200 | – | 60.0 | 300 |');
+    expect(md).toContain('BPR-MF *(published: P5 paper)* | – | 0.0311 | 0.1426');
     const r = cli(['report', '--runs', join(tmp, 'm'), '--out', join(tmp, 'rep'), '--json']);
     expect(r.status, r.stderr).toBe(0);
     const html = readFileSync(join(tmp, 'rep', 'report.html'), 'utf8');

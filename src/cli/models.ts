@@ -12,7 +12,7 @@ import { P5Recommender } from '../p5/recommender.js';
 import { evaluateText, type TextTask } from '../p5/evaluate-text.js';
 import { DEFAULT_SEED } from '../data/build.js';
 import { isBeauty } from '../eval/published.js';
-import { collectRuns, writeReport } from '../eval/report.js';
+import { collectRunsWithSkips, writeReport } from '../eval/report.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -154,9 +154,11 @@ export function registerReportCommand(program: Command): void {
     .option('--force', 'replace the report folder')
     .option('--json', 'print one JSON result object on stdout')
     .action((f: CommonFlags & { runs: string[]; out: string; force?: boolean }) => runCommand(f, async () => {
-      const runs = collectRuns(f.runs);
+      const { runs, skipped } = collectRunsWithSkips(f.runs);
+      const log = logger(f);
+      for (const s of skipped) log(`report: skipped ${s.file}: ${s.reason}`);
       const { tables, files } = await writeReport(runs, f.out, f.force);
-      return { out: f.out, files, tables: tables.length, runs: runs.length };
+      return { out: f.out, files, tables: tables.length, runs: runs.length, skipped };
     }, (r) => `report: ${r.files.join(', ')} (${r.tables} tables from ${r.runs} runs)`));
 }
 

@@ -25,7 +25,8 @@ import { loadDataset, type Dataset } from '../data/dataset.js';
 import { datasetStats } from '../data/stats.js';
 import { auditLeak } from '../data/audit.js';
 import { P5recError } from '../errors.js';
-import { mostFrequentAnswer, textMetrics, type TextTask } from '../p5/evaluate-text.js';
+import { runEnv } from '../eval/run-env.js';
+import { mostFrequentAnswer, textMetrics, textStandardErrors, type TextTask } from '../p5/evaluate-text.js';
 import { evaluationInstances } from '../prompts/instances.js';
 import { loadPromptCollection } from '../prompts/templates.js';
 import { isBeauty } from '../eval/published.js';
@@ -199,7 +200,8 @@ function mostFrequentRun(ds: Dataset, datasetDir: string, task: TextTask, prompt
     dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed,
     task, split: 'test', prompt, answer,
     protocol: `test rows of the random split that prompt ${prompt} is scored on; every row answered with the most frequent training ${task === 'explanation' ? 'explanation' : 'summary'}`,
-    metrics: textMetrics(task, refs.map(() => answer), refs), count: refs.length,
+    metrics: textMetrics(task, refs.map(() => answer), refs), stderr: textStandardErrors(task, refs.map(() => answer), refs), count: refs.length,
+    env: runEnv(),
     notes: `always answers "${answer.length > 60 ? `${answer.slice(0, 57)}...` : answer}"`,
   };
 }

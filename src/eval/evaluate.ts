@@ -3,7 +3,8 @@ import type { Dataset } from '../data/dataset.js';
 import { TEST, VALID } from '../data/splits.js';
 import type { Recommender, Task } from '../recommend/recommender.js';
 import { Progress } from '../util/progress.js';
-import { mae, rankOfTarget, RankingAccumulator, rmse, sampledRank } from './metrics.js';
+import { runEnv, type RunEnv } from './run-env.js';
+import { mae, rankOfTarget, RankingAccumulator, ratingStandardErrors, rmse, sampledRank } from './metrics.js';
 
 export type EvalSplit = 'test' | 'valid';
 
@@ -21,10 +22,12 @@ export interface EvalResult {
   split: EvalSplit;
   protocol: string;
   metrics: Record<string, number>;
-  /** Ranking tasks: the standard error over users of each metric (same keys). */
+  /** The standard error of each metric (same keys): over users for ranking, over rows for rating. */
   stderr?: Record<string, number>;
   count: number;
   seconds: number;
+  /** The code and machine that produced the numbers. */
+  env: RunEnv;
 }
 
 /**
@@ -70,7 +73,8 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
     const range = opts.ratingRange ?? { min: 1, max: 5 };
     return {
       task, split, protocol: `random 0.8/0.1/0.1 split, ${split} ratings, predictions clipped to ${range.min}..${range.max}`,
-      metrics: { RMSE: rmse(pred, truth, range), MAE: mae(pred, truth, range) }, count: rows.length, seconds: (Date.now() - t0) / 1000,
+      metrics: { RMSE: rmse(pred, truth, range), MAE: mae(pred, truth, range) }, stderr: ratingStandardErrors(pred, truth, range),
+      count: rows.length, seconds: (Date.now() - t0) / 1000, env: runEnv(),
     };
   }
   const acc = new RankingAccumulator(task === 'direct' ? [1, 5, 10] : [5, 10, 20]);
@@ -106,6 +110,6 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   return {
     task, split,
     protocol: task === 'direct' ? `leave-one-out, ${split} item ranked among the ${ds.manifest.options.negatives} stored negatives` : `leave-one-out, ${split} item ranked among all ${ds.numItems} items, history excluded`,
-    metrics, stderr, count, seconds: (Date.now() - t0) / 1000,
+    metrics, stderr, count, seconds: (Date.now() - t0) / 1000, env: runEnv(),
   };
 }

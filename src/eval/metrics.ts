@@ -60,6 +60,29 @@ export function mae(pred: ArrayLike<number>, truth: ArrayLike<number>, range?: R
   return s / pred.length;
 }
 
+/**
+ * Standard errors of {@link rmse} and {@link mae} over the scored rows: MAE's is
+ * sd(|e|)/√n; RMSE's comes from the delta method, se(MSE) / (2·RMSE), since
+ * RMSE = √MSE and MSE is a mean of per-row squared errors. NaN below two rows.
+ */
+export function ratingStandardErrors(pred: ArrayLike<number>, truth: ArrayLike<number>, range?: RatingRange): { RMSE: number; MAE: number } {
+  checkPair(pred, truth, range);
+  const n = pred.length;
+  if (n < 2) return { RMSE: NaN, MAE: NaN };
+  let s1 = 0, s1sq = 0, s2 = 0, s2sq = 0;
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(clip(pred[i], range) - truth[i]);
+    s1 += a;
+    s1sq += a * a;
+    s2 += a * a;
+    s2sq += a * a * a * a;
+  }
+  const sd = (sum: number, sumSq: number): number => Math.sqrt(Math.max(0, (sumSq - (sum * sum) / n) / (n - 1)));
+  const rmseValue = Math.sqrt(s2 / n);
+  const seMse = sd(s2, s2sq) / Math.sqrt(n);
+  return { RMSE: rmseValue > 0 ? seMse / (2 * rmseValue) : 0, MAE: sd(s1, s1sq) / Math.sqrt(n) };
+}
+
 // ---------------------------------------------------------------------------
 // Ranking (one relevant item per user)
 // ---------------------------------------------------------------------------

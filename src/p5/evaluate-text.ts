@@ -9,9 +9,11 @@ import type { Dataset } from '../data/dataset.js';
 import { TRAIN } from '../data/splits.js';
 import { InputError } from '../errors.js';
 import { bleu2, bleu4, rouge } from '../eval/metrics.js';
+import { runEnv, type RunEnv } from '../eval/run-env.js';
 import { evaluationInstances, type EvalSplit } from '../prompts/instances.js';
 import type { PromptCollection } from '../prompts/templates.js';
 import { Progress } from '../util/progress.js';
+import { Rng } from '../util/rng.js';
 import type { P5Recommender } from './recommender.js';
 
 export type TextTask = 'explanation' | 'review';
@@ -23,8 +25,11 @@ export interface TextEvalResult {
   seen: boolean;
   protocol: string;
   metrics: Record<string, number>;
+  /** Bootstrap standard error of each metric over rows (same keys). */
+  stderr: Record<string, number>;
   count: number;
   seconds: number;
+  env: RunEnv;
   samples: { prompt: string; output: string; reference: string }[];
 }
 
@@ -33,6 +38,33 @@ export function textMetrics(task: TextTask, outputs: readonly string[], refs: re
   const r = rouge(outputs, refs);
   const b: Record<string, number> = task === 'explanation' ? { 'BLEU-4': bleu4(outputs, refs) } : { 'BLEU-2': bleu2(outputs, refs) };
   return { ...b, 'ROUGE-1': r['ROUGE-1'], 'ROUGE-2': r['ROUGE-2'], 'ROUGE-L': r['ROUGE-L'] };
+}
+
+/**
+ * Bootstrap standard errors of {@link textMetrics}: BLEU is a corpus statistic
+ * with no per-row value, so rows are resampled with replacement `resamples`
+ * times (seeded, so reruns agree) and the spread of each metric is reported.
+ */
+export function textStandardErrors(task: TextTask, outputs: readonly string[], refs: readonly string[], resamples = 100): Record<string, number> {
+  const n = outputs.length;
+  if (n < 2) return {};
+  const rng = new Rng(`bootstrap:${task}:${n}`);
+  const sums: Record<string, number> = {};
+  const sqs: Record<string, number> = {};
+  for (let b = 0; b < resamples; b++) {
+    const idx = Array.from({ length: n }, () => rng.int(n));
+    const m = textMetrics(task, idx.map((i) => outputs[i]), idx.map((i) => refs[i]));
+    for (const [k, v] of Object.entries(m)) {
+      sums[k] = (sums[k] ?? 0) + v;
+      sqs[k] = (sqs[k] ?? 0) + v * v;
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(sums)) {
+    const mean = sums[k] / resamples;
+    out[k] = Math.sqrt(Math.max(0, (sqs[k] - resamples * mean * mean) / (resamples - 1)));
+  }
+  return out;
 }
 
 export async function evaluateText(
@@ -65,8 +97,10 @@ export async function evaluateText(
     task, split, prompt: id, seen: t.seen,
     protocol: `${split} rows of the random split, prompt ${id} (${t.seen ? 'seen' : 'unseen'}), beam ${p5.settings.textBeams}${task === 'explanation' ? `, min length ${p5.settings.textMinLength}` : ''}`,
     metrics: textMetrics(task, outputs, refs),
+    stderr: textStandardErrors(task, outputs, refs),
     count: rows.length,
     seconds: (Date.now() - t0) / 1000,
+    env: runEnv(),
     samples: rows.slice(0, 5).map((r, i) => ({ prompt: r.source, output: outputs[i], reference: r.target })),
   };
 }
@@ -87,11 +121,12 @@ export function mostFrequentAnswer(ds: Dataset, task: TextTask): string {
 }
 
 /** Metrics of the most-frequent-answer predictor on the same rows a prompt is evaluated on. */
-export function evaluateMostFrequent(ds: Dataset, collection: PromptCollection, task: TextTask, opts: { split?: EvalSplit; prompt?: string } = {}): { answer: string; metrics: Record<string, number>; count: number } {
+export function evaluateMostFrequent(ds: Dataset, collection: PromptCollection, task: TextTask, opts: { split?: EvalSplit; prompt?: string } = {}): { answer: string; metrics: Record<string, number>; stderr: Record<string, number>; count: number } {
   const id = opts.prompt ?? (task === 'explanation' ? '3-12' : '4-1');
   const t = collection.templates.find((x) => x.id === id);
   if (!t) throw new InputError(`unknown prompt '${id}'`, { field: 'prompt' });
   const refs = [...evaluationInstances(ds, [t], opts.split ?? 'test', { tasks: [task], templates: 'all' })].map((r) => r.target);
   const answer = mostFrequentAnswer(ds, task);
-  return { answer, metrics: textMetrics(task, refs.map(() => answer), refs), count: refs.length };
+  const outputs = refs.map(() => answer);
+  return { answer, metrics: textMetrics(task, outputs, refs), stderr: textStandardErrors(task, outputs, refs), count: refs.length };
 }
