@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { describeError, InputError, P5recError } from '../errors.js';
 import { loadDataset } from '../data/dataset.js';
-import { buildApp, DEFAULT_BODY_LIMIT } from '../serve/app.js';
+import { buildApp, checkApiKey, DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUTS, resolveTimeouts, type ServerTimeouts } from '../serve/app.js';
 import { confineModelDir, loadServedModels, modelKinds, parseModelSpec } from '../serve/models.js';
 import { p5Generator, type Generator, type P5Like } from '../serve/generator.js';
 import { initEngine } from '../engine/backend.js';
@@ -20,6 +20,8 @@ export interface ServeOptions {
   port: number;
   apiKey?: string;
   bodyLimit?: number;
+  /** Header, request, keep-alive and idle timeouts in ms (defaults: DEFAULT_TIMEOUTS). */
+  timeouts?: Partial<ServerTimeouts>;
   /** Fastify log level for request logs on stderr ('silent' turns them off). */
   logLevel?: string;
   /** The P5 model (by name) behind /v1/explain, /v1/summarize, /v1/generate; default the first P5 model. */
@@ -40,6 +42,9 @@ export interface Served {
 export async function startServe(o: ServeOptions): Promise<Served> {
   const log = o.log ?? (() => {});
   if (!o.models.length) throw new InputError('give at least one --model', { field: 'model' });
+  // Cheap option checks first, before any model or dataset is read.
+  checkApiKey(o.apiKey);
+  resolveTimeouts(o.timeouts);
   // Refuse bad model paths before the (slower) dataset load.
   const specs = o.models.map(parseModelSpec);
   if (o.modelRoot) for (const s of specs) confineModelDir(o.modelRoot, s.dir);
@@ -66,7 +71,7 @@ export async function startServe(o: ServeOptions): Promise<Served> {
   }
   const level = o.logLevel ?? 'warn';
   const app = buildApp({
-    dataset: ds, models, generator, cache: o.cache ?? DEFAULT_CACHE, modelRoot: o.modelRoot, apiKey: o.apiKey, bodyLimit: o.bodyLimit,
+    dataset: ds, models, generator, cache: o.cache ?? DEFAULT_CACHE, modelRoot: o.modelRoot, apiKey: o.apiKey, bodyLimit: o.bodyLimit, timeouts: o.timeouts,
     logger: level === 'silent' ? false : { level, stream: process.stderr },
   });
   const address = await app.listen({ host: o.host, port: o.port });
@@ -81,6 +86,10 @@ interface ServeFlags extends CommonFlags {
   port: string;
   apiKey?: string;
   bodyLimit?: string;
+  headersTimeout?: string;
+  requestTimeout?: string;
+  keepAliveTimeout?: string;
+  idleTimeout?: string;
   logLevel: string;
   generator?: string;
   cache: string;
@@ -93,8 +102,12 @@ export function registerServeCommand(program: Command): void {
     .option('--model-root <dir>', 'every model folder must lie inside this folder (relative --model paths are taken from it)')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0: any free port)', '8080')
-    .option('--api-key <key>', 'require this key on /v1/* (Authorization: Bearer or x-api-key); default $P5REC_API_KEY')
+    .option('--api-key <key>', 'require this key on every route but /healthz, /docs and the page (Authorization: Bearer or x-api-key); default $P5REC_API_KEY')
     .option('--body-limit <bytes>', `largest request body (default ${DEFAULT_BODY_LIMIT})`)
+    .option('--headers-timeout <ms>', `close a connection whose request head takes longer (408; default ${DEFAULT_TIMEOUTS.headers})`)
+    .option('--request-timeout <ms>', `close a connection whose whole request takes longer (408; default ${DEFAULT_TIMEOUTS.request})`)
+    .option('--keep-alive-timeout <ms>', `close an idle keep-alive connection after this (default ${DEFAULT_TIMEOUTS.keepAlive})`)
+    .option('--idle-timeout <ms>', `close a socket with no traffic either way for this long (default ${DEFAULT_TIMEOUTS.idle})`)
     .option('--generator <name>', 'the P5 model behind /v1/explain, /v1/summarize, /v1/generate (default: the first P5 --model)')
     .option('--cache <n>', 'LRU entries for /v1/recommend answers (0: off)', String(DEFAULT_CACHE))
     .option('--log-level <level>', 'request log level on stderr: silent|error|warn|info|debug', 'warn')
@@ -103,15 +116,19 @@ export function registerServeCommand(program: Command): void {
     .action(async (f: ServeFlags) => {
       const log = logger(f);
       let served: Served;
+      const ms = (name: string, v: string | undefined): number | undefined => (v === undefined ? undefined : parseIntFlag(name, v, 0, 1));
       try {
+        // An empty --api-key (or P5REC_API_KEY) is refused rather than read as "no auth".
+        const apiKey = f.apiKey !== undefined ? checkApiKey(f.apiKey, '--api-key') : checkApiKey(process.env.P5REC_API_KEY, 'P5REC_API_KEY');
         served = await startServe({
           dataset: f.dataset,
           models: f.model,
           modelRoot: f.modelRoot,
           host: f.host,
           port: parseIntFlag('port', f.port, 8080, 0),
-          apiKey: f.apiKey ?? (process.env.P5REC_API_KEY || undefined),
+          apiKey,
           bodyLimit: f.bodyLimit === undefined ? undefined : parseIntFlag('body-limit', f.bodyLimit, DEFAULT_BODY_LIMIT, 1),
+          timeouts: { headers: ms('headers-timeout', f.headersTimeout), request: ms('request-timeout', f.requestTimeout), keepAlive: ms('keep-alive-timeout', f.keepAliveTimeout), idle: ms('idle-timeout', f.idleTimeout) },
           logLevel: f.logLevel,
           generator: f.generator,
           cache: parseIntFlag('cache', f.cache, DEFAULT_CACHE, 0),

@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, isAbsolute, join, win32 } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { NotFoundError, P5recError } from '../errors.js';
+import { InputError, NotFoundError, P5recError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { SPLIT_NAMES, TEST } from '../data/splits.js';
 import type { Recommender } from '../recommend/recommender.js';
@@ -17,6 +17,59 @@ import { Sessions } from './session.js';
 import { Lru, ScoreBatcher } from './batch.js';
 import { topK } from './topk.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without the API key; every route without it (unknown routes included) needs the key. */
+    public?: boolean;
+    /** false: left out of /openapi.json. */
+    docs?: boolean;
+  }
+}
+
+/** Node HTTP server timeouts in milliseconds (a real socket only: app.inject ignores them). */
+export interface ServerTimeouts {
+  /** Whole request head received (slow-loris headers get 408 and are closed). */
+  headers: number;
+  /** Whole request, head and body, received. */
+  request: number;
+  /** An idle keep-alive connection between requests. */
+  keepAlive: number;
+  /** No byte moved either way on the socket (a client that stops reading its answer). */
+  idle: number;
+}
+
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headers: 10_000, request: 30_000, keepAlive: 5_000, idle: 120_000 };
+
+/** Defaults filled in; refuses non-positive values and a head timeout longer than the request one (Node would throw). */
+export function resolveTimeouts(t: Partial<ServerTimeouts> = {}): ServerTimeouts {
+  const out = { ...DEFAULT_TIMEOUTS, ...Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)) };
+  for (const [k, v] of Object.entries(out)) {
+    if (!Number.isInteger(v) || v < 1) throw new InputError(`the ${k} timeout must be a whole number of milliseconds >= 1, got ${v}`, { field: `${k}-timeout` });
+  }
+  if (out.headers > out.request) throw new InputError(`the headers timeout (${out.headers} ms) must not exceed the request timeout (${out.request} ms)`, { field: 'headers-timeout' });
+  return out;
+}
+
+/** An explicitly empty or blank key would turn auth off by accident: refuse it. */
+export function checkApiKey(key: string | undefined, source = 'the API key'): string | undefined {
+  if (key === undefined) return undefined;
+  if (!key.trim()) throw new InputError(`${source} is empty; give a non-empty key, or unset it to serve without one`, { field: 'api-key' });
+  if (key !== key.trim()) throw new InputError(`${source} starts or ends with whitespace, which no Bearer header can carry`, { field: 'api-key' });
+  return key;
+}
+
+/** Model config as shown to clients: absolute paths (a P5 `init` checkpoint, say) cut to their last part. */
+function hidePaths(v: unknown): unknown {
+  if (typeof v === 'string') return isAbsolute(v) || win32.isAbsolute(v) ? basename(v) || '.' : v;
+  if (Array.isArray(v)) return v.map(hidePaths);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hidePaths(x)]));
+  return v;
+}
+
+/** A server-side failure's message without file paths (a 5xx message may come from deep code that names files). */
+const ABS_PATH = /(?:[A-Za-z]:)?[\\/](?:[^\s'"`\\/]+[\\/])+[^\s'"`:,;)]*/g;
+const scrub = (message: string): string => message.replace(ABS_PATH, '<path>');
+
 /** Everything the server answers from; built by the CLI (or a test), never read from argv/env here. */
 export interface AppDeps {
   dataset: Dataset;
@@ -24,11 +77,13 @@ export interface AppDeps {
   models: ReadonlyMap<string, ServedModel>;
   /** A generative (P5) model for /v1/explain, /v1/summarize, /v1/generate; without one they answer 501. */
   generator?: Generator;
-  /** When set, /v1/* needs `Authorization: Bearer <key>` or `x-api-key: <key>`. */
+  /** When set, every route but health, docs and the page needs `Authorization: Bearer <key>` or `x-api-key: <key>`; '' is refused. */
   apiKey?: string;
+  /** Server timeouts (defaults: DEFAULT_TIMEOUTS). */
+  timeouts?: Partial<ServerTimeouts>;
   /** Largest request body in bytes (default 256 KiB); larger bodies get 413. */
   bodyLimit?: number;
-  /** The --model-root models were confined to; model paths are shown relative to it. */
+  /** The --model-root models were confined to; model paths are shown relative to it (and not at all without one). */
   modelRoot?: string;
   /** Folder with index.html, app.js, style.css (default: the package's web/); null: no page. */
   webDir?: string | null;
@@ -87,9 +142,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const models = deps.models;
   const defaultModel = models.keys().next().value as string | undefined;
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const apiKey = checkApiKey(deps.apiKey);
+  const t = resolveTimeouts(deps.timeouts);
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit,
+    connectionTimeout: t.idle,
+    keepAliveTimeout: t.keepAlive,
+    requestTimeout: t.request,
+    // Node checks head/request deadlines only every connectionsCheckingInterval (30 s by default),
+    // so a slow-loris socket outlived its timeout by up to that much: check at least every second.
+    http: { headersTimeout: t.headers, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(t.headers / 4))) },
     // Unknown body fields are an error (a typo like `top_k` should not be silently ignored).
     ajv: { customOptions: { removeAdditional: false } },
   });
@@ -167,8 +230,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: `request body is larger than ${bodyLimit} bytes` });
     if (err instanceof P5recError) {
       const status = err.facts.status ?? 500;
-      if (status >= 500 && status !== 501) req.log.error(err);
-      return reply.code(status).send({ error: err.message, ...(err.facts.field ? { field: err.facts.field } : {}) });
+      const server = status >= 500 && status !== 501;
+      if (server) req.log.error(err);
+      return reply.code(status).send({ error: server ? scrub(err.message) : err.message, ...(err.facts.field ? { field: err.facts.field } : {}) });
     }
     const status = (err as FastifyError).statusCode;
     if (status && status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
@@ -190,12 +254,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return payload;
   });
 
-  if (deps.apiKey) {
-    const want = createHash('sha256').update(deps.apiKey).digest();
+  // Auth is decided on the route the router matched (req.url is still percent-encoded: '/%761/models'
+  // routes to /v1/models), so no spelling of a URL reaches a non-public route, or a 404, without the key.
+  if (apiKey) {
+    const want = createHash('sha256').update(apiKey).digest();
     app.addHook('onRequest', async (req, reply) => {
-      if (!req.url.startsWith('/v1/')) return;
-      const auth = req.headers.authorization;
-      const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : req.headers['x-api-key'];
+      if (req.routeOptions.config?.public === true) return;
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+      const given = bearer ? bearer[1] : req.headers['x-api-key'];
       if (typeof given === 'string' && timingSafeEqual(createHash('sha256').update(given).digest(), want)) return;
       reply.header('www-authenticate', 'Bearer');
       return reply.code(401).send({ error: 'missing or invalid API key (send Authorization: Bearer <key> or x-api-key: <key>)' });
@@ -205,8 +271,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Every documented route is collected here; /openapi.json is built from them.
   const routes: RouteDoc[] = [];
   app.addHook('onRoute', (r) => {
-    if ((r.config as { docs?: boolean } | undefined)?.docs === false) return;
-    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url, schema: r.schema as RouteDoc['schema'] });
+    if (r.config?.docs === false) return;
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url, public: r.config?.public === true, schema: r.schema as RouteDoc['schema'] });
   });
 
   // ---- ranking -----------------------------------------------------------------
@@ -373,17 +439,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }, async () => ({
     dataset: { name: ds.manifest.name, users: ds.numUsers, items: ds.numItems, interactions: ds.numInteractions, ratings: ds.manifest.fields.rating },
     default: defaultModel ?? null,
-    models: [...models].map(([name, m]) => ({
-      name, kind: m.rec.kind, tasks: [...m.rec.tasks], trainSplit: m.rec.trainSplit,
-      ...(m.dir ? { path: displayPath(m.dir, deps.modelRoot) } : {}),
-      config: m.card.config, fit: m.card.fit,
-      capabilities: { recommend: canRank(m.rec), rate: canRate(m.rec) && ds.manifest.fields.rating, next: canRank(m.rec) ? sessions.known(m.rec) : 'unprobed' },
-    })),
+    models: [...models].map(([name, m]) => {
+      const path = displayPath(m.dir, deps.modelRoot);
+      return {
+        name, kind: m.rec.kind, tasks: [...m.rec.tasks], trainSplit: m.rec.trainSplit,
+        ...(path ? { path } : {}),
+        config: hidePaths(m.card.config), fit: hidePaths(m.card.fit),
+        capabilities: { recommend: canRank(m.rec), rate: canRate(m.rec) && ds.manifest.fields.rating, next: canRank(m.rec) ? sessions.known(m.rec) : 'unprobed' },
+      };
+    }),
     generator: deps.generator ? { name: deps.generator.name, kind: deps.generator.kind } : null,
   }));
 
   const started = Date.now();
   app.get('/healthz', {
+    config: { public: true },
     schema: { summary: 'Liveness', tags: ['meta'], response: { 200: S.healthResponse } },
   }, async () => ({ ok: true, models: models.size, uptimeSeconds: (Date.now() - started) / 1000 }));
 
@@ -393,15 +463,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     title: 'p5rec',
     version: VERSION,
     description: `Recommendations over dataset '${ds.manifest.name}' (${ds.numUsers} users, ${ds.numItems} items).`,
-  }, { apiKey: Boolean(deps.apiKey) }));
-  app.get('/openapi.json', { config: { docs: false } }, async () => doc());
-  app.get('/docs', { config: { docs: false } }, async (_req, reply) => reply.type(CONTENT_TYPE.html).send(renderDocsPage(doc())));
+  }, { apiKey: Boolean(apiKey) }));
+  app.get('/openapi.json', { config: { docs: false, public: true } }, async () => doc());
+  app.get('/docs', { config: { docs: false, public: true } }, async (_req, reply) => reply.type(CONTENT_TYPE.html).send(renderDocsPage(doc())));
 
   const webDir = deps.webDir === undefined ? DEFAULT_WEB_DIR : deps.webDir;
   for (const [url, file] of Object.entries(WEB_FILES)) {
     const path = webDir ? join(webDir, file) : '';
     const body = path && existsSync(path) ? readFileSync(path) : null;
-    app.get(url, { config: { docs: false } }, async (_req, reply) => {
+    app.get(url, { config: { docs: false, public: true } }, async (_req, reply) => {
       if (!body) return reply.code(404).send({ error: 'the demo page is not installed with this server' });
       reply.header('cache-control', 'no-cache');
       if (file === 'index.html') reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");

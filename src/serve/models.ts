@@ -101,10 +101,9 @@ export function modelKinds(specs: readonly (string | ModelSpec)[], modelRoot?: s
   });
 }
 
-/** How a model folder is shown to API clients: relative to the root when there is one. */
+/** How a model folder is shown to API clients: relative to --model-root, or not at all (an absolute server path is not for clients). */
 export function displayPath(dir: string | undefined, modelRoot: string | undefined): string | undefined {
-  if (!dir) return undefined;
-  if (!modelRoot) return dir;
+  if (!dir || !modelRoot) return undefined;
   const rel = relative(realpathSync(resolve(modelRoot)), dir);
   return rel || '.';
 }

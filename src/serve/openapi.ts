@@ -6,6 +6,8 @@
 export interface RouteDoc {
   method: string;
   url: string;
+  /** Served without the API key (health, docs, the page); every other route needs it. */
+  public?: boolean;
   schema?: {
     summary?: string;
     description?: string;
@@ -40,7 +42,7 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: { title: string;
       ...(parameters.length ? { parameters } : {}),
       ...(s.body ? { requestBody: { required: true, content: { 'application/json': { schema: s.body } } } } : {}),
       responses,
-      ...(opts.apiKey && r.url.startsWith('/v1/') ? { security: [{ bearer: [] }, { apiKeyHeader: [] }] } : {}),
+      ...(opts.apiKey && !r.public ? { security: [{ bearer: [] }, { apiKeyHeader: [] }] } : {}),
     };
     (paths[path] ??= {})[r.method.toLowerCase()] = op;
   }
