@@ -183,6 +183,26 @@ describe('training with independent ids and validation', () => {
     const bad = cli(['eval', join(tmp, 'mi'), '--model', out, '--task', 'direct', '--prompt', '5-1', '--users', '5', '--json', '--quiet']);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/\{item_id\}/);
+
+    // The GPU trainer's pairs: written with this model's ids, only its templates.
+    const pairs = join(tmp, 'pairs.jsonl');
+    const ex = cli(['prompts', 'export', join(tmp, 'mi'), '--out', pairs, '--tasks', 'sequential', '--only', '2-3', '--ids-from', out, '--limit', '40', '--json', '--quiet']);
+    expect(ex.json?.ok, ex.stderr).toBe(true);
+    expect(ex.json).toMatchObject({ itemIds: 'independent', instances: 40, perTemplate: { '2-3': 40 } });
+    const itemTokens = new Set(JSON.parse(readFileSync(join(out, 'ids.json'), 'utf8')).items as string[]);
+    for (const line of readFileSync(pairs, 'utf8').trim().split('\n')) {
+      const pair = JSON.parse(line) as { source: string; target: string };
+      expect(itemTokens.has(pair.target), pair.target).toBe(true);
+      expect(pair.source).toMatch(/item_\d+/);
+    }
+    expect(cli(['prompts', 'export', join(tmp, 'mi'), '--out', pairs, '--ids-from', out, '--item-ids', 'plain']).stderr).toMatch(/not both/);
+
+    // The validation curve reaches the report as a plot.
+    const rep = cli(['report', '--runs', out, '--out', join(tmp, 'report'), '--json', '--quiet']);
+    expect(rep.json?.ok, rep.stderr).toBe(true);
+    const html = readFileSync(join(tmp, 'report', 'report.html'), 'utf8');
+    expect(html).toMatch(/aria-label="p5: validation NDCG@10 \(best [0-9.]+ at step [24]\)"/);
+    expect(html).toContain('aria-label="p5: training loss"');
   }, 240_000);
 });
 

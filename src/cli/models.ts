@@ -153,6 +153,7 @@ export function registerReportCommand(program: Command): void {
     .requiredOption('--out <dir>', 'report folder')
     .option('--force', 'replace the report folder')
     .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no notes on stderr')
     .action((f: CommonFlags & { runs: string[]; out: string; force?: boolean }) => runCommand(f, async () => {
       const { runs, skipped } = collectRunsWithSkips(f.runs);
       const log = logger(f);

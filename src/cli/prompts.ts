@@ -4,6 +4,9 @@ import { loadDataset } from '../data/dataset.js';
 import { Progress } from '../util/progress.js';
 import { evaluationInstances, trainingInstances, DEFAULT_PROMPT_SEED, type InstanceStream } from '../prompts/instances.js';
 import { writeInstancesJsonl } from '../prompts/export.js';
+import { buildIdView, ITEM_INDEXINGS, parseItemIndexing, type IdView } from '../prompts/ids.js';
+import { readIdView } from '../p5/train.js';
+import type { Dataset } from '../data/dataset.js';
 import {
   loadPromptCollection,
   parseTaskList,
@@ -29,6 +32,9 @@ interface ExportFlags extends CommonFlags {
   history?: string;
   ratingNoise: boolean;
   leakyRows?: boolean;
+  itemIds?: string;
+  idsFrom?: string;
+  only?: string;
 }
 
 interface ListFlags extends CommonFlags {
@@ -59,6 +65,13 @@ function parseWeights(v: string | undefined): Partial<Record<PromptTask, number>
   return out;
 }
 
+/** The id view pairs are written with: a model's own (so a GPU run's pairs match its tokenizer), a fresh one, or P5's plain ids. */
+function exportIds(ds: Dataset, f: ExportFlags): IdView | undefined {
+  if (f.idsFrom && f.itemIds) throw new InputError('give --item-ids or --ids-from, not both', { field: 'item-ids' });
+  if (f.idsFrom) return readIdView(f.idsFrom, ds);
+  return f.itemIds ? buildIdView(ds, parseItemIndexing(f.itemIds)) : undefined;
+}
+
 function summary(s: InstanceStream): { templates: string[]; skipped: { id: string; task: string; reason: string }[] } {
   return { templates: s.templates.map((t) => t.id), skipped: s.skipped.map(({ id, task, reason }) => ({ id, task, reason })) };
 }
@@ -82,6 +95,9 @@ export function registerPromptsCommands(program: Command): void {
     .option('--history <n>', 'most recent items shown in a purchase history (default 20)')
     .option('--no-rating-noise', "no P5 Gaussian noise on training star targets")
     .option('--leaky-rows', "train rating/explanation/review rows on the whole random-split train part, as P5 (names held-out next items)")
+    .option('--item-ids <indexing>', `how items are written: ${ITEM_INDEXINGS.join(' | ')} (default plain; the id tokens must be in the model's tokenizer)`)
+    .option('--ids-from <model>', 'write ids exactly as this P5 model folder does (its ids.json), e.g. the base a GPU run starts from')
+    .option('--only <ids>', 'train split: only these template ids, e.g. 2-1,2-2,2-3 (as `p5rec train --train-prompts`)')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((dir: string, f: ExportFlags) => runCommand(f, async () => {
@@ -99,9 +115,13 @@ export function registerPromptsCommands(program: Command): void {
       const maxHistory = parseIntFlag('history', f.history, 20, 1);
       const collection = loadPromptCollection(f.prompts);
       const ds = await loadDataset(dir);
+      const ids = exportIds(ds, f);
+      const only = f.only?.split(',').map((x) => x.trim()).filter(Boolean);
+      if (only && split !== 'train') throw new InputError('--only selects training templates; for valid/test use --templates and --tasks', { field: 'only' });
+      for (const id of only ?? []) if (!collection.templates.some((t) => t.id === id)) throw new InputError(`--only: unknown template '${id}'`, { field: 'only' });
       const stream = split === 'train'
-        ? trainingInstances(ds, collection, { seed, epoch, tasks, templates: selection, weights, negatives, maxHistory, ratingNoise: f.ratingNoise, leakFree: !f.leakyRows })
-        : evaluationInstances(ds, collection, split, { seed, tasks, templates: selection, maxHistory });
+        ? trainingInstances(ds, collection, { seed, epoch, tasks, templates: selection, weights, negatives, maxHistory, ratingNoise: f.ratingNoise, leakFree: !f.leakyRows, ids, only })
+        : evaluationInstances(ds, collection, split, { seed, tasks, templates: selection, maxHistory, ids });
       for (const s of stream.skipped) log(`skipping template ${s.id} (${s.task}): ${s.reason}`);
       if (stream.total === 0) throw new InputError(`no instances: none of the selected templates (${selection}${tasks ? `, tasks ${tasks.join(',')}` : ''}) can be filled from this dataset`, { file: dir });
       const planned = Math.min(stream.total, limit ?? Infinity);
@@ -115,6 +135,7 @@ export function registerPromptsCommands(program: Command): void {
         seed,
         ...(split === 'train' ? { epoch } : {}),
         templateSelection: selection,
+        itemIds: ids?.indexing ?? 'plain',
         instances: res.written,
         total: stream.total,
         bytes: res.bytes,
@@ -136,6 +157,7 @@ export function registerPromptsCommands(program: Command): void {
     .option('--templates <which>', 'seen | unseen | all', 'all')
     .option('--prompts <file>', 'extra template collection JSON (repeatable)', collect, [])
     .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no notes on stderr')
     .action((dir: string | undefined, f: ListFlags) => runCommand(f, async () => {
       const collection = loadPromptCollection(f.prompts);
       const selection = parseSelection(f.templates, 'all');
