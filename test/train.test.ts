@@ -144,8 +144,8 @@ describe('train (in-process)', () => {
     // a fresh process would build a fresh model: different init, overwritten by the checkpoint
     const m3 = T5Model.create(c, { seed: 99 });
     const resumed = await train({ ...common, task: t5Task(m3, data), outDir: cut, resume: true });
-    expect(resumed.records[0].step).toBe(5); // from the step-4 checkpoint
-    expect(resumed.records.map((r) => r.loss)).toEqual(uninterrupted.records.slice(4).map((r) => r.loss));
+    expect(resumed.records[0].step).toBe(7); // a stopped run checkpoints its last completed step (6), not only the step-4 one
+    expect(resumed.records.map((r) => r.loss)).toEqual(uninterrupted.records.slice(6).map((r) => r.loss));
     expect(Array.from(resumed.params)).toEqual(Array.from(uninterrupted.params));
     m3.dispose();
 

@@ -34,7 +34,9 @@ export async function runCommand<T extends object>(
       const facts = err instanceof P5recError ? err.facts : {};
       process.stdout.write(`${JSON.stringify({ ok: false, error: line, ...facts })}\n`);
     }
-    process.exitCode = err instanceof P5recError ? 2 : 1;
+    // An interrupted run exits 130 / 143 (as if killed by the signal), so `train && eval` stops.
+    const interrupted = (err as { exitCode?: unknown }).exitCode;
+    process.exitCode = typeof interrupted === 'number' ? interrupted : err instanceof P5recError ? 2 : 1;
   }
 }
 

@@ -14,7 +14,8 @@ import { loadT5 } from '../models/t5/checkpoint.js';
 import { beamSearch, encodePrompts } from '../p5/decode.js';
 import type { P5Recommender } from '../p5/recommender.js';
 import { fitRatingCalibration } from '../p5/calibrate.js';
-import { trainP5 } from '../p5/train.js';
+import { trainP5, type P5TrainOptions } from '../p5/train.js';
+import { stopOnSignals } from '../train/stop.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { loadPromptCollection, parseTaskList, PROMPT_TASKS, type PromptTask } from '../prompts/templates.js';
 import { loadModel, readModelCard } from '../recommend/store.js';
@@ -136,69 +137,24 @@ export function registerP5Commands(program: Command): void {
     .option('--backend <b>', 'wasm | cpu | tensorflow | cuda', 'wasm')
     .option('--prompts <file>', 'extra template collection JSON (repeatable)', collect, [])
     .option('--leaky-rows', 'train rating/explanation/review on the whole random-split train part, as P5 (names held-out next items)')
-    .option('--resume', 'continue from the checkpoint in --out')
-    .option('--force', 'overwrite an existing model folder')
+    .option('--resume', 'continue the interrupted run in --out (or a partial --force run beside it)')
+    .option('--force', 'replace the model in --out, or start an interrupted run over (the new model is built beside the old one and swapped in when complete)')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((dir: string, f: TrainFlags) => runCommand(f, async () => {
+      // Every flag is parsed before anything is loaded or written: a typo must cost nothing.
+      const options = trainOptions(f);
       await initEngine({ backend: f.backend as BackendName });
       const ds = await loadDataset(dir);
       const collection = loadPromptCollection(f.prompts);
-      const ac = new AbortController();
-      const onSig = (): void => {
-        process.stderr.write('\np5rec: stopping after this step; run again with --resume to continue from the last checkpoint\n');
-        ac.abort();
-      };
-      process.once('SIGINT', onSig);
-      process.once('SIGTERM', onSig);
+      // SIGINT/SIGTERM stop every stage (tokenizer, corpus, steps); the run ends with exit 130/143.
+      const stop = stopOnSignals('stopping (the last completed step is kept; run again with --resume to continue)');
       try {
-        return await trainP5(ds, collection, {
-          out: f.out,
-          config: parseConfig(f.config) as never,
-          init: f.init,
-          tasks: parseTaskList(f.tasks),
-          weights: parseWeights(f.weights),
-          epochs: parseIntFlag('epochs', f.epochs, 10, 1),
-          steps: f.steps === undefined ? undefined : parseIntFlag('steps', f.steps, 1, 1),
-          tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, 4096, 16),
-          maxBatch: parseIntFlag('max-batch', f.maxBatch, 64, 1),
-          batchesPerStep: parseIntFlag('batches-per-step', f.batchesPerStep, 1, 1),
-          negatives: parseIntFlag('negatives', f.negatives, 99, 0),
-          maxHistory: parseIntFlag('history', f.history, 20, 1),
-          maxSourceLength: parseIntFlag('max-source', f.maxSource, 512, 8),
-          lr: parseNumber('lr', f.lr, 1e-3),
-          embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, 1),
-          adamEps: positiveNumber('adam-eps', f.adamEps, 1e-6),
-          dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
-          vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
-          digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),
-          itemPieces: f.itemPieces,
-          userPieces: f.userPieces,
-          itemIds: parseItemIndexing(f.itemIds ?? 'plain'),
-          itemInit: parseChoice('item-init', f.itemInit ?? 'random', ['random', 'cooccurrence'] as const),
-          prompts: f.trainPrompts ? f.trainPrompts.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
-          validate: f.validateEvery === undefined ? undefined : {
-            every: parseIntFlag('validate-every', f.validateEvery, 1000, 1),
-            users: parseIntFlag('validate-users', f.validateUsers, 1000, 1),
-            patience: parseIntFlag('patience', f.patience, 0, 0),
-          },
-          calibrateRatings: f.calibrateRatings,
-          ratingNoise: f.ratingNoise,
-          seed: parseIntFlag('seed', f.seed, 0, 0),
-          workers: parseIntFlag('workers', f.workers, 1, 1),
-          checkpointEvery: parseIntFlag('checkpoint-every', f.checkpointEvery, 200, 0),
-          leakFree: !f.leakyRows,
-          resume: f.resume,
-          force: f.force,
-          quiet: f.quiet,
-          log: logger(f),
-          signal: ac.signal,
-        });
+        return await trainP5(ds, collection, { ...options, signal: stop.signal });
       } finally {
-        process.off('SIGINT', onSig);
-        process.off('SIGTERM', onSig);
+        stop.dispose();
       }
-    }, (r) => `P5 ${r.stopped ? 'stopped' : 'trained'}: ${r.steps} steps, ${r.examples} prompts, final loss ${r.finalLoss.toFixed(3)}, ${Math.round(r.tokensPerSec)} tok/s (${Math.round(r.examplesPerSec)} examples/s), ${r.seconds.toFixed(0)}s, peak RSS ${r.peakRssMB} MB${r.validation?.best ? `, best validation at step ${r.validation.best.step}` : ''} → ${r.out}`));
+    }, (r) => `P5 trained: ${r.steps} steps, ${r.examples} prompts, final loss ${r.finalLoss.toFixed(3)}, ${Math.round(r.tokensPerSec)} tok/s (${Math.round(r.examplesPerSec)} examples/s), ${r.seconds.toFixed(0)}s, peak RSS ${r.peakRssMB} MB${r.validation?.best ? `, best validation at step ${r.validation.best.step}` : ''} → ${r.out}`));
 
   program.command('calibrate').description("fit a P5 model's rating calibration (star = a + b·expected star) on a dataset's validation ratings")
     .argument('<model>', 'P5 model folder (updates its p5.json)')
@@ -289,6 +245,51 @@ export function registerP5Commands(program: Command): void {
       model.dispose();
       return { model: modelDir, results: outputs };
     }, (r) => r.results.map((x) => x.outputs.map((o) => o.text).join('\n')).join('\n')));
+}
+
+/** The train command's flags as trainP5 options (every value checked here). */
+function trainOptions(f: TrainFlags): P5TrainOptions {
+  return {
+    out: f.out,
+    config: parseConfig(f.config) as never,
+    init: f.init,
+    tasks: parseTaskList(f.tasks),
+    weights: parseWeights(f.weights),
+    epochs: parseIntFlag('epochs', f.epochs, 10, 1),
+    steps: f.steps === undefined ? undefined : parseIntFlag('steps', f.steps, 1, 1),
+    tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, 4096, 16),
+    maxBatch: parseIntFlag('max-batch', f.maxBatch, 64, 1),
+    batchesPerStep: parseIntFlag('batches-per-step', f.batchesPerStep, 1, 1),
+    negatives: parseIntFlag('negatives', f.negatives, 99, 0),
+    maxHistory: parseIntFlag('history', f.history, 20, 1),
+    maxSourceLength: parseIntFlag('max-source', f.maxSource, 512, 8),
+    lr: parseNumber('lr', f.lr, 1e-3),
+    embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, 1),
+    adamEps: positiveNumber('adam-eps', f.adamEps, 1e-6),
+    dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
+    vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
+    digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),
+    itemPieces: f.itemPieces,
+    userPieces: f.userPieces,
+    itemIds: parseItemIndexing(f.itemIds ?? 'plain'),
+    itemInit: parseChoice('item-init', f.itemInit ?? 'random', ['random', 'cooccurrence'] as const),
+    prompts: f.trainPrompts ? f.trainPrompts.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
+    validate: f.validateEvery === undefined ? undefined : {
+      every: parseIntFlag('validate-every', f.validateEvery, 1000, 1),
+      users: parseIntFlag('validate-users', f.validateUsers, 1000, 1),
+      patience: parseIntFlag('patience', f.patience, 0, 0),
+    },
+    calibrateRatings: f.calibrateRatings,
+    ratingNoise: f.ratingNoise,
+    seed: parseIntFlag('seed', f.seed, 0, 0),
+    workers: parseIntFlag('workers', f.workers, 1, 1),
+    checkpointEvery: parseIntFlag('checkpoint-every', f.checkpointEvery, 200, 0),
+    leakFree: !f.leakyRows,
+    resume: f.resume,
+    force: f.force,
+    quiet: f.quiet,
+    log: logger(f),
+  };
 }
 
 /** A user/item given as raw id, prompt token, or `#index`. */

@@ -12,6 +12,7 @@ import { InputError } from '../errors.js';
 import { trainingInstances, type TrainingOptions } from '../prompts/instances.js';
 import type { PromptCollection, PromptTask } from '../prompts/templates.js';
 import type { T5Tokenizer } from '../tokenizer/tokenizer.js';
+import { throwIfStopped } from '../train/stop.js';
 import { Progress } from '../util/progress.js';
 
 export interface CorpusOptions extends Omit<TrainingOptions, 'epoch'> {
@@ -28,6 +29,8 @@ export interface CorpusOptions extends Omit<TrainingOptions, 'epoch'> {
   /** Examples per batch at most (default 64). */
   maxBatch?: number;
   quiet?: boolean;
+  /** Checked after every chunk of prompts: an abort ends the build with an InterruptedError (a chunk is well under a second). */
+  signal?: AbortSignal;
 }
 
 /** Shared, structured-cloneable corpus (all arrays on SharedArrayBuffers). */
@@ -124,6 +127,7 @@ export async function buildCorpus(ds: Dataset, collection: PromptCollection, tok
       }
       bar.tick(chunk.length);
       chunk = [];
+      throwIfStopped(opts.signal, 'while tokenizing the training prompts');
     };
     for (const inst of stream) {
       chunk.push({ source: inst.source, target: inst.target, task: inst.task });

@@ -9,8 +9,8 @@
  *   out/                 config.json  model.safetensors  tokenizer.json  model.json
  *   out/train/           tokenizer.json  checkpoint/  train-log.jsonl  (resume state)
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { InputError } from '../errors.js';
 import { resolveT5Config, type T5Config } from '../models/t5/config.js';
@@ -24,6 +24,8 @@ import { evaluate } from '../eval/evaluate.js';
 import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from '../recommend/store.js';
 import { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import { train, type StepRecord, type ValidationOptions } from '../train/trainer.js';
+import { findCheckpoint, readTrainerState } from '../train/checkpoint.js';
+import { InterruptedError, stopSignalOf, throwIfStopped } from '../train/stop.js';
 import type { ParamLayout } from '../train/replica.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { VERSION } from '../version.js';
@@ -233,30 +235,118 @@ function assignParams(model: T5Model, params: Float32Array, layout: ParamLayout)
   for (const e of layout.entries) model.params.get(e.name)!.assign(tf().tensor(params.slice(e.offset, e.offset + e.size), e.shape));
 }
 
-export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5TrainOptions): Promise<P5TrainResult> {
-  const log = o.log ?? (() => {});
-  const t0 = Date.now();
-  const seed = o.seed ?? 0;
-  const workDir = join(o.out, 'train');
-  if (existsSync(join(o.out, 'model.json')) && !o.force && !o.resume) throw new InputError('model folder already holds a model (pass --force to overwrite, --resume to continue)', { file: o.out });
-  if (o.resume && !existsSync(join(workDir, 'tokenizer.json'))) throw new InputError('nothing to resume: no train/tokenizer.json in the model folder', { file: o.out });
-  if (o.force && !o.resume && existsSync(o.out)) rmSync(o.out, { recursive: true, force: true });
-  mkdirSync(workDir, { recursive: true });
+/** Where a `--force` run is built beside the model it replaces (resumable there; renamed into place when done). */
+export function stagingDir(out: string): string {
+  return join(dirname(resolve(out)), `.${basename(resolve(out))}.next`);
+}
 
+/** `step N of M` of the checkpoint in a run's train/ folder, or null when it has none. */
+function partialRun(runDir: string): string | null {
+  const ck = findCheckpoint(join(runDir, 'train'));
+  if (!ck) return null;
+  try {
+    const st = readTrainerState(ck);
+    return `step ${st.step} of ${st.fingerprint.totalSteps}`;
+  } catch {
+    return 'an unreadable checkpoint';
+  }
+}
+
+/**
+ * Where this run trains, decided before anything is written: in place (a
+ * new or empty folder, or one with a run that never reached a checkpoint),
+ * in the staging folder (`--force` over a model or a partial run: the old
+ * one stays whole until the new one is complete), or where the run to resume is.
+ */
+function planRun(o: P5TrainOptions): { runDir: string; staged: boolean; createdOut: boolean } {
+  const out = o.out;
+  const stage = stagingDir(out);
+  if (o.resume) {
+    const runDir = findCheckpoint(join(stage, 'train')) ? stage : out;
+    if (!existsSync(join(runDir, 'train', 'tokenizer.json'))) throw new InputError('nothing to resume: no train/tokenizer.json in the model folder', { file: out });
+    return { runDir, staged: runDir === stage, createdOut: false };
+  }
+  const entries = existsSync(out) ? readdirSync(out) : [];
+  const hasModel = entries.includes('model.json');
+  const partial = partialRun(out);
+  const foreign = entries.length > 0 && !hasModel && !entries.includes('train');
+  if (foreign) throw new InputError(`the folder holds files that are not a p5rec model (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); ${o.force ? 'refusing to replace it' : 'choose another --out'}`, { file: out });
+  if (!o.force) {
+    const staged = partialRun(stage);
+    if (hasModel) throw new InputError(`model folder already holds a model (pass --force to replace it, --resume to continue${staged ? ` the partial --force run in ${stage} (${staged})` : ' its run'})`, { file: out });
+    if (partial) throw new InputError(`a partial run exists at ${join(out, 'train')} (${partial}); pass --resume to continue it or --force to start over`, { file: out });
+  }
+  if (hasModel || partial) return { runDir: stage, staged: true, createdOut: false };
+  return { runDir: out, staged: false, createdOut: !existsSync(out) };
+}
+
+/** Check every option that can be checked without the data, so a bad one costs nothing on disk. */
+function validateOptions(o: P5TrainOptions): void {
   const indexing = o.itemIds ?? 'plain';
   if (indexing !== 'plain' && o.init) throw new InputError(`item ids '${indexing}' need a tokenizer trained here; they cannot start from --init`, { field: 'item-ids' });
   if (o.validate && !(Number.isInteger(o.validate.every) && o.validate.every > 0)) throw new InputError(`validate.every must be a positive integer, got ${o.validate.every}`, { field: 'validate-every' });
+  const epochs = o.epochs ?? 10;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new InputError(`epochs must be a positive integer, got ${epochs}`, { field: 'epochs' });
+  if (o.steps !== undefined && !(Number.isInteger(o.steps) && o.steps >= 1)) throw new InputError(`steps must be a positive integer, got ${o.steps}`, { field: 'steps' });
+  if (o.itemInit === 'cooccurrence' && indexing !== 'independent' && indexing !== 'cid+iid') throw new InputError(`--item-init cooccurrence needs one token per item (--item-ids independent or cid+iid), got '${indexing}'`, { field: 'item-init' });
+  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw new InputError(`must be in [0, 1), got ${o.dropout}`, { field: 'dropout' });
+  // The model config, with a stand-in vocabulary size (the tokenizer's is set later): every other field is checked now.
+  if (!o.init) {
+    try {
+      if (typeof o.config === 'object') resolveT5Config({ preset: 'small', ...o.config, vocab_size: 8003 });
+      else resolveT5Config(o.config ?? 'small');
+    } catch (e) {
+      if (e instanceof InputError && !e.facts.file) throw new InputError(e.message, { ...e.facts, field: `config.${e.facts.field ?? ''}`.replace(/\.$/, '') });
+      throw e;
+    }
+  }
+}
+
+export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5TrainOptions): Promise<P5TrainResult> {
+  validateOptions(o);
+  // --init is read once, before anything is written: its weights, config and tokenizer.
+  const init = o.init ? loadT5(o.init, { tokenizer: true, seed: o.seed ?? 0, overrides: o.dropout !== undefined ? { dropout_rate: o.dropout } : undefined }) : null;
+  if (init && !init.tokenizer) throw new InputError('--init folder has no tokenizer.json', { file: o.init });
+  const plan = planRun(o);
+  throwIfStopped(o.signal, 'before training started; nothing was written');
+  // --force starts over: an earlier forced run left in the staging folder is p5rec's own, and is replaced.
+  if (plan.staged && !o.resume) rmSync(plan.runDir, { recursive: true, force: true });
+  try {
+    return await trainIn(plan.runDir, ds, collection, o, init, plan.staged);
+  } catch (err) {
+    init?.model.dispose();
+    const kept = partialRun(plan.runDir);
+    if (!kept) {
+      // Nothing resumable was reached: remove what this run wrote, so a rerun starts clean.
+      if (plan.staged || plan.createdOut) rmSync(plan.runDir, { recursive: true, force: true });
+      else if (!o.resume) for (const f of ['train', IDS_FILE]) rmSync(join(plan.runDir, f), { recursive: true, force: true });
+    }
+    if (err instanceof InterruptedError) {
+      const untouched = plan.staged ? `; the model in ${o.out} is untouched` : '';
+      const msg = kept
+        ? `${err.message}; checkpoint saved in ${join(plan.runDir, 'train', 'checkpoint')}${err.message.includes(' at step ') ? '' : ` (${kept})`}: run the same command with --resume to continue (or --force to start over)${untouched}`
+        : `${err.message}; nothing was kept${plan.staged ? untouched : ''}`;
+      throw new InterruptedError(msg, err.signal, { file: o.out });
+    }
+    throw err;
+  }
+}
+
+async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection, o: P5TrainOptions, init: ReturnType<typeof loadT5> | null, staged: boolean): Promise<P5TrainResult> {
+  const log = o.log ?? (() => {});
+  const t0 = Date.now();
+  const seed = o.seed ?? 0;
+  const workDir = join(runDir, 'train');
+  mkdirSync(workDir, { recursive: true });
+  const indexing = o.itemIds ?? 'plain';
   // The id view: stored with the model, so a resumed run and every evaluation write ids the same way.
-  const view = o.resume ? readIdView(o.out, ds) : buildIdView(ds, indexing, o.seed ?? 2022);
-  // --init is read once: its weights, config and tokenizer.
-  const init = o.init ? loadT5(o.init, { tokenizer: true, seed, overrides: o.dropout !== undefined ? { dropout_rate: o.dropout } : undefined }) : null;
+  const view = o.resume ? readIdView(runDir, ds) : buildIdView(ds, indexing, o.seed ?? 2022);
+  throwIfStopped(o.signal, 'while building the item ids');
   // Tokenizer: kept from the first run on resume, T5's own with --init, else trained on the prompts.
   let tok: T5Tokenizer;
   if (o.resume) tok = T5Tokenizer.load(join(workDir, 'tokenizer.json'));
-  else if (init) {
-    if (!init.tokenizer) throw new InputError('--init folder has no tokenizer.json', { file: o.init });
-    tok = init.tokenizer;
-  } else {
+  else if (init) tok = init.tokenizer!;
+  else {
     const t = Date.now();
     const plain = view.indexing === 'plain';
     const ids = plain ? [...(o.itemPieces ? ds.items.token : []), ...(o.userPieces ? ds.users.token : [])] : [];
@@ -264,20 +354,26 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     // With id tokens, the prompts' own words are whole pieces too: the Unigram trainer, fed
     // prompts where ids are most of the text, otherwise spells template words letter by letter.
     if (!plain) required = templateWords(collection);
-    tok = T5Tokenizer.train(tokenizerCorpus(ds, collection, o, view), {
+    const text = tokenizerCorpus(ds, collection, o, view);
+    throwIfStopped(o.signal, 'while collecting the tokenizer text');
+    // In a child process: the native training blocks its thread for seconds to minutes, and Ctrl-C must still work.
+    tok = await T5Tokenizer.trainStoppable(text, {
       vocabSize: o.vocabSize, digitGroup: o.digitGroup ?? 0, requiredPieces: required, idTokens: plain ? undefined : idTokens(view, Boolean(o.userPieces)),
+    }, o.signal).catch((e: unknown) => {
+      throwIfStopped(o.signal, 'while training the tokenizer');
+      throw e;
     });
     log(`tokenizer: ${tok.vocabSize} pieces (${tok.idTokenCount} id tokens) trained on the prompts in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   if (!o.resume) {
     tok.save(join(workDir, 'tokenizer.json'));
-    if (view.indexing !== 'plain') writeFileAtomic(join(o.out, IDS_FILE), JSON.stringify({ format: 'p5rec-ids', version: 1, indexing: view.indexing, items: view.items }));
+    if (view.indexing !== 'plain') writeFileAtomic(join(runDir, IDS_FILE), JSON.stringify({ format: 'p5rec-ids', version: 1, indexing: view.indexing, items: view.items }));
   }
 
   const epochs = o.epochs ?? 10;
   const corpus = await buildCorpus(ds, collection, tok, {
     epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree, ratingNoise: o.ratingNoise, ids: view, only: o.prompts,
-    tokensPerBatch: o.tokensPerBatch, maxBatch: o.maxBatch, maxSourceLength: o.maxSourceLength, quiet: o.quiet,
+    tokensPerBatch: o.tokensPerBatch, maxBatch: o.maxBatch, maxSourceLength: o.maxSourceLength, quiet: o.quiet, signal: o.signal,
   });
   if (corpus.examples === 0) throw new InputError('no training prompts: none of the selected tasks can be filled from this dataset', { file: ds.dir });
   for (const s of corpus.skipped) log(`skipping template ${s.id}: ${s.reason}`);
@@ -399,13 +495,17 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     examplesPerSec: trainMs ? (result.records.length * common.batchSize * (corpus.examples / corpus.batches)) / (trainMs / 1000) : 0,
     ...(validate ? { validation: { best: best ? { step: best.step, values: best.values } : null, earlyStopped: Boolean(result.earlyStopped), count: result.validations?.length ?? 0 } } : {}),
   };
-  if (!result.stopped) {
-    // The final folder: written beside, then swapped in, so a crash leaves the old one or none.
-    const tmp = join(o.out, `.final-${process.pid}`);
+  if (result.stopped) {
+    model.dispose();
+    throw new InterruptedError(`interrupted by ${stopSignalOf(o.signal!)} at step ${result.step} of ${result.totalSteps}`, stopSignalOf(o.signal!));
+  }
+  {
+    // The final files: written beside, then renamed in, so a crash leaves the old ones or none.
+    const tmp = join(runDir, `.final-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     saveT5(tmp, model, { tokenizer: tok });
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) renameSync(join(tmp, f), join(o.out, f));
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) renameSync(join(tmp, f), join(runDir, f));
     rmSync(tmp, { recursive: true, force: true });
     // Integer-star models predict the expected star; fit its calibration on the validation ratings.
     if (o.calibrateRatings !== false && o.ratingNoise === false && (o.tasks ?? ['rating']).includes('rating') && ds.manifest.fields.rating) {
@@ -420,7 +520,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
         if (c) log(`rating calibration (${settings.prompts.rating}, ${c.n} validation ratings): star = ${c.a.toFixed(3)} + ${c.b.toFixed(3)} × expected`);
       }
     }
-    writeFileAtomic(join(o.out, 'p5.json'), `${JSON.stringify(p5json, null, 2)}\n`);
+    writeFileAtomic(join(runDir, 'p5.json'), `${JSON.stringify(p5json, null, 2)}\n`);
     const card: ModelCard = {
       format: MODEL_FORMAT,
       kind: 'p5',
@@ -433,9 +533,16 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
       },
       createdBy: `p5rec ${VERSION}`,
     };
-    writeFileAtomic(join(o.out, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
+    writeFileAtomic(join(runDir, 'model.json'), `${JSON.stringify(card, null, 2)}\n`);
   }
   model.dispose();
+  if (staged) {
+    // --force: the complete new model replaces the old one by renames; the old one is removed only then.
+    const old = join(dirname(resolve(o.out)), `.${basename(resolve(o.out))}.old-${process.pid}`);
+    renameSync(o.out, old);
+    renameSync(runDir, o.out);
+    rmSync(old, { recursive: true, force: true });
+  }
   return res;
 }
 

@@ -23,8 +23,10 @@
  *    loaded or built) and is what `save` writes.
  *  - Whole-word indices are computed from the pieces (./whole-word.ts).
  * Training is synchronous inside the binding (seconds for a review corpus:
- * ~6-10 s for the Musical Instruments reviews).
+ * ~6-10 s for the Musical Instruments reviews); `trainStoppable` runs it in a
+ * child process so that a long command can still react to Ctrl-C.
  */
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -184,71 +186,49 @@ export class T5Tokenizer {
 
   /** Train a Unigram tokenizer on `corpus` (one document per string). */
   static train(corpus: Iterable<string>, opts: TrainTokenizerOptions = {}): T5Tokenizer {
-    const digitGroup = opts.digitGroup ?? 2;
-    if (!Number.isInteger(digitGroup) || digitGroup < 0) throw new InputError(`digitGroup must be a non-negative integer, got ${digitGroup}`);
-    if (opts.vocabSize !== undefined && !(Number.isInteger(opts.vocabSize) && opts.vocabSize > 3)) {
-      throw new InputError(`vocabSize must be an integer > 3, got ${opts.vocabSize}`);
-    }
-    const base = tokenizerSpec(digitGroup, opts.splitPunctuation ?? true);
-    const dir = mkdtempSync(join(tmpdir(), 'p5rec-tok-'));
+    const job = prepareTraining(corpus, opts);
     try {
-      const corpusFile = join(dir, 'corpus.txt');
-      const lines: string[] = [];
-      let chars = 0;
-      const idSet = new Set(opts.idTokens ?? []);
-      for (const doc of corpus) {
-        let line = String(doc).replace(/[\r\n]+/g, ' ').trim();
-        if (idSet.size) line = line.split(/\s+/).filter((w) => !idSet.has(w)).join(' ');
-        if (line) {
-          lines.push(line);
-          chars += line.length;
-        }
-      }
-      if (chars === 0) throw new InputError('cannot train a tokenizer on an empty corpus');
-      writeFileSync(corpusFile, lines.join('\n') + '\n');
-      const trainer = binding().Tokenizer.fromString(JSON.stringify({ ...base, model: { type: 'Unigram', unk_id: null, vocab: [] } }));
-      trainer.train([corpusFile]);
-      const trainedFile = join(dir, 'trained.json');
-      trainer.save(trainedFile);
-      const trained = JSON.parse(readFileSync(trainedFile, 'utf8')) as { model: { vocab: [string, number][] } };
-      const specials = new Set([PAD, EOS, UNK]);
-      let pieces = trained.model.vocab.filter(([p]) => !specials.has(p) && p !== '\n');
-      if (opts.vocabSize !== undefined && pieces.length > opts.vocabSize - 3) pieces = prune(pieces, opts.vocabSize - 3);
-      if (opts.requiredPieces?.length) {
-        const required = new Set(opts.requiredPieces.map((p) => p.normalize('NFKC')).filter((p) => p && !specials.has(p)));
-        const top = pieces.reduce((m, [, sc]) => Math.max(m, sc), -1);
-        pieces = [...pieces.filter(([p]) => !required.has(p)), ...[...required].map((p): [string, number] => [p, top])];
-      }
-      const taken = new Set(pieces.map(([p]) => p));
-      const ids = [...new Set(opts.idTokens ?? [])].filter((t) => t && !specials.has(t));
-      for (const t of ids) {
-        if (/\s/.test(t)) throw new InputError(`id token '${t}' contains whitespace`);
-        if (taken.has(t)) throw new InputError(`id token '${t}' is also a trained piece`);
-      }
-      const vocab: [string, number][] = [[PAD, 0], [EOS, 0], [UNK, 0], ...pieces, ...ids.map((t): [string, number] => [t, 0])];
-      const firstId = 3 + pieces.length;
-      const spec = {
-        ...base,
-        added_tokens: [
-          ...[PAD, EOS, UNK].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-          ...ids.map((content, i) => ({ id: firstId + i, content, single_word: true, lstrip: false, rstrip: false, normalized: false, special: false })),
-        ],
-        post_processor: {
-          type: 'TemplateProcessing',
-          single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: EOS, type_id: 0 } }],
-          pair: [
-            { Sequence: { id: 'A', type_id: 0 } },
-            { SpecialToken: { id: EOS, type_id: 0 } },
-            { Sequence: { id: 'B', type_id: 0 } },
-            { SpecialToken: { id: EOS, type_id: 0 } },
-          ],
-          special_tokens: { [EOS]: { id: EOS, ids: [1], tokens: [EOS] } },
-        },
-        model: { type: 'Unigram', unk_id: 2, vocab, byte_fallback: false },
-      };
-      return T5Tokenizer.fromJSON(JSON.stringify(spec, null, 1));
+      const trainer = binding().Tokenizer.fromString(job.trainerJson);
+      trainer.train([job.corpusFile]);
+      trainer.save(job.trainedFile);
+      return finishTraining(job, opts);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(job.dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * {@link T5Tokenizer.train} with the native training (one blocking call,
+   * seconds to minutes) in a child process, so the caller's event loop keeps
+   * running and `signal` can stop it at once: the child is killed and its
+   * temp folder removed, and the promise rejects with the signal's reason.
+   */
+  static async trainStoppable(corpus: Iterable<string>, opts: TrainTokenizerOptions = {}, signal?: AbortSignal): Promise<T5Tokenizer> {
+    const job = prepareTraining(corpus, opts);
+    try {
+      if (signal?.aborted) throw signal.reason;
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(process.execPath, ['-e', CHILD_TRAINER, tokenizersPath(), job.trainerJson, job.corpusFile, job.trainedFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
+        const onAbort = (): void => {
+          child.kill('SIGKILL');
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        child.on('error', (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(new P5recError(`tokenizer training could not start: ${e.message}`));
+        });
+        child.on('exit', (code, sig) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (signal?.aborted) reject(signal.reason);
+          else if (code === 0) resolve();
+          else reject(new P5recError(`tokenizer training failed (${sig ?? `exit ${code}`}): ${err.trim().split('\n').at(-1) ?? ''}`));
+        });
+      });
+      return finishTraining(job, opts);
+    } finally {
+      rmSync(job.dir, { recursive: true, force: true });
     }
   }
 
@@ -328,6 +308,99 @@ export class T5Tokenizer {
     const starts = this.idTokenIds.size ? ids.map((id) => (this.idTokenIds.has(id) ? 1 : 0)) : undefined;
     return { ids, pieces, wholeWordIds: wholeWordIds(pieces, { maxIndex: rows - 1, specialMask: special, startMask: starts }) };
   }
+}
+
+/** The child side of trainStoppable: argv = binding path, trainer JSON, corpus file, output file. */
+const CHILD_TRAINER = `const [mod, spec, corpus, out] = process.argv.slice(1);
+const t = require(mod).Tokenizer.fromString(spec);
+t.train([corpus]);
+t.save(out);`;
+
+function tokenizersPath(): string {
+  binding(); // the same load error as in-process training when the package is missing
+  return require.resolve('tokenizers');
+}
+
+interface TrainingJob {
+  dir: string;
+  corpusFile: string;
+  trainedFile: string;
+  trainerJson: string;
+  base: Record<string, unknown>;
+}
+
+/** Validate the options and write the training text into a temp folder (removed by the caller). */
+function prepareTraining(corpus: Iterable<string>, opts: TrainTokenizerOptions): TrainingJob {
+  const digitGroup = opts.digitGroup ?? 2;
+  if (!Number.isInteger(digitGroup) || digitGroup < 0) throw new InputError(`digitGroup must be a non-negative integer, got ${digitGroup}`);
+  if (opts.vocabSize !== undefined && !(Number.isInteger(opts.vocabSize) && opts.vocabSize > 3)) {
+    throw new InputError(`vocabSize must be an integer > 3, got ${opts.vocabSize}`);
+  }
+  const base = tokenizerSpec(digitGroup, opts.splitPunctuation ?? true);
+  const dir = mkdtempSync(join(tmpdir(), 'p5rec-tok-'));
+  try {
+    const corpusFile = join(dir, 'corpus.txt');
+    const lines: string[] = [];
+    let chars = 0;
+    const idSet = new Set(opts.idTokens ?? []);
+    for (const doc of corpus) {
+      let line = String(doc).replace(/[\r\n]+/g, ' ').trim();
+      if (idSet.size) line = line.split(/\s+/).filter((w) => !idSet.has(w)).join(' ');
+      if (line) {
+        lines.push(line);
+        chars += line.length;
+      }
+    }
+    if (chars === 0) throw new InputError('cannot train a tokenizer on an empty corpus');
+    writeFileSync(corpusFile, lines.join('\n') + '\n');
+    const trainerJson = JSON.stringify({ ...base, model: { type: 'Unigram', unk_id: null, vocab: [] } });
+    return { dir, corpusFile, trainedFile: join(dir, 'trained.json'), trainerJson, base };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** The trained pieces (`job.trainedFile`) plus the special and id tokens, as a T5Tokenizer. */
+function finishTraining(job: TrainingJob, opts: TrainTokenizerOptions): T5Tokenizer {
+  const { base } = job;
+  const trained = JSON.parse(readFileSync(job.trainedFile, 'utf8')) as { model: { vocab: [string, number][] } };
+  const specials = new Set([PAD, EOS, UNK]);
+  let pieces = trained.model.vocab.filter(([p]) => !specials.has(p) && p !== '\n');
+  if (opts.vocabSize !== undefined && pieces.length > opts.vocabSize - 3) pieces = prune(pieces, opts.vocabSize - 3);
+  if (opts.requiredPieces?.length) {
+    const required = new Set(opts.requiredPieces.map((p) => p.normalize('NFKC')).filter((p) => p && !specials.has(p)));
+    const top = pieces.reduce((m, [, sc]) => Math.max(m, sc), -1);
+    pieces = [...pieces.filter(([p]) => !required.has(p)), ...[...required].map((p): [string, number] => [p, top])];
+  }
+  const taken = new Set(pieces.map(([p]) => p));
+  const ids = [...new Set(opts.idTokens ?? [])].filter((t) => t && !specials.has(t));
+  for (const t of ids) {
+    if (/\s/.test(t)) throw new InputError(`id token '${t}' contains whitespace`);
+    if (taken.has(t)) throw new InputError(`id token '${t}' is also a trained piece`);
+  }
+  const vocab: [string, number][] = [[PAD, 0], [EOS, 0], [UNK, 0], ...pieces, ...ids.map((t): [string, number] => [t, 0])];
+  const firstId = 3 + pieces.length;
+  const spec = {
+    ...base,
+    added_tokens: [
+      ...[PAD, EOS, UNK].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      ...ids.map((content, i) => ({ id: firstId + i, content, single_word: true, lstrip: false, rstrip: false, normalized: false, special: false })),
+    ],
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: EOS, type_id: 0 } }],
+      pair: [
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: EOS, type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 0 } },
+        { SpecialToken: { id: EOS, type_id: 0 } },
+      ],
+      special_tokens: { [EOS]: { id: EOS, ids: [1], tokens: [EOS] } },
+    },
+    model: { type: 'Unigram', unk_id: 2, vocab, byte_fallback: false },
+  };
+  return T5Tokenizer.fromJSON(JSON.stringify(spec, null, 1));
 }
 
 /** Keep every single-character piece and the best-scoring others, in trained order. */

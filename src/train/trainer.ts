@@ -83,7 +83,7 @@ export interface TrainOptions {
 
   quiet?: boolean;
   progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
-  /** Stop after the current step (no checkpoint is written for it). */
+  /** Stop after the current step; a checkpoint is written for the last completed step, so `resume` loses nothing. */
   signal?: AbortSignal;
   onStep?(record: StepRecord): void;
   /** Validation while training: see {@link ValidationOptions}. */
@@ -277,6 +277,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   let stopped = false;
   let earlyStopped = false;
   let step = start;
+  let saved = start;
   let recentTokens = 0;
   let recentMs = 0;
   while (step < totalSteps) {
@@ -353,9 +354,14 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
     opts.onStep?.(record);
     if (opts.validate && (s === totalSteps || s % opts.validate.every === 0) && (await validateNow(s))) earlyStopped = true;
     const every = opts.checkpointEvery ?? 0;
-    if (s === totalSteps || earlyStopped || (every > 0 && s % every === 0)) await save(s);
+    if (s === totalSteps || earlyStopped || (every > 0 && s % every === 0)) {
+      await save(s);
+      saved = s;
+    }
     if (earlyStopped) break;
   }
+  // A stopped run keeps every completed step: `resume` continues right after it.
+  if (stopped && step > saved) await save(step);
   progress.finish(records.length ? `loss ${records[records.length - 1].loss.toFixed(4)}` : undefined);
   return {
     step, totalSteps, records, stopped, layout, params: Float32Array.from(params),
