@@ -86,6 +86,21 @@ class Failing implements Recommender {
   }
 }
 
+/** Scores after a delay: a request whose answer takes longer than the request timeout. */
+class Slow implements Recommender {
+  readonly kind = 'slow';
+  readonly tasks = ['sequential'] as const;
+  readonly trainSplit = 'sequential' as const;
+  constructor(private readonly n: number, private readonly ms: number) {}
+  async score(): Promise<Float32Array> {
+    await new Promise((r) => setTimeout(r, this.ms));
+    return Float32Array.from({ length: this.n }, (_, i) => -i);
+  }
+  state(): ModelState {
+    return { config: {}, tensors: {} };
+  }
+}
+
 describe('serve fault corpus', () => {
   let tmp: string;
   let data: string;
@@ -339,6 +354,21 @@ describe('serve fault corpus', () => {
       expect(s.received()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"ok":true/);
       expect(s.received()).toMatch(/keep-alive: timeout=/i);
       expect(ms).toBeLessThan(T.keepAlive + 1500);
+    });
+
+    it('a slow answer is not cut: the request timeout covers receiving the request, not computing the answer', async () => {
+      const a = buildApp({ dataset: ds, models: new Map([['slow', { rec: new Slow(ds.numItems, T.request + 700), card: card('slow', {}) }]]), webDir: null, timeouts: T });
+      const url = await a.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        const r = await send(url, 'POST', '/v1/recommend', {}, JSON.stringify({ user, k: 2 }));
+        bodies.push(r.body);
+        expect(r.status, r.body).toBe(200);
+        const b = JSON.parse(r.body) as { model: string; items: unknown[] };
+        expect(b.model).toBe('slow');
+        expect(b.items).toHaveLength(2);
+      } finally {
+        await a.close();
+      }
     });
 
     it('bad timeout settings are refused with one line naming the flag', () => {
