@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/dataset.js';
 import { TRAIN, VALID, TEST } from '../src/data/splits.js';
-import { BEAUTY, cli, MI_REVIEWS, MOVIELENS, tempDir } from './helpers/cli.js';
+import { BEAUTY, cli, MI_REVIEWS, MOVIELENS, movieLensCounts, ROOT, tempDir } from './helpers/cli.js';
 
 const beautyArgs = (out: string, extra: string[] = []): string[] => [
   'data', 'import', 'p5',
@@ -82,14 +83,40 @@ describe('import real datasets', () => {
     expect(stats).toMatchObject({ users: 1429, items: 900, interactions: 10261, ratingHistogram: { '1': 217, '2': 250, '3': 772, '4': 2084, '5': 6938 } });
   });
 
-  it('MovieLens 100K: 943 users, 1,682 items, 100,000 ratings with titles', async () => {
+  it('MovieLens 100K format: every rating, user and movie of u.data, with titles (Latin-1) and genres from u.item / u.genre', async () => {
     const out = join(tmp, 'ml');
     const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--json', '--quiet']);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.json).toMatchObject({ counts: { users: 943, items: 1682, interactions: 100000 } });
+    const n = movieLensCounts();
+    expect(r.json).toMatchObject({ counts: { users: n.users, items: n.items, interactions: n.ratings } });
     const ds = await loadDataset(out);
-    expect(ds.items.title[ds.items.rawId.indexOf('1')]).toBe('Toy Story (1995)');
-    expect(ds.items.categories[ds.items.rawId.indexOf('1')]).toEqual(['Animation', "Children's", 'Comedy']);
+    // Every movie keeps its u.item title, accents decoded from Latin-1, and its genre flags named by u.genre.
+    const genres = readFileSync(join(MOVIELENS, 'u.genre'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('|')[0]);
+    const rows = readFileSync(join(MOVIELENS, 'u.item'), 'latin1').split('\n').filter(Boolean).map((l) => l.split('|'));
+    expect(rows).toHaveLength(n.items);
+    for (const f of rows) {
+      const j = ds.items.rawId.indexOf(f[0]);
+      expect(ds.items.title[j], f[0]).toBe(f[1]);
+      const cats = f.slice(5).flatMap((x, g) => (x === '1' ? [genres[g]] : []));
+      if (cats.length) expect(ds.items.categories[j], f[0]).toEqual(cats);
+    }
+    expect(ds.items.title.some((t) => /[^ -~]/.test(t ?? ''))).toBe(true);
+    // Every rating is in the dataset, with its stars and timestamp.
+    const data = readFileSync(join(MOVIELENS, 'u.data'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
+    const x = ds.interactions;
+    const got = new Set(Array.from(x.user, (u, k) => `${ds.users.rawId[u]} ${ds.items.rawId[x.item[k]]} ${x.rating[k]} ${x.time[k]}`));
+    expect(got.size).toBe(n.ratings);
+    for (const [u, i, r, t] of data) expect(got.has(`${u} ${i} ${r} ${t}`), `${u} ${i}`).toBe(true);
+  });
+
+  it('the committed MovieLens-format fixture is what scripts/make-movielens-fixture.mjs writes', () => {
+    if (process.env.P5REC_MOVIELENS_DIR) return; // another folder: nothing to compare
+    const out = join(tmp, 'ml-fixture');
+    const g = spawnSync(process.execPath, [join(ROOT, 'scripts/make-movielens-fixture.mjs'), '--out', out], { encoding: 'utf8' });
+    expect(g.status, g.stderr).toBe(0);
+    const files = readdirSync(MOVIELENS).sort();
+    expect(readdirSync(out).sort()).toEqual(files);
+    for (const f of files) expect(readFileSync(join(out, f)).equals(readFileSync(join(MOVIELENS, f))), f).toBe(true);
   });
 
   it('same seed gives a byte-identical folder; another seed changes ids and splits', () => {
@@ -103,15 +130,18 @@ describe('import real datasets', () => {
   });
 
   it('--kcore filters repeatedly until every user and item has >= k', async () => {
-    const out = join(tmp, 'ml-k50');
-    const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--kcore', '50', '--quiet', '--json']);
+    const out = join(tmp, 'ml-k15');
+    const r = cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--kcore', '15', '--quiet', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const ds = await loadDataset(out);
-    expect(ds.numInteractions).toBeLessThan(100000);
+    const n = movieLensCounts();
+    expect(ds.numInteractions).toBeLessThan(n.ratings);
+    // Repeatedly: every user starts with >= 20 ratings, yet dropping rare movies takes some users under 15.
+    expect(ds.numUsers).toBeLessThan(n.users);
     const ic = new Int32Array(ds.numItems);
     for (const i of ds.interactions.item) ic[i]++;
-    expect(Math.min(...ds.userLength)).toBeGreaterThanOrEqual(50);
-    expect(Math.min(...ic)).toBeGreaterThanOrEqual(50);
-    expect(ds.manifest.counts.droppedByKcore).toBe(100000 - ds.numInteractions);
+    expect(Math.min(...ds.userLength)).toBeGreaterThanOrEqual(15);
+    expect(Math.min(...ic)).toBeGreaterThanOrEqual(15);
+    expect(ds.manifest.counts.droppedByKcore).toBe(n.ratings - ds.numInteractions);
   });
 });

@@ -38,7 +38,7 @@ describe('evaluation harness', () => {
   beforeAll(async () => {
     tmp = tempDir();
     const out = join(tmp, 'ml');
-    expect(cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--kcore', '60', '--quiet', '--json']).status).toBe(0);
+    expect(cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', out, '--kcore', '15', '--quiet', '--json']).status).toBe(0);
     ds = await loadDataset(out);
   });
 

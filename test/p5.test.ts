@@ -60,7 +60,7 @@ describe('prompts on real records', () => {
       expect(src, id).not.toMatch(/\{[a-z_]+\}/);
       expect(src.length, id).toBeGreaterThan(10);
     }
-    // The rest need reviews or reviewer names together with titles (or brand/price): no shared
+    // The rest need reviews or reviewer names together with titles (or brand/price): no test
     // dataset has both (MI: reviews and names, no titles; MovieLens and Beauty: titles, no reviews
     // or names), and each is skipped with the missing field named.
     const missing = collection.templates.filter((t) => !rendered.has(t.id)).map((t) => t.id);

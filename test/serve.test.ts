@@ -15,7 +15,9 @@ import type { Generator } from '../src/serve/generator.js';
 import { confineModelDir, loadServedModels, parseModelSpec, type ServedModel } from '../src/serve/models.js';
 import { topK } from '../src/serve/topk.js';
 import { startServe } from '../src/cli/serve.js';
-import { cli, MOVIELENS, ROOT, tempDir } from './helpers/cli.js';
+import { cli, MOVIELENS, movieLensCounts, ROOT, tempDir } from './helpers/cli.js';
+
+const ML = movieLensCounts();
 import { tinyP5Fixture } from './helpers/p5-fixture.js';
 
 /** A model with a per-user vector: its scores depend on the user index. */
@@ -26,7 +28,7 @@ class PerUser implements Recommender {
   async score(user: number, _history: Int32Array, candidates?: Int32Array): Promise<Float32Array> {
     // Yield to the event loop (a random delay) so concurrent requests interleave.
     if (this.delayMs) await new Promise((r) => setTimeout(r, Math.random() * this.delayMs));
-    const n = candidates ? candidates.length : 1682;
+    const n = candidates ? candidates.length : ML.items;
     return Float32Array.from({ length: n }, (_, j) => Math.sin((user + 1) * 12.9898 + (candidates ? candidates[j] : j) * 78.233));
   }
   state(): ModelState {
@@ -52,7 +54,7 @@ class RatingOnly implements Recommender {
 
 const card = (kind: string): ModelCard => ({
   format: 'p5rec-model', kind, trainSplit: 'sequential', config: {},
-  dataset: { name: 'movielens:u', fingerprint: 'test', users: 943, items: 1682 },
+  dataset: { name: 'movielens:u', fingerprint: 'test', users: ML.users, items: ML.items },
   fit: { seconds: 0, peakRssMB: 0, seed: 0 }, createdBy: 'test',
 });
 
@@ -102,7 +104,7 @@ describe('p5rec serve', () => {
     expect(h.json()).toMatchObject({ ok: true, models: 4 });
     const m = (await get('/v1/models')).json();
     expect(m.default).toBe('pop');
-    expect(m.dataset).toMatchObject({ name: 'movielens:u', users: 943, items: 1682, ratings: true });
+    expect(m.dataset).toMatchObject({ name: 'movielens:u', users: ML.users, items: ML.items, ratings: true });
     expect(m.models.map((x: { name: string }) => x.name)).toEqual(['pop', 'per-user', 'slow', 'rating-only']);
     expect(m.models[0]).toMatchObject({ kind: 'pop', path: 'pop', trainSplit: 'sequential', capabilities: { recommend: true, rate: true } });
     expect(m.models[3].capabilities).toMatchObject({ recommend: false, rate: true });
@@ -111,11 +113,11 @@ describe('p5rec serve', () => {
 
   it('GET /v1/users searches; /v1/users/:id shows history with titles and the held-out item', async () => {
     const all = (await get('/v1/users?limit=5')).json();
-    expect(all.total).toBe(943);
+    expect(all.total).toBe(ML.users);
     expect(all.users).toHaveLength(5);
     const page2 = (await get('/v1/users?limit=5&offset=5')).json();
     expect(page2.users.map((x: { user: string }) => x.user)).toEqual(ds.users.token.slice(5, 10));
-    expect(page2.total).toBe(943);
+    expect(page2.total).toBe(ML.users);
     const u = someUser();
     const tok = ds.users.token[u];
     const found = (await get(`/v1/users?search=${ds.users.rawId[u]}&limit=100`)).json();
@@ -445,7 +447,7 @@ const p = new Command('p5rec').exitOverride(); registerServeCommand(p); await p.
     const tmp = tempDir('p5rec-serve-cli-');
     try {
       const data = join(tmp, 'ml');
-      expect(cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', data, '--kcore', '60', '--quiet']).status).toBe(0);
+      expect(cli(['data', 'import', 'movielens', '--dir', MOVIELENS, '--out', data, '--kcore', '15', '--quiet']).status).toBe(0);
       expect(cli(['fit', data, '--model', 'pop', '--out', join(tmp, 'models', 'pop'), '--quiet']).status).toBe(0);
 
       const child = start(['--dataset', data, '--model', 'top=pop', '--model-root', join(tmp, 'models'), '--port', '0', '--json']);

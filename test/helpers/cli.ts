@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,11 +15,20 @@ export const BEAUTY = join(FIXTURES, 'amazon-beauty');
 export const MI_REVIEWS = join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
 export const STORIES_GGUF = join(FIXTURES, 'models/stories260K.gguf');
 /**
- * MovieLens 100K is the one dataset the tests cannot carry: its licence
- * (GroupLens) forbids redistribution. It is read from P5REC_MOVIELENS_DIR or
- * ../shared/datasets/movielens-100k.
+ * MovieLens 100K's licence (GroupLens) forbids redistributing it, so the tests
+ * read a synthetic dataset in its exact file format instead
+ * (test/fixtures/movielens-format, written by scripts/make-movielens-fixture.mjs:
+ * 300 users, 400 movies, 9,375 ratings). P5REC_MOVIELENS_DIR points the same
+ * tests at another folder in that format (for instance the real ml-100k); the
+ * assertions on counts then follow its u.info.
  */
-export const MOVIELENS = process.env.P5REC_MOVIELENS_DIR ?? resolve(ROOT, '../shared/datasets/movielens-100k');
+export const MOVIELENS = process.env.P5REC_MOVIELENS_DIR ?? join(FIXTURES, 'movielens-format');
+/** Users, movies and ratings in MOVIELENS, as its u.info states them ("943 users\n1682 items\n100000 ratings"). */
+export function movieLensCounts(): { users: number; items: number; ratings: number } {
+  const info = readFileSync(join(MOVIELENS, 'u.info'), 'utf8');
+  const count = (what: string): number => Number(new RegExp(`(\\d+) ${what}`).exec(info)?.[1] ?? NaN);
+  return { users: count('users'), items: count('items'), ratings: count('ratings') };
+}
 export const BIN = join(ROOT, 'bin/p5rec.js');
 
 export interface CliResult {
