@@ -82,7 +82,7 @@ describe.skipIf(!haveChromium)('web page in headless Chromium', () => {
     await page.locator('#user-title').filter({ hasText: `user_${token}` }).waitFor();
     expect(await page.locator('#history li').count()).toBe(ds.userLength[user]);
     const firstTitle = ds.items.title[ds.sequence(user)[0]]!;
-    expect(await page.locator('#history li').first().textContent()).toContain(firstTitle);
+    expect(await page.locator('#history li').last().textContent()).toContain(firstTitle); // newest first
 
     const columns = page.locator('#recs .model');
     expect(await columns.count()).toBe(2);

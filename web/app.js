@@ -42,6 +42,14 @@ function showError(msg) {
 
 const label = (it) => it.title ?? `item_${it.item}`;
 
+/** A model's score, readable: 3 significant digits, integers (counts) with separators; the raw value on hover. */
+function scoreText(score) {
+  if (score === null || score === undefined || !Number.isFinite(score)) return '';
+  if (Number.isInteger(score)) return score.toLocaleString('en-US');
+  const a = Math.abs(score);
+  return a !== 0 && (a < 1e-3 || a >= 1e6) ? score.toExponential(2) : score.toPrecision(3);
+}
+
 function itemButton(it) {
   return el('button', { type: 'button', class: 'item', title: `item_${it.item}`, onclick: () => explain(it) }, label(it));
 }
@@ -88,10 +96,16 @@ async function selectUser(token) {
   const u = r.data;
   $('placeholder').hidden = true;
   $('user-card').hidden = false;
+  // On a phone the results sit below the picker: bring the chosen user into view.
+  if (document.documentElement.clientWidth <= 720) $('user-card').scrollIntoView({ block: 'start' });
   $('user-title').textContent = `user_${u.user}`;
-  $('user-meta').textContent = `raw id ${u.rawId}${u.name ? ` · ${u.name}` : ''} · ${u.interactions} interactions · held-out test item: ${u.heldOut ? label(u.heldOut) : 'none'}`;
+  $('user-meta').textContent = `raw id ${u.rawId}${u.name ? ` · ${u.name}` : ''} · ${u.interactions} interactions`;
+  // The held-out item above the history, so it is seen without scrolling a long history.
+  $('held-out').hidden = false;
+  $('held-out-item').replaceChildren(u.heldOut ? itemButton(u.heldOut) : 'none (this user has no test item)');
   $('history-count').textContent = String(u.history.length);
-  $('history').replaceChildren(...u.history.map((h) => el('li', { class: h.split },
+  // Newest first: what the models saw last is what matters most for the next item.
+  $('history').replaceChildren(...[...u.history].reverse().map((h) => el('li', { class: h.split },
     itemButton(h), h.rating !== null ? el('span', { class: 'score' }, `${h.rating}★`) : null,
     h.split !== 'train' ? el('span', { class: `split ${h.split}` }, h.split) : null)));
 
@@ -100,7 +114,7 @@ async function selectUser(token) {
     el('h3', {}, `${m.name} `, el('span', { class: 'muted' }, `(${m.kind})`)),
     // A model fitted on the random rating split may have trained on the held-out item: its hits are not a fair test.
     m.trainSplit === 'rating' ? el('p', { class: 'summary muted', title: 'fitted on the random 0.8 rating split' }, 'rating split: may have seen the held-out item') : null,
-    el('p', { class: 'summary muted', dataset: { role: 'result' } }, 'loading…'), el('ol')));
+    el('p', { class: 'summary muted', dataset: { role: 'result' } }, 'loading…'), el('ol', { 'aria-label': `${m.name}: top-10, score` })));
   $('recs').replaceChildren(...columns);
   if (!columns.length) $('recs').append(el('p', { class: 'muted' }, 'No loaded model can rank items.'));
   await Promise.all(state.models.map(async (m, j) => {
@@ -115,7 +129,7 @@ async function selectUser(token) {
     col.querySelector('[data-role=result]').textContent = !rr.data.heldOut ? 'no held-out item' : hit >= 0 ? `★ hit at rank ${hit + 1}` : 'held-out item not in top-10';
     col.querySelector('ol').replaceChildren(...rr.data.items.map((it) => el('li', { class: it.hit ? 'hit' : '' },
       it.hit ? el('span', { class: 'hit-mark', title: 'held-out test item' }, '★ ') : null, itemButton(it),
-      el('span', { class: 'score' }, it.score === null ? '' : String(it.score)))));
+      it.score === null || it.score === undefined ? null : el('span', { class: 'score', title: `score ${it.score}` }, `score ${scoreText(it.score)}`))));
   }));
 }
 
@@ -124,6 +138,7 @@ async function explain(it) {
   if (!state.user) return;
   const box = $('explain');
   box.hidden = false;
+  box.scrollIntoView({ block: 'nearest' });
   $('explain-title').textContent = label(it);
   $('explain-meta').textContent = `why would user_${state.user} like item_${it.item}?`;
   const text = $('explain-text');
