@@ -62,7 +62,8 @@ describe('T5 checkpoints', () => {
     const dir = join(tmp(), 'model');
     const tok = T5Tokenizer.fromJSON(tokenizerJSON());
     saveT5(dir, m, { tokenizer: tok });
-    expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
+    expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'))).toMatchObject({ tokenizer_class: 'PreTrainedTokenizerFast', eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', model_max_length: 512 });
     const cj = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     expect(cj.model_type).toBe('t5');
     expect(cj.d_model).toBe(16);

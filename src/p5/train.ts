@@ -505,7 +505,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
     saveT5(tmp, model, { tokenizer: tok });
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) renameSync(join(tmp, f), join(runDir, f));
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) renameSync(join(tmp, f), join(runDir, f));
     rmSync(tmp, { recursive: true, force: true });
     // Integer-star models predict the expected star; fit its calibration on the validation ratings.
     if (o.calibrateRatings !== false && o.ratingNoise === false && (o.tasks ?? ['rating']).includes('rating') && ds.manifest.fields.rating) {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { InputError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { readSafetensors, writeSafetensors, type SafetensorsFile, type Tensor as StTensor } from '../../util/safetensors.js';
-import { T5Tokenizer } from '../../tokenizer/tokenizer.js';
+import { EOS, MAX_LENGTH, PAD, T5Tokenizer, UNK } from '../../tokenizer/tokenizer.js';
 import { configFromJSON, configJSONText, type T5Config } from './config.js';
 import { T5Model } from './model.js';
 
@@ -25,6 +25,8 @@ export const MODEL_FILE = 'model.safetensors';
 export const MODEL_INDEX_FILE = 'model.safetensors.index.json';
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
+/** transformers' AutoTokenizer reads tokenizer.json through this (PreTrainedTokenizerFast). */
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 
 /** Tensors in HF checkpoints that are copies of `shared.weight` or unused by HF itself. */
 const IGNORABLE = new Set(['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight', 'decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight']);
@@ -35,18 +37,33 @@ export interface SaveT5Options {
   metadata?: Record<string, string>;
 }
 
-/** Write model.safetensors, config.json and (given one) tokenizer.json into `dir`. */
+/** Write model.safetensors, config.json and (given one) tokenizer.json + tokenizer_config.json into `dir`. */
 export function saveT5(dir: string, model: T5Model, opts: SaveT5Options = {}): void {
   if (opts.tokenizer) {
     if (opts.tokenizer.vocabSize > model.config.vocab_size) {
       throw new InputError(`the tokenizer has ${opts.tokenizer.vocabSize} tokens, more than the model's vocab_size ${model.config.vocab_size}`);
     }
     opts.tokenizer.save(join(dir, TOKENIZER_FILE));
+    writeFileAtomic(join(dir, TOKENIZER_CONFIG_FILE), tokenizerConfigText(opts.tokenizer));
   }
   writeFileAtomic(join(dir, CONFIG_FILE), configJSONText(model.config));
   const tensors: Record<string, StTensor> = {};
   for (const [name, w] of model.exportWeights()) tensors[name] = { dtype: 'F32', shape: w.shape, data: w.data };
   writeSafetensors(join(dir, MODEL_FILE), tensors, { format: 'pt', ...(opts.metadata ?? {}) });
+}
+
+/** The tokenizer_config.json that makes `AutoTokenizer.from_pretrained(dir)` load tokenizer.json as is. */
+export function tokenizerConfigText(tok: T5Tokenizer): string {
+  const cfg: Record<string, unknown> = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    eos_token: EOS,
+    pad_token: PAD,
+    ...(tok.unkId >= 0 ? { unk_token: UNK } : {}),
+    model_max_length: MAX_LENGTH,
+    padding_side: 'right',
+    clean_up_tokenization_spaces: false,
+  };
+  return JSON.stringify(cfg, null, 2) + '\n';
 }
 
 export interface LoadT5Options {
