@@ -102,12 +102,12 @@ describe.skipIf(!haveChromium)('web page layout (Beauty, titled)', () => {
   it('phone: no sideways scrolling, a short user list, the chosen user in view', async () => {
     const page = await open(390, 844);
     try {
-      const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+      const { scroll, client } = await page.evaluate<{ scroll: number; client: number }>('({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })');
       expect(scroll).toBeLessThanOrEqual(client);
       const list = (await page.locator('#user-list').boundingBox())!;
       expect(list.height).toBeLessThanOrEqual(844 * 0.3);
       // The user card starts within the first screen of the page, not below a long list.
-      const card = await page.locator('#user-card').evaluate((e) => e.getBoundingClientRect().top + window.scrollY);
+      const card = await page.evaluate<number>("document.getElementById('user-card').getBoundingClientRect().top + window.scrollY");
       expect(card).toBeLessThan(844);
       const cols = await page.locator('#recs .model').all();
       for (const c of cols) expect((await c.boundingBox())!.width).toBeLessThanOrEqual(390);
