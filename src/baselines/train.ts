@@ -3,7 +3,7 @@
  * random streams, the epoch loop with progress, per-epoch checkpoints and
  * resume, validation with early stopping that keeps the best weights.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
@@ -249,6 +249,8 @@ interface CheckpointMeta {
   bestEpoch: number;
   stale: number;
   history: { epoch: number; loss: number; valid?: number; seconds: number }[];
+  /** The weights file of this epoch (absent in older checkpoints: CKPT_WEIGHTS). */
+  weights?: string;
 }
 
 /** A stored higher-is-better value as printed (errors such as RMSE are stored negated). */
@@ -289,7 +291,7 @@ export async function runLoop(kind: string, split: TrainSplit, config: Record<st
     }
     const mismatch = saved.kind !== kind ? 'model kind' : saved.split !== split ? 'split' : saved.seed !== ctx.seed ? 'seed' : JSON.stringify(saved.config) !== JSON.stringify(fixedConfig) ? 'set of hyper-parameters' : null;
     if (mismatch) throw new InputError(`checkpoint was written with a different ${mismatch}; resume with the same settings (only --epochs and --patience may change) or fit afresh with --force`, { file: dir });
-    const st = readSafetensors(join(dir, CKPT_WEIGHTS));
+    const st = readSafetensors(join(dir, saved.weights ?? CKPT_WEIGHTS));
     for (const [n, a] of Object.entries(state)) {
       const v = st.float32(n);
       if (v.length !== a.length) throw new InputError(`checkpoint tensor '${n}' has ${v.length} values, expected ${a.length}`, { file: dir, field: n });
@@ -335,8 +337,15 @@ export async function runLoop(kind: string, split: TrainSplit, config: Record<st
       const tensors: Record<string, Tensor> = {};
       for (const [n, a] of Object.entries(state)) tensors[n] = f32([a.length], a);
       for (const n of model.weightNames) tensors[`best/${n}`] = f32([best[n].length], best[n]);
-      writeSafetensors(join(dir, CKPT_WEIGHTS), tensors, { kind, epoch: String(meta.epoch) });
+      // Weights under a per-epoch name, then the metadata that points at them: a kill at
+      // any moment leaves checkpoint.json naming a complete weights file of its own epoch.
+      const previous = meta.weights;
+      meta.weights = `checkpoint-e${meta.epoch}.safetensors`;
+      mkdirSync(dir, { recursive: true });
+      writeSafetensors(join(dir, `.${meta.weights}.tmp`), tensors, { kind, epoch: String(meta.epoch) });
+      renameSync(join(dir, `.${meta.weights}.tmp`), join(dir, meta.weights));
       writeFileAtomic(join(dir, CKPT_META), `${JSON.stringify(meta, null, 1)}\n`);
+      for (const f of [previous ?? CKPT_WEIGHTS]) if (f !== meta.weights) rmSync(join(dir, f), { force: true });
     }
     bar.tick(1, `epoch ${meta.epoch}/${cfg.epochs} | loss ${loss.toFixed(4)}${note} | ${Math.round(model.examplesPerEpoch / Math.max(seconds, 1e-3))} ex/s`);
   }

@@ -10,7 +10,21 @@ import { LLMClient } from '../llm/client.js';
 import { runLlmEval, type LlmRun } from '../llm/eval.js';
 import { LLM_TASKS, loadPromptSet, type LlmTask } from '../llm/prompts.js';
 import type { LLMProvider } from '../llm/provider.js';
-import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+
+/** Demonstrations per prompt at most: each is a whole user's history, and twenty already fill most context windows. */
+export const MAX_SHOTS = 20;
+
+/** An OpenAI-compatible base URL must be an absolute http(s) URL; said now, not after four retries. */
+function checkBaseUrl(v: string): void {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new InputError(`--base-url must be an absolute http(s) URL such as http://127.0.0.1:8000/v1, got '${v}'`, { field: 'base-url' });
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InputError(`--base-url must use http or https, got '${u.protocol}' in '${v}'`, { field: 'base-url' });
+}
 
 interface LlmEvalFlags extends CommonFlags {
   provider: string;
@@ -137,6 +151,9 @@ export function registerLlmCommands(program: Command): void {
       const onProviderError = oneOf('on-provider-error', f.onProviderError, ['fail', 'miss'] as const);
       const isLlama = f.provider === 'llama';
       const log = logger(f);
+      // Flags that need no data are checked before anything is opened or sent.
+      const shots = boundedInt('shots', f.shots, 0, 0, MAX_SHOTS);
+      if (f.baseUrl !== undefined) checkBaseUrl(f.baseUrl);
       const ds = await loadDataset(dir);
       const prompts = loadPromptSet(f.prompts);
       const provider = await makeProvider(f);
@@ -161,7 +178,7 @@ export function registerLlmCommands(program: Command): void {
         run = await runLlmEval(ds, client, {
           task, split, positiveAt, sequentialMode, onProviderError, prompts,
           users: f.users ? parseIntFlag('users', f.users, 0, 1) : undefined,
-          shots: parseIntFlag('shots', f.shots, 0, 0),
+          shots,
           historyLength: parseIntFlag('history', f.history, 10, 0),
           topK: f.topK ? parseIntFlag('top-k', f.topK, 10, 1) : undefined,
           concurrency: isLlama ? 1 : parseIntFlag('concurrency', f.concurrency, 4, 1),
@@ -186,6 +203,12 @@ export function registerLlmCommands(program: Command): void {
       }
       const u = run.llm.usage;
       log(`${run.label}: ${u.requests} requests (${u.cacheHits} cached, ${u.providerCalls} sent), ${u.promptTokens}+${u.completionTokens} tokens, cost ${u.cost === null ? 'unknown' : `$${u.cost.toFixed(4)}`}`);
+      const ref = run.llm.refinement;
+      if (ref.asked > 0) log(`unusable answers: ${ref.gaveUp} of ${ref.asked} (${((100 * ref.gaveUp) / ref.asked).toFixed(1)}%)`);
+      // Metrics over answers that were all unusable measure the parser, not the model: no run to report.
+      if (ref.asked > 0 && ref.firstTry + ref.afterReask === 0) {
+        throw new P5recError(`no usable answer: ${ref.gaveUp} of ${ref.asked} answers (100%) were unusable after ${parseIntFlag('refine-retries', f.refineRetries, 2, 0)} re-asks (${Object.entries(ref.repairs).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || 'no repairs'}); check --model, --prompts and --max-tokens${f.out ? `; ${f.out} was not written` : ''}`, { field: 'answers' });
+      }
       if (f.out) {
         mkdirSync(dirname(f.out), { recursive: true });
         writeFileAtomic(f.out, `${JSON.stringify(run, null, 2)}\n`);

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { loadDataset } from '../data/dataset.js';
@@ -13,7 +13,9 @@ import { evaluateText, type TextTask } from '../p5/evaluate-text.js';
 import { DEFAULT_SEED } from '../data/build.js';
 import { isBeauty } from '../eval/published.js';
 import { collectRunsWithSkips, writeReport } from '../eval/report.js';
-import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { MAX_BEAMS } from './p5.js';
+import { writeFileAtomic } from '../util/atomic.js';
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -81,18 +83,37 @@ export function registerModelCommands(program: Command): void {
     .action((dir: string, f: FitFlags, cmd: Command) => runCommand(f, async () => {
       const factory = getFactory(f.model);
       const hyper = parseHyper(factory.defaults, cmd.args.slice(1), f.model);
+      // An epoch count below 1 would save the untrained initial weights as a model.
+      if ('epochs' in hyper && !(Number.isInteger(hyper.epochs) && (hyper.epochs as number) >= 1)) throw new InputError(`--epochs must be an integer >= 1, got '${hyper.epochs}'`);
+      if ('patience' in hyper && !(Number.isInteger(hyper.patience) && (hyper.patience as number) >= 0)) throw new InputError(`--patience must be an integer >= 0, got '${hyper.patience}'`);
       const split = (f.split ?? factory.defaultSplit) as TrainSplit;
-      if (split !== 'rating' && split !== 'sequential') throw new InputError(`--split must be rating or sequential, got '${f.split}'`);
-      if (existsSync(join(f.out, 'model.json')) && !f.force && !f.resume) throw new InputError('model folder already holds a model (pass --force to overwrite)', { file: f.out });
-      const ds = await loadDataset(dir);
+      if (split !== 'rating' && split !== 'sequential') throw new InputError(`--split must be rating or sequential, got '${f.split}'`, { field: 'split' });
       const seed = parseIntFlag('seed', f.seed, DEFAULT_SEED, 0);
+      const place = planFit(f.out, Boolean(f.force), Boolean(f.resume));
+      const ds = await loadDataset(dir);
       const log = logger(f);
       const t0 = Date.now();
-      mkdirSync(f.out, { recursive: true });
-      const rec = await factory.fit(ds, hyper, split, { log, quiet: Boolean(f.quiet), seed, checkpointDir: join(f.out, 'checkpoint'), resume: f.resume });
+      if (place.staged && !f.resume) rmSync(place.runDir, { recursive: true, force: true });
+      mkdirSync(place.runDir, { recursive: true });
+      const ckpt = join(place.runDir, 'checkpoint');
+      let rec;
+      try {
+        rec = await factory.fit(ds, hyper, split, { log, quiet: Boolean(f.quiet), seed, checkpointDir: ckpt, resume: f.resume });
+      } catch (err) {
+        // Nothing resumable reached: leave no half-made folder behind.
+        if (!existsSync(join(ckpt, 'checkpoint.json')) && (place.staged || place.createdOut)) rmSync(place.runDir, { recursive: true, force: true });
+        throw err;
+      }
       const seconds = (Date.now() - t0) / 1000;
       const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
-      const card = saveModel(f.out, rec, ds, { seconds, peakRssMB, seed });
+      const card = saveModel(place.runDir, rec, ds, { seconds, peakRssMB, seed });
+      if (place.staged) {
+        // --force: the new model is complete; swap it in by renames, then drop the old one.
+        const old = join(dirname(resolve(f.out)), `.${basename(resolve(f.out))}.old-${process.pid}`);
+        renameSync(f.out, old);
+        renameSync(place.runDir, f.out);
+        rmSync(old, { recursive: true, force: true });
+      }
       log(`fit ${f.model} in ${seconds.toFixed(1)}s, peak RSS ${peakRssMB} MB → ${f.out}`);
       return { model: f.out, kind: card.kind, trainSplit: card.trainSplit, config: card.config, fit: card.fit };
     }, (r) => `${r.kind} → ${r.model} (${r.fit.seconds.toFixed(1)}s, peak RSS ${r.fit.peakRssMB} MB)`));
@@ -112,6 +133,7 @@ export function registerModelCommands(program: Command): void {
       const textTask = f.task === 'explanation' || f.task === 'review';
       if (!(TASKS as readonly string[]).includes(f.task) && !textTask) throw new InputError(`--task must be one of ${TASKS.join(', ')}, explanation, review; got '${f.task}'`);
       if (f.split !== 'test' && f.split !== 'valid') throw new InputError(`--split must be test or valid, got '${f.split}'`);
+      if (f.beams) boundedInt('beams', f.beams, 20, 1, MAX_BEAMS); // before any loading
       const card0 = readModelCard(f.model);
       if (card0.kind === 'p5') await initEngine();
       else if (f.prompt || f.beams || f.ratingMode || textTask) throw new InputError(`--prompt, --beams and the ${textTask ? f.task : ''} task are for P5 models; '${f.model}' is ${card0.kind}`, { field: 'prompt' });
@@ -121,7 +143,7 @@ export function registerModelCommands(program: Command): void {
       let result: Record<string, unknown> & { task: string; split: string; metrics: Record<string, number>; count: number };
       let prompt: string | undefined;
       if (rec instanceof P5Recommender) {
-        if (f.beams) rec.settings.beams = parseIntFlag('beams', f.beams, 20, 1);
+        if (f.beams) rec.settings.beams = boundedInt('beams', f.beams, 20, 1, MAX_BEAMS);
         if (f.ratingMode) {
           if (f.ratingMode !== 'greedy' && f.ratingMode !== 'expected' && f.ratingMode !== 'calibrated') throw new InputError(`--rating-mode must be greedy, expected or calibrated, got '${f.ratingMode}'`, { field: 'rating-mode' });
           rec.settings.ratingMode = f.ratingMode;
@@ -141,8 +163,7 @@ export function registerModelCommands(program: Command): void {
       const promptInfo: { prompt?: string; seen?: boolean; label?: string; ratingMode?: string } = prompt ? { prompt, seen: tpl?.seen ?? true, label: `P5 (${prompt}${tpl && !tpl.seen ? ', unseen' : ''}${ratingMode && ratingMode !== 'greedy' ? `, ${ratingMode} star` : ''})`, ...(ratingMode ? { ratingMode } : {}) } : {};
       const run = { model: f.model, kind: card.kind, ...promptInfo, dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result! };
       // Every evaluation is kept beside the model so `p5rec report` can gather runs.
-      mkdirSync(join(f.model, 'evals'), { recursive: true });
-      writeFileSync(join(f.model, 'evals', `${result!.task}-${result!.split}${prompt ? `-p${prompt}` : ''}${f.ratingMode && ratingMode ? `-${ratingMode}` : ''}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
+      writeFileAtomic(join(f.model, 'evals', `${result!.task}-${result!.split}${prompt ? `-p${prompt}` : ''}${f.ratingMode && ratingMode ? `-${ratingMode}` : ''}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
       return run;
     }, (r) => `${r.label ?? r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(r.task) ? 'rows' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}${withSe((r as { stderr?: Record<string, number> }).stderr, k)}`).join('  ')}`));
 }
@@ -161,6 +182,46 @@ export function registerReportCommand(program: Command): void {
       const { tables, files } = await writeReport(runs, f.out, f.force);
       return { out: f.out, files, tables: tables.length, runs: runs.length, skipped };
     }, (r) => `report: ${r.files.join(', ')} (${r.tables} tables from ${r.runs} runs)`));
+}
+
+/** Where a `--force` fit is built beside the model it replaces. */
+function fitStagingDir(out: string): string {
+  return join(dirname(resolve(out)), `.${basename(resolve(out))}.next`);
+}
+
+/**
+ * Where a fit writes, decided before anything is loaded or written: in
+ * place for a new folder, beside the old model with --force (swapped in when
+ * complete), or where the checkpoint to resume is. A partial fit is never
+ * restarted by accident, and a folder p5rec did not write is never replaced.
+ */
+function planFit(out: string, force: boolean, resume: boolean): { runDir: string; staged: boolean; createdOut: boolean } {
+  const stage = fitStagingDir(out);
+  if (resume) {
+    const staged = existsSync(join(stage, 'checkpoint', 'checkpoint.json'));
+    return { runDir: staged ? stage : out, staged, createdOut: !existsSync(out) };
+  }
+  const entries = existsSync(out) ? readdirSync(out) : [];
+  const hasModel = entries.includes('model.json');
+  const partial = entries.includes('checkpoint') && existsSync(join(out, 'checkpoint', 'checkpoint.json'));
+  if (entries.length > 0 && !hasModel && !entries.includes('checkpoint')) {
+    throw new InputError(`the folder holds files that are not a p5rec model (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); ${force ? 'refusing to replace it' : 'choose another --out'}`, { file: out });
+  }
+  if (!force) {
+    if (hasModel) throw new InputError('model folder already holds a model (pass --force to replace it)', { file: out });
+    if (partial) throw new InputError(`a partial fit exists at ${join(out, 'checkpoint')} (${fitProgress(join(out, 'checkpoint'))}); pass --resume to continue it or --force to start over`, { file: out });
+  }
+  if (hasModel || partial) return { runDir: stage, staged: true, createdOut: false };
+  return { runDir: out, staged: false, createdOut: !existsSync(out) };
+}
+
+function fitProgress(dir: string): string {
+  try {
+    const meta = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { epoch?: number };
+    return `after epoch ${meta.epoch}`;
+  } catch {
+    return 'unreadable';
+  }
 }
 
 export function readJson(path: string): unknown {

@@ -46,3 +46,11 @@ export function parseIntFlag(name: string, value: string | undefined, def: numbe
   if (!Number.isInteger(n) || n < min) throw new P5recError(`--${name} must be an integer${min > -Infinity ? ` >= ${min}` : ''}, got '${value}'`);
   return n;
 }
+
+/** An integer flag in [min, max]: the limit is named in the error, never met as a crash deep inside. */
+export function boundedInt(name: string, value: string | undefined, def: number, min: number, max: number): number {
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new P5recError(`--${name} must be an integer in [${min}, ${max}], got '${value}'`);
+  return n;
+}

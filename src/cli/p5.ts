@@ -19,7 +19,11 @@ import { stopOnSignals } from '../train/stop.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { loadPromptCollection, parseTaskList, PROMPT_TASKS, type PromptTask } from '../prompts/templates.js';
 import { loadModel, readModelCard } from '../recommend/store.js';
-import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { MAX_LENGTH } from '../tokenizer/tokenizer.js';
+
+/** Beam search keeps beams × vocabulary scores per step; far beyond this the WASM heap runs out. P5 uses 20. */
+export const MAX_BEAMS = 256;
 
 interface TrainFlags extends CommonFlags {
   config: string;
@@ -177,46 +181,57 @@ export function registerP5Commands(program: Command): void {
       return { model: modelDir, ratingCalibration: cal };
     }, (r) => Object.entries(r.ratingCalibration).map(([id, c]) => `${id}: star = ${c.a.toFixed(3)} + ${c.b.toFixed(3)} × expected (${c.n} validation ratings)`).join('\n')));
 
-  program.command('predict').description('ask a trained P5 (or any model) about one user')
+  program.command('predict').description('ask a trained model (P5 or a baseline) about one user')
     .argument('<model>', 'model folder')
     .requiredOption('--dataset <dir>', 'dataset folder the model was trained on')
-    .requiredOption('--task <task>', 'sequential | direct | rating | explanation')
+    .requiredOption('--task <task>', 'sequential | direct | rating (any model that has the task) | explanation (P5)')
     .requiredOption('--user <id>', 'user (raw id, token, or index as #N)')
     .option('--item <id>', 'item (rating, explanation)')
-    .option('--feature <word>', 'feature word for the explanation')
-    .option('--prompt <id>', 'template id (e.g. 2-13)')
-    .option('--k <n>', 'top-k', '10')
+    .option('--feature <word>', 'feature word for the explanation (P5)')
+    .option('--prompt <id>', 'template id (P5, e.g. 2-13)')
+    .option('--k <n>', 'top-k (at most the catalogue, or the candidates for direct)', '10')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((modelDir: string, f: CommonFlags & { dataset: string; task: string; user: string; item?: string; feature?: string; prompt?: string; k: string }) => runCommand(f, async () => {
+      const tasks = ['sequential', 'direct', 'rating', 'explanation'];
+      if (!tasks.includes(f.task)) throw new InputError(`--task must be sequential, direct, rating or explanation, got '${f.task}'`, { field: 'task' });
+      let k = parseIntFlag('k', f.k, 10, 1);
       const card = readModelCard(modelDir);
-      if (card.kind !== 'p5') throw new InputError(`predict needs a P5 model; '${modelDir}' is ${card.kind} (use \`p5rec serve\` or \`eval\` for baselines)`, { file: modelDir });
-      await initEngine();
+      const isP5 = card.kind === 'p5';
+      if (!isP5 && (f.prompt || f.feature || f.task === 'explanation')) throw new InputError(`--prompt, --feature and the explanation task are for P5 models; '${modelDir}' is ${card.kind}`, { field: f.task === 'explanation' ? 'task' : f.prompt ? 'prompt' : 'feature' });
+      if (isP5) await initEngine();
       const ds = await loadDataset(f.dataset);
-      const p5 = loadModel(modelDir, ds).rec as P5Recommender;
+      const { rec } = loadModel(modelDir, ds);
+      const p5 = isP5 ? (rec as P5Recommender) : null;
+      if (!p5 && !(rec.tasks as readonly string[]).includes(f.task)) throw new InputError(`a ${card.kind} model has no ${f.task} task (it has: ${rec.tasks.join(', ')})`, { field: 'task' });
       const u = resolveId(f.user, ds.users.rawId, ds.users.token, 'user');
-      const k = parseIntFlag('k', f.k, 10, 1);
       const history = ds.historyBefore(u, TEST); // as at test time: train + valid; the test item is the one to find
       if (f.task === 'sequential' || f.task === 'direct') {
-        if (f.prompt) p5.usePrompt(f.task, f.prompt);
+        if (p5 && f.prompt) p5.usePrompt(f.task, f.prompt);
         const cands = f.task === 'direct' ? Int32Array.from(ds.negatives[u]) : undefined;
-        const s = await p5.score(u, history, cands);
+        // More than the list holds is asked for as "all of it", and said so.
+        const size = cands ? cands.length : ds.numItems;
+        const asked = k;
+        if (k > size) {
+          // A warning, not progress: shown under --quiet too, and kept in the JSON.
+          process.stderr.write(`p5rec: warning: --k ${k} is more than the ${size} ${cands ? 'candidates' : 'items in the catalogue'}; returning all ${size}\n`);
+          k = size;
+        }
+        const s = await rec.score(u, history, cands);
         const ids = cands ? Array.from(cands) : Array.from({ length: ds.numItems }, (_, j) => j);
         const ranked = ids.map((item, j) => ({ item, score: s[j] })).filter((x) => !Number.isNaN(x.score)).sort((a, b) => b.score - a.score).slice(0, k);
         const held = ds.sequenceSplit(u, TEST)[0];
-        return { task: f.task, prompt: p5.promptFor(f.task), user: ds.users.rawId[u], heldOut: held === undefined ? null : ds.items.rawId[held], items: ranked.map((x) => ({ item: ds.items.rawId[x.item], token: ds.items.token[x.item], title: ds.items.title[x.item] ?? null, score: x.score })) };
+        return { task: f.task, ...(p5 ? { prompt: p5.promptFor(f.task) } : { kind: card.kind }), user: ds.users.rawId[u], ...(asked > k ? { kCapped: { asked, returned: k } } : {}), heldOut: held === undefined ? null : ds.items.rawId[held], items: ranked.map((x) => ({ item: ds.items.rawId[x.item], token: ds.items.token[x.item], title: ds.items.title[x.item] ?? null, score: x.score })) };
       }
       if (!f.item) throw new InputError(`--task ${f.task} needs --item`, { field: 'item' });
       const i = resolveId(f.item, ds.items.rawId, ds.items.token, 'item');
       if (f.task === 'rating') {
-        if (f.prompt) p5.usePrompt('rating', f.prompt);
-        return { task: f.task, prompt: p5.promptFor('rating'), user: ds.users.rawId[u], item: ds.items.rawId[i], rating: await p5.predictRating(u, i) };
+        if (p5 && f.prompt) p5.usePrompt('rating', f.prompt);
+        if (!rec.predictRating) throw new InputError(`a ${card.kind} model does not predict ratings`, { field: 'task' });
+        return { task: f.task, ...(p5 ? { prompt: p5.promptFor('rating') } : { kind: card.kind }), user: ds.users.rawId[u], item: ds.items.rawId[i], rating: await rec.predictRating(u, i) };
       }
-      if (f.task === 'explanation') {
-        const e = await p5.explain(u, i, f.feature);
-        return { task: f.task, user: ds.users.rawId[u], item: ds.items.rawId[i], explanation: e.text, prompt: e.prompt, template: e.template };
-      }
-      throw new InputError(`--task must be sequential, direct, rating or explanation, got '${f.task}'`, { field: 'task' });
+      const e = await p5!.explain(u, i, f.feature);
+      return { task: f.task, user: ds.users.rawId[u], item: ds.items.rawId[i], explanation: e.text, prompt: e.prompt, template: e.template };
     }, (r) => JSON.stringify(r, null, 2)));
 
   program.command('generate').description('run a P5 / T5 model on any prompt text (beam search)')
@@ -229,14 +244,15 @@ export function registerP5Commands(program: Command): void {
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((modelDir: string, f: CommonFlags & { prompt: string[]; beams: string; n: string; maxLength: string; minLength: string }) => runCommand(f, async () => {
-      await initEngine();
       if (!f.prompt.length) throw new InputError('give at least one --prompt', { field: 'prompt' });
+      boundedInt('beams', f.beams, 4, 1, MAX_BEAMS);
+      await initEngine();
       const { model, tokenizer } = loadT5(modelDir, { tokenizer: true });
       if (!tokenizer) throw new InputError('the model folder has no tokenizer.json', { file: modelDir });
-      const beams = parseIntFlag('beams', f.beams, 4, 1);
-      const n = Math.min(beams, parseIntFlag('n', f.n, 1, 1));
+      const beams = boundedInt('beams', f.beams, 4, 1, MAX_BEAMS);
+      const n = Math.min(beams, boundedInt('n', f.n, 1, 1, MAX_BEAMS));
       const hyps = beamSearch(model, await encodePrompts(tokenizer, f.prompt), {
-        beams, returnBeams: n, maxLength: parseIntFlag('max-length', f.maxLength, 40, 1), minLength: parseIntFlag('min-length', f.minLength, 0, 0),
+        beams, returnBeams: n, maxLength: boundedInt('max-length', f.maxLength, 40, 1, MAX_LENGTH), minLength: boundedInt('min-length', f.minLength, 0, 0, MAX_LENGTH),
       });
       const outputs = await Promise.all(hyps.map(async (hs, j) => ({
         prompt: f.prompt[j],

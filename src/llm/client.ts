@@ -110,7 +110,12 @@ export class LLMClient {
         const timeout = AbortSignal.timeout(this.timeoutMs);
         const signal = outerSignal ? AbortSignal.any([outerSignal, timeout]) : timeout;
         try {
-          return await p.complete({ ...req, signal });
+          const out = await p.complete({ ...req, signal });
+          // Usage feeds the cost: a negative or fractional count is a broken backend, not a number to add up.
+          for (const [name, v] of [['promptTokens', out.usage.promptTokens], ['completionTokens', out.usage.completionTokens]] as const) {
+            if (!(Number.isInteger(v) && v >= 0)) throw new LLMError(`${p.id} reported an invalid token count ${name} ${JSON.stringify(v)} (must be an integer >= 0); answer refused`, { kind: 'bad_response', isRetryable: false, field: `usage.${name}` });
+          }
+          return out;
         } catch (err) {
           if (outerSignal?.aborted) throw abortedError(outerSignal);
           if (timeout.aborted && (isAbortError(err) || (err instanceof LLMError && err.kind === 'aborted') || !(err instanceof LLMError))) {

@@ -144,6 +144,9 @@ export async function runLlmEval(ds: Dataset, client: LLMClient, o: LlmEvalOptio
   const positiveAt = o.positiveAt ?? 'random';
   const sequentialMode = o.sequentialMode ?? 'generate';
   const topK = o.topK ?? (task === 'sequential' ? 20 : 10);
+  // Demonstrations come from other users: asking for more than exist would search for them forever.
+  if (!(Number.isInteger(shots) && shots >= 0)) throw new InputError(`shots must be an integer >= 0, got ${shots}`, { field: 'shots' });
+  if (shots > ds.numUsers - 1) throw new InputError(`--shots ${shots} is more than the ${ds.numUsers - 1} other users who can give demonstrations`, { field: 'shots' });
   const prompts = o.prompts ?? loadPromptSet();
   const builder = new PromptBuilder(ds, prompts, { shots, historyLength: o.historyLength ?? 10, topK, seed, titleMaxChars: o.titleMaxChars ?? 100, reviewMaxChars: o.reviewMaxChars ?? 2000, domain: o.domain });
   const ask = { refineRetries: o.refineRetries ?? 2, maxTokens: o.maxTokens ?? MAX_TOKENS[task], temperature: o.temperature ?? 0, onProviderError: o.onProviderError ?? 'fail' } as const;
@@ -221,7 +224,7 @@ export async function runLlmEval(ds: Dataset, client: LLMClient, o: LlmEvalOptio
 export function formatNotes(r: RefinementReport, u: UsageReport, bias?: PositionBiasReport): string {
   const rep = Object.entries(r.repairs).filter(([k]) => k !== 'reasked' && k !== 'gave_up' && k !== 'unusable').map(([k, v]) => `${k} ${v}`).join(', ');
   const parts = [
-    `refinement: ${r.firstTry}/${r.asked} usable first try, ${r.afterReask} after re-ask, ${r.gaveUp} gave up${rep ? `; ${rep}` : ''}`,
+    `refinement: ${r.firstTry}/${r.asked} usable first try, ${r.afterReask} after re-ask, ${r.gaveUp} gave up (${r.asked ? ((100 * r.gaveUp) / r.asked).toFixed(1) : '0.0'}% unusable)${rep ? `; ${rep}` : ''}`,
     `tokens ${u.promptTokens} in / ${u.completionTokens} out (${u.cacheHits}/${u.requests} from cache)`,
     `cost ${u.cost === null ? 'unknown' : `$${u.cost.toFixed(4)}`}`,
   ];

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { readSafetensors, writeSafetensors, type Tensor } from '../util/safetensors.js';
 import { VERSION } from '../version.js';
 import type { ModelState, Recommender, TrainSplit } from './recommender.js';
-import { getFactory } from './registry.js';
+import { FACTORIES, getFactory } from './registry.js';
 import { loadP5 } from '../p5/load.js';
 
 export const MODEL_FORMAT = 'p5rec-model';
@@ -56,7 +56,14 @@ export function readModelCard(dir: string): ModelCard {
   } catch (e) {
     throw new InputError(`malformed JSON (${(e as Error).message})`, { file: path });
   }
+  if (!card || typeof card !== 'object' || Array.isArray(card)) throw new InputError('model card must be a JSON object', { file: path });
   if (card.format !== MODEL_FORMAT) throw new InputError(`not a p5rec model (format '${String(card.format)}')`, { file: path, field: 'format' });
+  // An edited card must fail here, by field, not as a TypeError deep in a loader.
+  const kinds = ['p5', ...FACTORIES.map((f) => f.kind)];
+  if (!kinds.includes(card.kind)) throw new InputError(`unknown model kind ${JSON.stringify(card.kind)} (expected one of ${kinds.join(', ')})`, { file: path, field: 'kind' });
+  if (!['rating', 'sequential', 'both'].includes(card.trainSplit)) throw new InputError(`must be rating, sequential or both, got ${JSON.stringify(card.trainSplit)}`, { file: path, field: 'trainSplit' });
+  if (!card.config || typeof card.config !== 'object') throw new InputError('must be an object', { file: path, field: 'config' });
+  if (!card.dataset || typeof card.dataset !== 'object' || typeof card.dataset.fingerprint !== 'string') throw new InputError('must be an object with the dataset\'s fingerprint', { file: path, field: 'dataset' });
   return card;
 }
 
@@ -74,5 +81,11 @@ export function loadModel(dir: string, ds: Dataset): { rec: Recommender; card: M
     tensors[name] = info.dtype === 'I32' || info.dtype === 'I64' ? { dtype: 'I32', shape: info.shape, data: st.int32(name) } : { dtype: 'F32', shape: info.shape, data: st.float32(name) };
   }
   const state: ModelState = { config: card.config, tensors, extra: card.extra };
-  return { rec: getFactory(card.kind).load(ds, state, card.trainSplit), card };
+  try {
+    return { rec: getFactory(card.kind).load(ds, state, card.trainSplit), card };
+  } catch (e) {
+    // A loader names the tensor or field; the user needs the file too.
+    if (e instanceof InputError && !e.facts.file) throw new InputError(`${e.message} (model kind '${card.kind}')`, { ...e.facts, file: join(dir, 'weights.safetensors') });
+    throw e;
+  }
 }

@@ -67,7 +67,7 @@ export function createOpenAICompatible(opts: OpenAICompatibleOptions): OpenAICom
     try {
       res = await client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal: req.signal, maxRetries: 0 });
     } catch (err) {
-      throw toLLMError(err);
+      throw toLLMError(err, baseURL);
     }
     const r = res as { choices?: { message?: { content?: unknown; refusal?: unknown }; finish_reason?: string }[]; usage?: { prompt_tokens?: number; completion_tokens?: number } };
     const choice = Array.isArray(r?.choices) ? r.choices[0] : undefined;
@@ -124,14 +124,32 @@ function isSchemaRejection(err: LLMError): boolean {
   return /response_format|json_schema|structured|schema/i.test(err.message);
 }
 
-/** SDK errors → one LLMError with facts. */
-export function toLLMError(err: unknown): LLMError {
+/** Connection failures that another try cannot fix: nothing listens there, the host does not exist, the URL is malformed. */
+const PERMANENT_CONNECTION = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_FAIL', 'ERR_INVALID_URL', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED']);
+
+/** The innermost `code` (and its message) along an error's cause chain: fetch hides ECONNREFUSED two levels down. */
+function rootCause(err: unknown): { code?: string; message: string } {
+  let e: unknown = err;
+  let found: { code?: string; message: string } = { message: err instanceof Error ? err.message : String(err) };
+  for (let depth = 0; e instanceof Error && depth < 6; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') found = { code, message: e.message };
+    else if (!found.code) found = { message: e.message };
+    e = (e as { cause?: unknown }).cause;
+  }
+  return found;
+}
+
+/** SDK errors → one LLMError with facts; `baseURL` is named where the failure is about reaching it. */
+export function toLLMError(err: unknown, baseURL?: string): LLMError {
   if (err instanceof LLMError) return err;
   if (err instanceof OpenAI.APIUserAbortError) return new LLMError('request aborted', { kind: 'aborted', cause: err });
   if (err instanceof OpenAI.APIConnectionTimeoutError) return new LLMError('request timed out', { kind: 'timeout', cause: err });
+  const at = baseURL ? ` (${baseURL})` : '';
   if (err instanceof OpenAI.APIConnectionError) {
-    const cause = (err as { cause?: unknown }).cause;
-    return new LLMError(`connection error: ${cause instanceof Error ? cause.message : err.message}`, { kind: 'connection', cause: err });
+    const root = rootCause(err);
+    const permanent = root.code !== undefined && PERMANENT_CONNECTION.has(root.code);
+    return new LLMError(`cannot reach the server${at}: ${root.code ? `${root.code} ` : ''}${root.message}`, { kind: 'connection', isRetryable: !permanent, cause: err });
   }
   if (err instanceof OpenAI.APIError) {
     const status = err.status;
@@ -144,7 +162,12 @@ export function toLLMError(err: unknown): LLMError {
     });
   }
   if (err instanceof Error && (err.name === 'AbortError')) return new LLMError('request aborted', { kind: 'aborted', cause: err });
+  // A URL the SDK cannot even build a request from: no retry helps.
+  const root = rootCause(err);
+  if (root.code === 'ERR_INVALID_URL' || (err instanceof TypeError && /invalid url/i.test(root.message))) {
+    return new LLMError(`invalid base URL${at}: ${root.message}`, { kind: 'rejected', cause: err });
+  }
   // A body that is not JSON, a truncated stream: the server's fault, worth another try.
   const msg = err instanceof Error ? err.message : String(err);
-  return new LLMError(`unreadable response: ${msg}`, { kind: 'bad_response', cause: err });
+  return new LLMError(`unreadable response${at}: ${msg}`, { kind: 'bad_response', cause: err });
 }
