@@ -186,7 +186,8 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
   };
 
   await withAtomicDir(opts.out, async (tmp) => {
-    const db = await DuckDBInstance.create(':memory:', { threads: '1' });
+    // Bounded: big sorts spill to a folder inside the temp output (removed below) rather than grow RSS.
+    const db = await DuckDBInstance.create(':memory:', { threads: '1', memory_limit: '1GB', temp_directory: join(tmp, '.spill'), preserve_insertion_order: 'false' });
     const con = await db.connect();
     try {
       await writeTable(con, tmp, 'users', { user: 'INTEGER', token: 'VARCHAR', raw_id: 'VARCHAR', name: 'VARCHAR' }, '"user"', numUsers,
@@ -208,6 +209,7 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
     } finally {
       con.closeSync();
       db.closeSync();
+      rmSync(join(tmp, '.spill'), { recursive: true, force: true });
     }
     writeFileAtomic(join(tmp, 'features.json'), `${JSON.stringify(expl?.lexicon ?? [], null, 1)}\n`);
     const rows: Record<string, number> = { 'users.parquet': numUsers, 'items.parquet': numItems, 'interactions.parquet': n, 'negatives.parquet': numUsers, 'features.json': expl?.lexicon.length ?? 0 };

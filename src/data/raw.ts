@@ -42,12 +42,24 @@ export function emptyInteractions(): RawInteractions {
   return { user: [], item: [], rating: [], time: [], review: [], summary: [], reviewerName: [] };
 }
 
+// One string per distinct id: a dump repeats each user and item id many times, and
+// JSON.parse makes a fresh copy every time (half the import's memory on large files).
+const interned = new WeakMap<RawInteractions, Map<string, string>>();
+function intern(t: RawInteractions, s: string): string {
+  let m = interned.get(t);
+  if (!m) interned.set(t, (m = new Map()));
+  const hit = m.get(s);
+  if (hit !== undefined) return hit;
+  m.set(s, s);
+  return s;
+}
+
 export function pushInteraction(
   t: RawInteractions,
   row: { user: string; item: string; rating?: number | null; time?: number | null; review?: string | null; summary?: string | null; reviewerName?: string | null },
 ): void {
-  t.user.push(row.user);
-  t.item.push(row.item);
+  t.user.push(intern(t, row.user));
+  t.item.push(intern(t, row.item));
   t.rating.push(row.rating ?? null);
   t.time.push(row.time ?? null);
   t.review.push(row.review ?? null);
