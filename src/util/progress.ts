@@ -13,6 +13,30 @@ export interface ProgressOptions {
   intervalMs?: number;
 }
 
+/** One progress report, as a library caller's listener receives it. */
+export interface ProgressEvent {
+  label: string;
+  done: number;
+  total?: number;
+  unit: string;
+  /** Units per second since the start. */
+  rate: number;
+  /** Seconds left at the current rate, when the total is known. */
+  etaSeconds?: number;
+  final: boolean;
+  extra?: string;
+}
+
+let listener: ((e: ProgressEvent) => void) | null = null;
+
+/**
+ * Send every progress report to `fn` instead of stderr (null restores stderr).
+ * A library caller's hook: training, imports and evaluations all report through it.
+ */
+export function setProgressListener(fn: ((e: ProgressEvent) => void) | null): void {
+  listener = fn;
+}
+
 export class Progress {
   private done = 0;
   private readonly start = Date.now();
@@ -45,6 +69,16 @@ export class Progress {
   }
 
   private draw(final: boolean, extra?: string): void {
+    if (listener) {
+      const now = Date.now();
+      if (!final && now - this.lastDraw < 250) return;
+      this.lastDraw = now;
+      const seconds = (now - this.start) / 1000;
+      const rate = seconds > 0 ? this.done / seconds : 0;
+      const total = this.opts.total;
+      listener({ label: this.opts.label, done: this.done, total, unit: this.opts.unit ?? 'it', rate, etaSeconds: total && rate > 0 && this.done < total ? (total - this.done) / rate : undefined, final, extra });
+      return;
+    }
     if (this.opts.quiet) return;
     const now = Date.now();
     const tty = Boolean(this.stream.isTTY);

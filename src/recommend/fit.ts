@@ -1,0 +1,38 @@
+/**
+ * Fit any registered model as a library call: defaults, overrides, checks,
+ * then the factory's own training loop; optionally saved as a model folder.
+ */
+import type { Dataset } from '../data/dataset.js';
+import { DEFAULT_SEED } from '../data/build.js';
+import { InputError } from '../errors.js';
+import type { Recommender, TrainSplit } from './recommender.js';
+import { getFactory } from './registry.js';
+import { saveModel, type ModelCard } from './store.js';
+
+export interface FitOptions {
+  /** rating (random 0.8 split) or sequential (leave-one-out); default: the model's own. */
+  split?: 'rating' | 'sequential';
+  /** Hyper-parameters over the model's defaults (`getFactory(kind).defaults` lists them). */
+  hyper?: Record<string, unknown>;
+  seed?: number;
+  /** Save the fitted model here (model.json + weights), readable by loadModel and the CLI. */
+  out?: string;
+  log?: (msg: string) => void;
+  quiet?: boolean;
+}
+
+export async function fitModel(ds: Dataset, kind: string, opts: FitOptions = {}): Promise<{ rec: Recommender; card?: ModelCard; seconds: number }> {
+  const factory = getFactory(kind);
+  const unknown = Object.keys(opts.hyper ?? {}).filter((k) => !(k in factory.defaults));
+  if (unknown.length) throw new InputError(`${kind}: unknown hyper-parameter(s) ${unknown.join(', ')} (known: ${Object.keys(factory.defaults).join(', ') || 'none'})`, { field: unknown[0] });
+  const config = { ...factory.defaults, ...opts.hyper };
+  // An epoch count below 1 would return the untrained initial weights as a model.
+  if ('epochs' in config && !(Number.isInteger(config.epochs) && (config.epochs as number) >= 1)) throw new InputError(`${kind}: epochs must be an integer >= 1, got ${String(config.epochs)}`, { field: 'epochs' });
+  const split: TrainSplit = opts.split ?? factory.defaultSplit;
+  const seed = opts.seed ?? DEFAULT_SEED;
+  const t0 = Date.now();
+  const rec = await factory.fit(ds, config, split, { log: opts.log ?? (() => {}), quiet: opts.quiet ?? true, seed });
+  const seconds = (Date.now() - t0) / 1000;
+  const card = opts.out ? saveModel(opts.out, rec, ds, { seconds, peakRssMB: Math.round(process.memoryUsage().rss / 2 ** 20), seed }) : undefined;
+  return { rec, card, seconds };
+}
