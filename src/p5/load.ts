@@ -6,7 +6,7 @@ import type { Dataset } from '../data/dataset.js';
 import { InputError } from '../errors.js';
 import { loadT5 } from '../models/t5/checkpoint.js';
 import { loadPromptCollection, type PromptCollection } from '../prompts/templates.js';
-import type { ModelCard } from '../recommend/store.js';
+import type { ModelCard } from '../recommend/card.js';
 import { P5Recommender } from './recommender.js';
 import { readIdView, readP5Json } from './train.js';
 

@@ -21,7 +21,7 @@ import { trainingInstances } from '../prompts/instances.js';
 import { buildIdView, checkIdView, idTokens, plainIds, type IdView, type ItemIndexing } from '../prompts/ids.js';
 import type { PromptCollection, PromptTask } from '../prompts/templates.js';
 import { evaluate } from '../eval/evaluate.js';
-import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from '../recommend/store.js';
+import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from '../recommend/card.js';
 import { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import { train, type StepRecord, type ValidationOptions } from '../train/trainer.js';
 import { findCheckpoint, readTrainerState } from '../train/checkpoint.js';

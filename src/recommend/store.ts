@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, NotFoundError } from '../errors.js';
@@ -6,28 +5,12 @@ import type { Dataset } from '../data/dataset.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { readSafetensors, writeSafetensors, type Tensor } from '../util/safetensors.js';
 import { VERSION } from '../version.js';
-import type { ModelState, Recommender, TrainSplit } from './recommender.js';
+import type { ModelState, Recommender } from './recommender.js';
+import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from './card.js';
 import { FACTORIES, getFactory } from './registry.js';
 import { loadP5 } from '../p5/load.js';
 
-export const MODEL_FORMAT = 'p5rec-model';
-
-/** model.json: what was trained, on which dataset, how long it took. */
-export interface ModelCard {
-  format: typeof MODEL_FORMAT;
-  kind: string;
-  trainSplit: TrainSplit;
-  config: Record<string, unknown>;
-  extra?: Record<string, unknown>;
-  dataset: { name: string; fingerprint: string; users: number; items: number };
-  fit: { seconds: number; peakRssMB: number; seed: number; [k: string]: unknown };
-  createdBy: string;
-}
-
-/** Identity of a dataset folder: hash of its manifest (sources, options, counts). */
-export function datasetFingerprint(ds: Dataset): string {
-  return createHash('sha256').update(readFileSync(join(ds.dir, 'manifest.json'))).digest('hex').slice(0, 16);
-}
+export { MODEL_FORMAT, datasetFingerprint, type ModelCard } from './card.js';
 
 export function saveModel(dir: string, rec: Recommender, ds: Dataset, fit: ModelCard['fit']): ModelCard {
   const state = rec.state();
