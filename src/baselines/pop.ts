@@ -44,7 +44,8 @@ export const popularity: RecommenderFactory<PopConfig> = {
         n++;
       }
     }
-    return new Popularity(split, counts, n ? sum / n : NaN);
+    // Stored as float32 (weights.safetensors): round now, so a loaded model predicts exactly what the fitted one did.
+    return new Popularity(split, counts, n ? Math.fround(sum / n) : NaN);
   },
   load(_ds: Dataset, state: ModelState, split: TrainSplit) {
     return new Popularity(split, state.tensors.counts.data as Float32Array, (state.tensors.mean.data as Float32Array)[0]);

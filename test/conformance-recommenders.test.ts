@@ -1,0 +1,67 @@
+/**
+ * The Recommender seam's conformance suite, run over the registry (so a new
+ * model kind is covered by adding it to FACTORIES): every factory fits on a
+ * real slice (the bundled Musical Instruments reviews), saves, loads back to
+ * the same scores, and evaluates every task it declares with finite metrics
+ * and standard errors.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importDataset } from '../src/data/import.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { evaluate } from '../src/eval/evaluate.js';
+import { fitModel } from '../src/recommend/fit.js';
+import { FACTORIES } from '../src/recommend/registry.js';
+import { loadModel, readModelCard } from '../src/recommend/store.js';
+import { MI_REVIEWS, tempDir } from './helpers/cli.js';
+
+let tmp: string;
+let ds: Dataset;
+
+beforeAll(async () => {
+  tmp = tempDir('p5rec-conformance-');
+  ({ dataset: ds } = await importDataset({ kind: 'amazon', reviews: MI_REVIEWS }, { out: join(tmp, 'mi') }));
+}, 120_000);
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.each(FACTORIES.map((f) => [f.kind, f] as const))('%s conforms to the Recommender seam', (kind, factory) => {
+  it('declares itself completely', () => {
+    expect(factory.description.length).toBeGreaterThan(10);
+    expect(factory.tasks.length).toBeGreaterThan(0);
+    expect(['rating', 'sequential']).toContain(factory.defaultSplit);
+    for (const v of Object.values(factory.defaults)) expect(['number', 'string', 'boolean']).toContain(typeof v);
+  });
+
+  it('fits, saves, loads to identical scores, and evaluates every declared task', async () => {
+    // One epoch: this checks the seam, not the model's quality (test/baselines.test.ts does that).
+    const hyper = 'epochs' in factory.defaults ? { epochs: 1 } : {};
+    const out = join(tmp, kind);
+    const { rec, card } = await fitModel(ds, kind, { hyper, out, seed: 3 });
+    expect(rec.kind).toBe(kind);
+    expect(card).toMatchObject({ kind, trainSplit: factory.defaultSplit, dataset: { users: ds.numUsers, items: ds.numItems } });
+    expect(readModelCard(out).kind).toBe(kind);
+    const back = loadModel(out, ds).rec;
+    const history = ds.historyBefore(0, 2);
+    const a = await rec.score(0, history), b = await back.score(0, history);
+    expect(a.length).toBe(ds.numItems);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    if (rec.predictRating) expect(await back.predictRating!(0, 1)).toBe(await rec.predictRating(0, 1));
+    for (const task of factory.tasks) {
+      if ((task === 'rating') !== (factory.defaultSplit === 'rating')) continue; // a model is evaluated on the tasks of the split it was fitted on
+      const r = await evaluate(ds, back, task, { maxUsers: 40, quiet: true });
+      expect(r.count).toBeGreaterThan(0);
+      for (const [k, v] of Object.entries(r.metrics)) {
+        expect(Number.isFinite(v), `${task} ${k}`).toBe(true);
+        expect(Number.isFinite(r.stderr?.[k]), `${task} ${k} se`).toBe(true);
+      }
+    }
+  }, 120_000);
+
+  it('refuses an unknown hyper-parameter and a zero epoch count by name', async () => {
+    await expect(fitModel(ds, kind, { hyper: { nonsense: 1 } })).rejects.toThrow(/unknown hyper-parameter\(s\) nonsense/);
+    if ('epochs' in factory.defaults) await expect(fitModel(ds, kind, { hyper: { epochs: 0 } })).rejects.toThrow(/epochs must be an integer >= 1/);
+  });
+});
