@@ -8,7 +8,7 @@ as src/tokenizer/whole-word.ts and T5Tokenizer.finish compute them:
 - indices are clipped to rows - 1 (the table has 512 rows: 0..511).
 
 Encoding uses the Python `tokenizers` package when installed, else the p5rec
-npm package's own binding through a node child process (_tokenize.cjs).
+npm package's own binding through a node child process (_tokenize.mjs).
 """
 import json
 import os
@@ -65,7 +65,7 @@ class _NodeEncoder:
         node = shutil.which("node")
         if not node:
             raise RuntimeError("neither the Python 'tokenizers' package nor node is installed: pip install tokenizers")
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tokenize.cjs")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tokenize.mjs")
         self.args = [node, script, os.path.abspath(path), *_node_module_dirs()]
         self.proc = None
         self.pid = None
