@@ -15,6 +15,7 @@ import {
 } from '../src/prompts/templates.js';
 import { evaluationInstances, IndexPermutation, trainingInstances, type PromptInstance } from '../src/prompts/instances.js';
 import { writeInstancesJsonl } from '../src/prompts/export.js';
+import { gunzipSync } from 'node:zlib';
 import { registerPromptsCommands } from '../src/cli/prompts.js';
 import { Rng } from '../src/util/rng.js';
 
@@ -348,6 +349,16 @@ describe('export', () => {
       expect(typeof o.source).toBe('string');
     }
     expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('an output named .gz is gzip, with the same lines', async () => {
+    const s = trainingInstances(mi, p5, { seed: 4 });
+    const r = await writeInstancesJsonl(s, join(tmp, 'pairs.jsonl.gz'), { limit: 500 });
+    const raw = readFileSync(join(tmp, 'pairs.jsonl.gz'));
+    expect(raw.subarray(0, 2).toString('hex')).toBe('1f8b');
+    const lines = gunzipSync(raw).toString('utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(r.written);
+    expect(lines).toEqual(readFileSync(join(tmp, 'pairs.jsonl'), 'utf8').trimEnd().split('\n').slice(0, 500));
   });
 
   it('a failure mid-stream leaves neither the output nor a temp file', async () => {

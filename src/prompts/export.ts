@@ -2,8 +2,10 @@
  * Instances → JSONL, one `{source, target, task, template, user, item}` per
  * line, written to a temp file beside the output and renamed into place, so a
  * reader never sees a half-written file and a failure leaves nothing behind.
+ * An output named `*.gz` is gzip-compressed (what its name promises).
  */
 import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createGzip } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { PromptInstance } from './instances.js';
@@ -32,9 +34,13 @@ export async function writeInstancesJsonl(
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError('output folder does not exist', { file: dir });
   if (existsSync(out) && statSync(out).isDirectory()) throw new InputError('output is a folder; give a file name such as pairs.jsonl', { file: out });
   const tmp = join(dir, `.${basename(out)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  const stream = createWriteStream(tmp, { encoding: 'utf8' });
+  const file = createWriteStream(tmp);
+  const gzip = out.endsWith('.gz') ? createGzip() : null;
+  if (gzip) gzip.pipe(file);
+  // `stream` takes the text; `file` is what must be flushed before the rename.
+  const stream = gzip ?? file;
   let failed: Error | null = null;
-  stream.on('error', (e) => {
+  for (const s of [file, gzip]) s?.on('error', (e: Error) => {
     failed = e;
   });
   const limit = opts.limit ?? Infinity;
@@ -82,12 +88,15 @@ export async function writeInstancesJsonl(
     }
     await flush();
     await new Promise<void>((resolve, reject) => {
-      stream.end((e?: Error | null) => (e ? reject(e) : resolve()));
+      file.once('finish', resolve);
+      file.once('error', reject);
+      stream.end();
     });
     if (failed) throw failed;
     renameSync(tmp, out);
   } catch (e) {
     stream.destroy();
+    file.destroy();
     rmSync(tmp, { force: true });
     // File-system failures (disk full, permissions) are the user's to fix; anything else is re-thrown as is.
     if ((e as NodeJS.ErrnoException).code && !(e instanceof InputError)) throw new InputError(`cannot write instances (${(e as Error).message})`, { file: out });
