@@ -13,8 +13,9 @@
  * linear warmup / linear decay learning rate. The data order, dropout seeds
  * and the result do not depend on the number of workers.
  *
- * Checkpoints (`<outDir>/checkpoint`, every `checkpointEvery` steps and at
- * the end) hold parameters, optimizer moments and the step; `resume`
+ * Checkpoints (`<outDir>/checkpoint`, every `checkpointEvery` steps, at
+ * the end, and at the last completed step when `signal` stops the run) hold
+ * parameters, optimizer moments and the step; `resume`
  * continues from the last one with the same data order. A JSONL log
  * (`<outDir>/train-log.jsonl`, one line per step) and a progress line on
  * stderr (loss, tokens/s, ETA) report progress.
