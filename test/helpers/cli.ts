@@ -7,13 +7,15 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /**
  * Data the tests read, all committed in the repository (test/fixtures/README.md):
- * Amazon Beauty as P5 ships it, the bundled Musical Instruments reviews, and the
- * 1 MB stories260K GGUF model.
+ * Amazon Beauty as P5 ships it, the bundled Musical Instruments reviews and
+ * titled Beauty slice, and the 1 MB stories260K GGUF model (bundled in
+ * data/models, which the quickstart uses too).
  */
 export const FIXTURES = join(ROOT, 'test/fixtures');
 export const BEAUTY = join(FIXTURES, 'amazon-beauty');
 export const MI_REVIEWS = join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
-export const STORIES_GGUF = join(FIXTURES, 'models/stories260K.gguf');
+export const BEAUTY_SLICE = join(ROOT, 'data/amazon-beauty-slice');
+export const STORIES_GGUF = join(ROOT, 'data/models/stories260K.gguf');
 /**
  * MovieLens 100K's licence (GroupLens) forbids redistributing it, so the tests
  * read a synthetic dataset in its exact file format instead
