@@ -64,8 +64,10 @@ describe.skipIf(!haveDist)('npm pack → install the tarball into an empty folde
       'scripts/build-native.mjs', 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz', 'data/prompts/p5-amazon.json', 'web/index.html']) {
       expect(files, f).toContain(f);
     }
-    const unwanted = files.filter((f) => /(^|\/)(__pycache__|node_modules|test|bench|build|runs|p5rec-quickstart)\/|\.pyc$|\.test\.|\.tsbuildinfo$|^src\/|make-movielens-fixture/.test(f));
+    const unwanted = files.filter((f) => /(^|\/)(__pycache__|node_modules|test|bench|build|runs|python|examples|p5rec-quickstart)\/|\.pyc$|\.test\.|\.tsbuildinfo$|^src\//.test(f));
     expect(unwanted).toEqual([]);
+    // Of scripts/, only the install script: the others are tools for a clone (fixture generators, README tables, checks).
+    expect(files.filter((f) => f.startsWith('scripts/'))).toEqual(['scripts/build-native.mjs']);
     expect(files.filter((f) => f.startsWith('dist/')).every((f) => /\.(js|d\.ts|js\.map|d\.ts\.map)$/.test(f))).toBe(true);
   });
 
