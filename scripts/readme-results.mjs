@@ -64,16 +64,22 @@ if (!BENCH && existsSync(qsPath)) {
     + ` (${qs.host ?? 'this machine'}): ${Math.round(qs.seconds)} s in all${reused ? ' (some stages reused from an earlier run)' : ''} — `
     + `P5 training ${Math.round(p5)} s, P5 evaluation ${Math.round(p5Eval)} s, everything else ${Math.round(rest)} s.`);
   if (qs.p5) lines.push('', `P5 recipe: \`${JSON.stringify(qs.p5.recipe)}\`.`);
+  if (qs.slice) {
+    const sl = qs.slice;
+    lines.push('', `Then the titled Beauty slice (${sl.stats.users} users, ${sl.stats.items} items, ${sl.stats.interactions} interactions; product names for the page and the LLM recommender): `
+      + `${sl.models.join(', ')}${sl.llm?.file ? `, and the bundled stories260K GGUF on ${sl.llm.count} users as a smoke row (a 260K-parameter toy model: it shows the LLM path runs, not a recommender)` : ''}.`);
+  }
   if (qs.fast) lines.push('', '**A `--fast` smoke run: few epochs, a few P5 steps, the first 40 users/rows evaluated. Not results.**');
   lines.push('');
 }
+const MANY = new Set(report.tables.map((t) => t.dataset)).size > 1;
 for (const t of report.tables) {
   const ours = t.rows.filter((r) => !r.published);
   if (!ours.length || (BENCH && t.split !== 'test')) continue;
   const rows = BENCH ? t.rows : ours;
   const counts = [...new Set(ours.map((r) => r.count).filter((c) => c !== undefined))];
   const unit = t.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(t.task) ? 'rows' : 'users';
-  lines.push(`**${BENCH ? `${t.dataset} — ` : ''}${TITLES[t.task] ?? t.task}** (${t.split}, ${counts.join('/')} ${unit})`, '');
+  lines.push(`**${BENCH || MANY ? `${t.dataset} — ` : ''}${TITLES[t.task] ?? t.task}** (${t.split}, ${counts.join('/')} ${unit})`, '');
   const extra = BENCH ? ['fit (s)', 'peak RSS (MB)'] : [];
   lines.push(`| model | ${[...t.columns, ...extra].join(' | ')} |`, `|---|${[...t.columns, ...extra].map(() => '---:').join('|')}|`);
   for (const r of rows) {

@@ -2,14 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUICKSTART_BASELINES, QUICKSTART_P5, QUICKSTART_P5_PROMPTS } from '../src/cli/quickstart.js';
-import { cli, ROOT, tempDir, type CliResult } from './helpers/cli.js';
+import { LLM_SMOKE_LABEL, QUICKSTART_BASELINES, QUICKSTART_P5, QUICKSTART_P5_PROMPTS, QUICKSTART_SLICE_BASELINES } from '../src/cli/quickstart.js';
+import { loadDataset } from '../src/data/dataset.js';
+import { BEAUTY_SLICE, cli, ROOT, STORIES_GGUF, tempDir, type CliResult } from './helpers/cli.js';
 
 const script = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'scripts/readme-results.mjs'), ...args], { encoding: 'utf8' });
 
 /**
  * The main job end to end with cheap settings (--fast: 2 epochs, a 4-step
- * P5, the first 40 users/rows evaluated), on the bundled dataset.
+ * P5, the first 40 users/rows evaluated, 2 LLM users), on the bundled
+ * datasets: Musical Instruments, then the titled Beauty slice.
  */
 describe('p5rec quickstart --fast', () => {
   let tmp: string;
@@ -20,7 +22,7 @@ describe('p5rec quickstart --fast', () => {
     tmp = tempDir('p5rec-quickstart-');
     dir = join(tmp, 'qs');
     first = cli(['quickstart', '--dir', dir, '--fast', '--p5-steps', '4', '--json']);
-  }, 300_000);
+  }, 480_000); // about 2.5 min on 2 idle cores; slower on a shared machine
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
@@ -34,7 +36,13 @@ describe('p5rec quickstart --fast', () => {
     for (const b of QUICKSTART_BASELINES) expect(names).toContain(`fit ${b.name}`);
     expect(names).toContain('fit p5');
     for (const { task, prompt } of QUICKSTART_P5_PROMPTS) expect(names).toContain(`eval p5 ${task} ${prompt}`);
-    expect(names.slice(-2)).toEqual(['most-frequent answer', 'report']);
+    for (const b of QUICKSTART_SLICE_BASELINES) {
+      expect(names).toContain(`fit slice ${b.name}`);
+      for (const task of b.tasks) expect(names).toContain(`eval slice ${b.name} ${task}`);
+    }
+    // Musical Instruments first, then the names part, then the report.
+    expect(names.indexOf('import slice')).toBeGreaterThan(names.indexOf('most-frequent answer'));
+    expect(names.slice(-2)).toEqual(['llm smoke (stories260K)', 'report']);
     for (const s of r.stages) {
       expect(s.reused).toBe(false);
       expect(s.seconds).toBeGreaterThanOrEqual(0);
@@ -43,15 +51,22 @@ describe('p5rec quickstart --fast', () => {
     expect(first.stderr).toMatch(/\[quickstart\] report done in/);
     expect(r.p5).toMatchObject({ recipe: { config: 'tiny', steps: 4 } });
     expect(r.serve).toMatch(/^p5rec serve --dataset \S+ --model p5=\S+ --model bpr-mf=/);
+    // serve takes one dataset: the slice is a second server, on another port.
+    const slice = r.slice as { serve: string; page: string; stats: { users: number; items: number; titled: number }; llm: { count: number; label: string } };
+    expect(slice.serve).toMatch(/^p5rec serve --dataset \S+beauty-slice\S+ --model pop=\S+ --model bpr-mf=\S+ --model sasrec=\S+ --port 8081$/);
+    expect(slice.stats).toMatchObject({ users: 1906, items: 891, titled: 891 });
+    expect(slice.llm).toMatchObject({ count: 2, label: LLM_SMOKE_LABEL });
+    expect(first.stderr).toMatch(/serve the Beauty slice \(product names\)/);
     // The run's record is kept for scripts/readme-results.mjs.
     expect(JSON.parse(readFileSync(join(dir, 'quickstart.json'), 'utf8')).stages).toEqual(r.stages);
   });
 
   it('writes a report with a row for every model on every task it does, P5 on seen and unseen prompts, and the trivial text baseline', () => {
     for (const f of ['report.md', 'report.json', 'report.html']) expect(statSync(join(dir, 'report', f)).size).toBeGreaterThan(500);
-    const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8')) as { tables: { task: string; rows: { model: string; values: (number | null)[] }[] }[] };
-    const table = (task: string) => report.tables.find((t) => t.task === task)!;
-    expect(report.tables.map((t) => t.task).sort()).toEqual(['direct', 'explanation', 'rating', 'review', 'sequential']);
+    const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8')) as { tables: { dataset: string; task: string; rows: { model: string; values: (number | null)[]; count?: number; notes?: string }[] }[] };
+    const MI = 'amazon:reviews_Musical_Instruments_5';
+    const table = (task: string) => report.tables.find((t) => t.dataset === MI && t.task === task)!;
+    expect(report.tables.filter((t) => t.dataset === MI).map((t) => t.task).sort()).toEqual(['direct', 'explanation', 'rating', 'review', 'sequential']);
     const models = (task: string) => table(task).rows.map((r) => r.model);
     expect(models('rating')).toEqual(['pop (random ids)', 'mf (random ids)', 'mlp (random ids)', 'P5 (1-1)', 'P5 (1-1, expected star)', 'P5 (1-6)']);
     for (const task of ['sequential', 'direct']) {
@@ -65,6 +80,41 @@ describe('p5rec quickstart --fast', () => {
     const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('P5 (2-13, unseen)');
+  });
+
+  it('the names part: the titled Beauty slice gets sequential and direct tables, with the LLM smoke row labelled as the toy model', async () => {
+    const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8')) as { tables: { dataset: string; task: string; rows: { model: string; kind?: string; values: (number | null)[]; count?: number; notes?: string }[] }[] };
+    const slice = report.tables.filter((t) => t.dataset === 'beauty-slice');
+    expect(slice.map((t) => t.task).sort()).toEqual(['direct', 'sequential']);
+    const rows = (task: string) => slice.find((t) => t.task === task)!.rows;
+    expect(rows('sequential').map((r) => r.model)).toEqual(['pop (random ids)', 'bpr-mf (random ids)', 'sasrec (random ids)']);
+    expect(rows('direct').map((r) => r.model)).toEqual(['pop (random ids)', 'bpr-mf (random ids)', 'sasrec (random ids)', LLM_SMOKE_LABEL]);
+    for (const r of rows('sequential')) expect(r.count).toBe(40);
+    const llm = rows('direct')[3];
+    expect(llm.kind).toBe('llm');
+    expect(llm.count).toBe(2);
+    expect(LLM_SMOKE_LABEL).toMatch(/^LLM smoke: stories260K \(260K toy model\)$/);
+    // The usable share leads the notes, whatever it is, then what the model is.
+    expect(llm.notes).toMatch(/^usable answers [0-2]\/2 \(.*\); the bundled 260K-parameter stories model: proves the embedded LLM path runs .*not a recommender \| refinement: /);
+    expect(llm.values.every((v) => v === null || (v >= 0 && v <= 1))).toBe(true);
+    const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
+    expect(html).toContain('beauty-slice');
+    expect(html).toContain('LLM smoke: stories260K (260K toy model)');
+    // The imported slice has a title for every item (what the page and the LLM show).
+    const ds = await loadDataset(join(dir, 'beauty-slice', 'dataset'));
+    expect(ds.numItems).toBe(891);
+    expect(ds.items.title.filter((t) => typeof t === 'string' && t.trim().length > 0)).toHaveLength(ds.numItems);
+    expect(ds.items.title).toContain('Hawaiian Tropic Silk Hydration SPF 30 Sunscreen Lotion, 6 Fluid Ounce');
+  });
+
+  it('the bundled slice is scripts/make-beauty-slice.mjs\'s output, small, and the bundled GGUF is the one copy', () => {
+    const check = spawnSync(process.execPath, [join(ROOT, 'scripts/make-beauty-slice.mjs'), '--check'], { encoding: 'utf8' });
+    expect(check.status, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ users: 1906, items: 891, interactions: 20067 });
+    const bytes = ['sequential.txt', 'datamaps.json', 'meta.jsonl', 'README.md'].reduce((n, f) => n + statSync(join(BEAUTY_SLICE, f)).size, 0);
+    expect(bytes).toBeLessThan(1_500_000);
+    expect(statSync(STORIES_GGUF).size).toBe(1_185_376);
+    expect(existsSync(join(ROOT, 'test/fixtures/models/stories260K.gguf'))).toBe(false);
   });
 
   it('scripts/readme-results.mjs puts the report into a marked README section', () => {

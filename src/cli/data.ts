@@ -129,6 +129,7 @@ export function registerDataCommands(program: Command): void {
   data.command('stats').description('counts, density, rating histogram, sequence lengths, fields present')
     .argument('<dir>', 'dataset folder')
     .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no notes on stderr (errors are still printed)')
     .action((dir: string, f: CommonFlags) => runCommand(f, async () => datasetStats(await loadDataset(dir)), (s) => [
       `${s.name}: ${s.users} users, ${s.items} items, ${s.interactions} interactions, density ${(s.density * 100).toFixed(4)}%`,
       `sequence length: mean ${s.sequenceLength.mean.toFixed(2)}, median ${s.sequenceLength.median}, min ${s.sequenceLength.min}, max ${s.sequenceLength.max}`,
@@ -140,6 +141,7 @@ export function registerDataCommands(program: Command): void {
   data.command('audit').description('check whether item ids leak the next item (the P5 numbering leak)')
     .argument('<dir>', 'dataset folder')
     .option('--json', 'print one JSON result object on stdout')
+    .option('--quiet', 'no notes on stderr (errors are still printed)')
     .action((dir: string, f: CommonFlags) => runCommand(f, async () => auditLeak(await loadDataset(dir, { verify: 'full' })), (a) =>
       `item ids: ${a.itemIndex}; ${a.users} test users\nsuccessor-of-history-id predictor: HR@1 ${a.successorHR1.toFixed(4)}, HR@10 ${a.successorHR10.toFixed(4)}\ntest items whose id follows a history id: ${(a.successorShare * 100).toFixed(2)}%\n${a.verdict}`));
 

@@ -1,14 +1,18 @@
 /**
  * `p5rec quickstart`: the main job, offline, on the bundled Musical
- * Instruments reviews. Every stage runs the same CLI command a user would
- * (`data import`, `fit`, `train`, `eval`, `report`) in a child process, so
- * each fit's peak RSS is its own and the result files are exactly what those
- * commands write:
+ * Instruments reviews, then a part with product names on the bundled titled
+ * Amazon Beauty slice. Every stage runs the same CLI command a user would
+ * (`data import`, `fit`, `train`, `eval`, `llm eval`, `report`) in a child
+ * process, so each fit's peak RSS is its own and the result files are exactly
+ * what those commands write:
  *
  *   DIR/dataset/                 the imported dataset
  *   DIR/models/<name>/           baselines and P5 (model.json; evals/*.json)
  *   DIR/models/<name>.recipe.json  what the folder was fitted with (reuse key)
  *   DIR/runs/most-frequent/      the trivial text baseline, as eval runs
+ *   DIR/beauty-slice/dataset/    the titled Beauty slice, imported
+ *   DIR/beauty-slice/models/     pop, bpr-mf, sasrec on it (and recipes)
+ *   DIR/beauty-slice/runs/       the embedded LLM smoke run (stories260K)
  *   DIR/report/                  report.md, report.json, report.html
  *
  * Re-running reuses every finished stage: the dataset, each model whose
@@ -36,6 +40,17 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 /** The dataset that ships inside the package, so the main job runs offline. */
 export const BUNDLED_REVIEWS = resolve(HERE, '../../data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
 const BIN = resolve(HERE, '../../bin/p5rec.js');
+/**
+ * The titled Amazon Beauty slice that ships beside it (data/amazon-beauty-slice,
+ * written by scripts/make-beauty-slice.mjs: 1,906 users, 891 items, 20,067
+ * interactions, every item with a title and categories). Musical Instruments
+ * has review text but no item metadata; the slice has names but no reviews or
+ * ratings, so it serves the sequential and direct tasks, the demo page's
+ * product names and the LLM recommender (which prompts with titles).
+ */
+export const BUNDLED_SLICE = resolve(HERE, '../../data/amazon-beauty-slice');
+/** The tiny GGUF that ships with the package (data/models, MIT): it proves the embedded LLM path runs, it does not recommend. */
+export const BUNDLED_GGUF = resolve(HERE, '../../data/models/stories260K.gguf');
 
 /**
  * The P5 training recipe (one object): a tiny T5 (d 64, 2+2 layers) on all
@@ -108,6 +123,31 @@ export const QUICKSTART_BASELINES: readonly Baseline[] = [
   { name: 'simplex', kind: 'simplex', split: 'sequential', tasks: ['sequential', 'direct'], hyper: {} },
   { name: 'sasrec', kind: 'sasrec', split: 'sequential', tasks: ['sequential', 'direct'], hyper: { epochs: 40 } },
 ];
+
+/**
+ * The models fitted on the titled Beauty slice (sequential split; evaluated on
+ * sequential and direct): the trivial one, a collaborative one and a
+ * sequential one, enough for the page to compare; SASRec at 20 epochs (the
+ * slice is about twice Musical Instruments' interactions). --fast caps epochs.
+ */
+export const QUICKSTART_SLICE_BASELINES: readonly Baseline[] = [
+  { name: 'pop', kind: 'pop', split: 'sequential', tasks: ['sequential', 'direct'], hyper: {} },
+  { name: 'bpr-mf', kind: 'bpr-mf', split: 'sequential', tasks: ['sequential', 'direct'], hyper: {} },
+  { name: 'sasrec', kind: 'sasrec', split: 'sequential', tasks: ['sequential', 'direct'], hyper: { epochs: 20 } },
+];
+
+/**
+ * The LLM smoke row: `p5rec llm eval` with the bundled stories260K GGUF on the
+ * direct task (1 held-out item among 100 titled candidates) for a few users.
+ * A 260K-parameter model that writes children's stories: the row shows the
+ * path runs end to end (prompt with titles, grammar-constrained answer,
+ * refinement, metrics), not a recommender. Short titles and history keep the
+ * 100-candidate prompt near 2,300 tokens, which is what costs time on a CPU.
+ */
+export const QUICKSTART_LLM = { task: 'direct', users: 5, fastUsers: 2, history: 5, titleMaxChars: 20, refineRetries: 1 } as const;
+export const LLM_SMOKE_LABEL = 'LLM smoke: stories260K (260K toy model)';
+/** What the smoke row's notes start with (after the usable share). */
+const LLM_SMOKE_NOTE = 'the bundled 260K-parameter stories model: proves the embedded LLM path runs (titles in the prompt, grammar, refinement, metrics), not a recommender';
 
 /**
  * P5's evaluations: a seen and an unseen prompt per task where the dataset
@@ -238,34 +278,36 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
   // ---- fit -------------------------------------------------------------------------
   const evalUsers = o.fast ? FAST.evalUsers : undefined;
   /** Fit (or reuse) a model folder: reused when model.json exists and the recipe is the same. */
-  const fitStage = async (name: string, recipe: unknown, args: (out: string, resume: boolean) => string[]): Promise<string> => {
-    const out = join(modelsDir, name);
-    const recipePath = join(modelsDir, `${name}.recipe.json`);
+  const fitStage = async (name: string, recipe: unknown, args: (out: string, resume: boolean) => string[], where = { models: modelsDir, prefix: '' }): Promise<string> => {
+    const out = join(where.models, name);
+    const recipePath = join(where.models, `${name}.recipe.json`);
     const same = sameJson(recipePath, recipe);
     const done = same && existsSync(join(out, 'model.json'));
-    await stage(`fit ${name}`, async () => {
+    await stage(`fit ${where.prefix}${name}`, async () => {
       if (done) return;
       // An interrupted P5 training with the same recipe resumes; anything else starts clean.
       const resume = same && existsSync(join(out, 'train', 'tokenizer.json'));
       if (!resume) {
         rmSync(out, { recursive: true, force: true });
+        mkdirSync(where.models, { recursive: true });
         writeFileSync(recipePath, `${JSON.stringify(recipe, null, 2)}\n`);
       }
       await p5rec(args(out, resume), quiet);
     }, done);
     return out;
   };
-
-  const fitted: { name: string; kind: string; dir: string; tasks: Task[] }[] = [];
-  for (const b of QUICKSTART_BASELINES) {
+  /** Fit (or reuse) a baseline on a dataset. */
+  const fitBaseline = (b: Baseline, dsDir: string, where = { models: modelsDir, prefix: '' }): Promise<string> => {
     const hyper = { ...b.hyper, ...(o.fast && b.kind !== 'pop' ? { epochs: FAST.epochs } : {}) };
     const recipe = { kind: b.kind, split: b.split, hyper };
-    const out = await fitStage(b.name, recipe, (outDir) => [
-      'fit', datasetDir, '--model', b.kind, '--split', b.split, '--out', outDir, '--force',
+    return fitStage(b.name, recipe, (outDir) => [
+      'fit', dsDir, '--model', b.kind, '--split', b.split, '--out', outDir, '--force',
       ...Object.entries(hyper).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]),
-    ]);
-    fitted.push({ name: b.name, kind: b.kind, dir: out, tasks: b.tasks });
-  }
+    ], where);
+  };
+
+  const fitted: { name: string; kind: string; dir: string; tasks: Task[] }[] = [];
+  for (const b of QUICKSTART_BASELINES) fitted.push({ name: b.name, kind: b.kind, dir: await fitBaseline(b, datasetDir), tasks: b.tasks });
 
   let p5Dir: string | null = null;
   const p5Recipe = { ...(o.fast ? FAST.p5 : QUICKSTART_P5), ...(o.p5Steps !== undefined ? { steps: o.p5Steps } : {}) };
@@ -289,13 +331,13 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
   // ---- evaluate ------------------------------------------------------------------------
   const runFiles: string[] = [];
   /** Evaluate (or reuse) one model on one task; the file name is the one `p5rec eval` writes. */
-  const evalStage = async (name: string, modelDir: string, task: Task, prompt?: string, ratingMode?: string): Promise<void> => {
+  const evalStage = async (name: string, modelDir: string, task: Task, prompt?: string, ratingMode?: string, dsDir = datasetDir): Promise<void> => {
     const users = evalUsers ?? (task === 'explanation' || task === 'review' ? QUICKSTART_EVAL.textRows : task === 'direct' ? QUICKSTART_EVAL.directUsers : undefined);
     const file = join(modelDir, 'evals', `${task}-test${prompt ? `-p${prompt}` : ''}${ratingMode ? `-${ratingMode}` : ''}${users ? `-u${users}` : ''}.json`);
     const done = existsSync(file);
     await stage(`eval ${name} ${task}${prompt ? ` ${prompt}` : ''}${ratingMode ? ` (${ratingMode} star)` : ''}`, async () => {
       if (done) return;
-      await p5rec(['eval', datasetDir, '--model', modelDir, '--task', task, '--split', 'test',
+      await p5rec(['eval', dsDir, '--model', modelDir, '--task', task, '--split', 'test',
         ...(users ? ['--users', String(users)] : []),
         ...(prompt ? ['--prompt', prompt] : []),
         ...(ratingMode ? ['--rating-mode', ratingMode] : []),
@@ -321,6 +363,55 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
     }
   });
 
+  // ---- names: the titled Beauty slice ---------------------------------------------------------
+  // Musical Instruments has no item metadata; the slice's items have titles, so the page
+  // shows product names and the LLM recommender (which prompts with titles) can run.
+  const sliceRoot = join(dir, 'beauty-slice');
+  const sliceDataset = join(sliceRoot, 'dataset');
+  const sliceModels = join(sliceRoot, 'models');
+  const haveSlice = existsSync(join(sliceDataset, 'manifest.json'));
+  await stage('import slice', async () => {
+    if (!haveSlice) {
+      await p5rec(['data', 'import', 'p5', '--sequences', join(BUNDLED_SLICE, 'sequential.txt'), '--datamaps', join(BUNDLED_SLICE, 'datamaps.json'),
+        '--meta', join(BUNDLED_SLICE, 'meta.jsonl'), '--name', 'beauty-slice', '--out', sliceDataset, '--force'], quiet);
+    }
+  }, haveSlice);
+  const sliceDs = await loadDataset(sliceDataset);
+  const sliceStats = datasetStats(sliceDs);
+  const titled = sliceDs.items.title.filter((t) => typeof t === 'string' && t.trim() !== '').length;
+  const sliceFitted: string[] = [];
+  for (const b of QUICKSTART_SLICE_BASELINES) {
+    const out = await fitBaseline(b, sliceDataset, { models: sliceModels, prefix: 'slice ' });
+    sliceFitted.push(b.name);
+    for (const task of b.tasks) await evalStage(`slice ${b.name}`, out, task, undefined, undefined, sliceDataset);
+  }
+  // The embedded LLM recommender on a few users: a smoke row, labelled as the toy model it is.
+  const llmUsers = o.fast ? QUICKSTART_LLM.fastUsers : QUICKSTART_LLM.users;
+  const llmFile = join(sliceRoot, 'runs', `llm-stories260K-${QUICKSTART_LLM.task}-test-u${llmUsers}.json`);
+  const haveLlm = existsSync(llmFile);
+  const llm = await stage('llm smoke (stories260K)', async () => {
+    if (!haveLlm) {
+      try {
+        await p5rec(['llm', 'eval', sliceDataset, '--provider', 'llama', '--gguf', BUNDLED_GGUF, '--task', QUICKSTART_LLM.task, '--split', 'test',
+          '--users', String(llmUsers), '--history', String(QUICKSTART_LLM.history), '--title-max-chars', String(QUICKSTART_LLM.titleMaxChars),
+          '--refine-retries', String(QUICKSTART_LLM.refineRetries), '--cache', join(sliceRoot, 'llm-cache'), '--out', llmFile], quiet);
+      } catch (err) {
+        // A smoke test of a toy model: its failure is reported, it does not undo the rest of the run.
+        log(`[quickstart] the LLM smoke row failed (the report has no LLM row): ${(err as Error).message}`);
+        return { file: null, label: LLM_SMOKE_LABEL, count: 0, metrics: {}, notes: undefined, error: (err as Error).message };
+      }
+      // Label the row as what it is, and put the usable share first in its notes.
+      const run = readJson(llmFile) as { notes?: string; llm?: { refinement?: { asked: number; firstTry: number; afterReask: number; gaveUp: number; repairs?: Record<string, number> } } };
+      const r = run.llm?.refinement;
+      const short = r?.repairs?.short_list ? `, ${r.repairs.short_list} of them listing fewer than 10 distinct candidates` : '';
+      const usable = r ? `usable answers ${r.firstTry + r.afterReask}/${r.asked} (${r.firstTry} first try${short})` : 'usable answers unknown';
+      writeFileSync(llmFile, `${JSON.stringify({ ...run, label: LLM_SMOKE_LABEL, notes: `${usable}; ${LLM_SMOKE_NOTE} | ${run.notes ?? ''}` }, null, 2)}\n`);
+    }
+    const run = readJson(llmFile) as { metrics: Record<string, number>; count: number; notes?: string; label: string };
+    return { file: llmFile, label: run.label, count: run.count, metrics: run.metrics, notes: run.notes };
+  }, haveLlm);
+  if (llm.file)   runFiles.push(llmFile);
+
   // ---- report ------------------------------------------------------------------------------
   const report = await stage('report', async () => (await p5rec(['report', '--runs', ...runFiles, '--out', reportDir, '--force'], quiet, { quietFlag: false })).json);
   // Paths as the user would type them: relative when inside the current folder.
@@ -330,6 +421,8 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
   };
   const servedModels = [...(p5Dir ? [`p5=${rel(p5Dir)}`] : []), ...['bpr-mf', 'sasrec', 'pop', 'mf'].map((n) => `${n}=${rel(join(modelsDir, n))}`)];
   const serve = `p5rec serve --dataset ${rel(datasetDir)} ${servedModels.map((m) => `--model ${m}`).join(' ')}`;
+  // `serve` takes one dataset: the slice (models with product names) is a second server on the next port.
+  const serveNames = `p5rec serve --dataset ${rel(sliceDataset)} ${sliceFitted.map((n) => `--model ${n}=${rel(join(sliceModels, n))}`).join(' ')} --port 8081`;
   const result = {
     dir,
     dataset: datasetDir,
@@ -345,12 +438,21 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
     report: { dir: reportDir, files: report.files as string[], html: join(reportDir, 'report.html'), markdown: join(reportDir, 'report.md') },
     serve,
     page: 'http://127.0.0.1:8080/',
+    slice: {
+      dataset: sliceDataset,
+      stats: { users: sliceStats.users, items: sliceStats.items, interactions: sliceStats.interactions, titled },
+      models: sliceFitted,
+      llm,
+      serve: serveNames,
+      page: 'http://127.0.0.1:8081/',
+    },
   };
   // The run's record (stage timings, recipe) beside the report; scripts/readme-results.mjs reads it.
   writeFileSync(join(dir, 'quickstart.json'), `${JSON.stringify(result, null, 2)}\n`);
   log(`[quickstart] finished in ${result.seconds.toFixed(0)}s; report: ${result.report.html}`);
-  log(`[quickstart] serve the models: ${serve}`);
-  log(`[quickstart] then open ${result.page}`);
+  log(`[quickstart] serve Musical Instruments (P5 with explanations; items are ids): ${serve}`);
+  log(`[quickstart] serve the Beauty slice (product names): ${serveNames}`);
+  log(`[quickstart] then open ${result.page} and ${result.slice.page} (serve takes one dataset, so two servers)`);
   return result;
 }
 
@@ -362,11 +464,11 @@ interface QuickstartFlags extends CommonFlags {
 }
 
 export function registerQuickstartCommand(program: Command): void {
-  program.command('quickstart').description('the main job, offline: import the bundled Musical Instruments reviews, fit the baselines, train a tiny P5, evaluate all, write the report')
+  program.command('quickstart').description('the main job, offline: import the bundled Musical Instruments reviews, fit the baselines, train a tiny P5, evaluate all; then the titled Beauty slice (baselines with product names, an embedded-LLM smoke row); write the report')
     .option('--dir <dir>', 'working folder (re-running reuses what is finished in it)', 'p5rec-quickstart')
     .option('--p5-steps <n>', 'stop P5 training after n optimizer steps (development runs)')
     .option('--skip-p5', 'no P5: baselines only')
-    .option('--fast', 'cheap settings throughout (smoke tests): 2 epochs, a smaller P5 recipe, the first 40 users/rows evaluated')
+    .option('--fast', 'cheap settings throughout (smoke tests): 2 epochs, a smaller P5 recipe, the first 40 users/rows evaluated, 2 LLM users')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
     .action((f: QuickstartFlags) => runCommand(f, async () => runQuickstart({
@@ -378,12 +480,19 @@ export function registerQuickstartCommand(program: Command): void {
       log: logger(f),
     }), (r) => {
       const s = r.stats as { users: number; items: number; interactions: number };
+      const sl = r.slice as { dataset: string; stats: { users: number; items: number; interactions: number; titled: number }; serve: string; page: string; llm: { label: string; count: number; metrics: Record<string, number>; notes?: string; error?: string } };
       return [
         `dataset: ${r.dataset} — ${s.users} users, ${s.items} items, ${s.interactions} interactions`,
         `stages: ${(r.stages as StageTiming[]).filter((x) => !x.reused).length} run, ${(r.stages as StageTiming[]).filter((x) => x.reused).length} reused, ${(r.seconds as number).toFixed(0)}s`,
         `report: ${(r.report as { html: string }).html} (and report.md)`,
-        `serve:  ${r.serve}`,
-        `then open ${r.page} and click a user, then an item for P5's explanation`,
+        `names:  ${sl.dataset} — ${sl.stats.users} users, ${sl.stats.items} items (${sl.stats.titled} titled), ${sl.stats.interactions} interactions`,
+        sl.llm.error ? `llm:    ${sl.llm.label}: failed (${sl.llm.error})`
+          : `llm:    ${sl.llm.label}: ${sl.llm.count} users, ${Object.entries(sl.llm.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ')}; ${sl.llm.notes?.split(' | ')[0] ?? ''}`,
+        `serve (Musical Instruments, P5 with explanations; items are ids):`,
+        `  ${r.serve}`,
+        `serve (Beauty slice, models with product names; serve takes one dataset, so a second server):`,
+        `  ${sl.serve}`,
+        `then open ${r.page} (and ${sl.page}) and click a user, then an item for P5's explanation`,
       ].join('\n');
     }));
 }

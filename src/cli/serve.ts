@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { describeError, P5recError } from '../errors.js';
+import { Option, type Command } from 'commander';
+import { describeError, InputError, P5recError } from '../errors.js';
 import { checkApiKey, DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUTS } from '../serve/app.js';
 import { logger, parseIntFlag, type CommonFlags } from './output.js';
 import { DEFAULT_CACHE, startServe, type Served } from '../serve/start.js';
@@ -20,7 +20,9 @@ interface ServeFlags extends CommonFlags {
   idleTimeout?: string;
   logLevel: string;
   generator?: string;
-  cache: string;
+  cacheEntries?: string;
+  /** The old spelling of --cache-entries (hidden; `llm eval --cache` is a folder). */
+  cache?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -37,7 +39,8 @@ export function registerServeCommand(program: Command): void {
     .option('--keep-alive-timeout <ms>', `close an idle keep-alive connection after this (default ${DEFAULT_TIMEOUTS.keepAlive})`)
     .option('--idle-timeout <ms>', `close a socket with no traffic either way for this long (default ${DEFAULT_TIMEOUTS.idle})`)
     .option('--generator <name>', 'the P5 model behind /v1/explain, /v1/summarize, /v1/generate (default: the first P5 --model)')
-    .option('--cache <n>', 'LRU entries for /v1/recommend answers (0: off)', String(DEFAULT_CACHE))
+    .option('--cache-entries <n>', `LRU entries for /v1/recommend answers (0: off; default ${DEFAULT_CACHE})`)
+    .addOption(new Option('--cache <n>', 'deprecated spelling of --cache-entries').hideHelp())
     .option('--log-level <level>', 'request log level on stderr: silent|error|warn|info|debug', 'warn')
     .option('--json', 'print one JSON object {ok, url, models} on stdout once listening')
     .option('--quiet', 'no progress on stderr')
@@ -46,6 +49,8 @@ export function registerServeCommand(program: Command): void {
       let served: Served;
       const ms = (name: string, v: string | undefined): number | undefined => (v === undefined ? undefined : parseIntFlag(name, v, 0, 1));
       try {
+        if (f.cache !== undefined && f.cacheEntries !== undefined) throw new InputError('give --cache-entries only (--cache is its deprecated spelling)', { field: 'cache-entries' });
+        if (f.cache !== undefined) log('p5rec: --cache N is deprecated for serve; use --cache-entries N');
         // An empty --api-key (or P5REC_API_KEY) is refused rather than read as "no auth".
         const apiKey = f.apiKey !== undefined ? checkApiKey(f.apiKey, '--api-key') : checkApiKey(process.env.P5REC_API_KEY, 'P5REC_API_KEY');
         served = await startServe({
@@ -59,7 +64,7 @@ export function registerServeCommand(program: Command): void {
           timeouts: { headers: ms('headers-timeout', f.headersTimeout), request: ms('request-timeout', f.requestTimeout), keepAlive: ms('keep-alive-timeout', f.keepAliveTimeout), idle: ms('idle-timeout', f.idleTimeout) },
           logLevel: f.logLevel,
           generator: f.generator,
-          cache: parseIntFlag('cache', f.cache, DEFAULT_CACHE, 0),
+          cache: f.cache !== undefined ? parseIntFlag('cache', f.cache, DEFAULT_CACHE, 0) : parseIntFlag('cache-entries', f.cacheEntries, DEFAULT_CACHE, 0),
           log,
         });
       } catch (err) {
