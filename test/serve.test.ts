@@ -425,7 +425,7 @@ describe('p5rec serve', () => {
       await s.app.close();
     }
     await expect(startServe({ dataset: join(tmp, 'no-dataset'), models: ['../ml'], modelRoot: root, host: '127.0.0.1', port: 0 })).rejects.toThrow(/outside --model-root/);
-    await expect(startServe({ dataset: join(tmp, 'ml'), models: [], host: '127.0.0.1', port: 0 })).rejects.toThrow(/at least one --model/);
+    await expect(startServe({ dataset: join(tmp, 'ml'), models: [], host: '127.0.0.1', port: 0 })).rejects.toThrow(/at least one model/);
   });
 });
 
