@@ -1,5 +1,5 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from './helpers/cli.js';
@@ -96,4 +96,23 @@ describe.skipIf(!haveDist)('npm pack → install the tarball into an empty folde
     const metrics = JSON.parse(ev.stdout.trim().split('\n').at(-1)!).metrics as Record<string, number>;
     expect(metrics['HR@10']).toBeGreaterThan(0.05);
   });
+
+  it('examples/library.ts, importing only p5rec, type-checks against the installed package and runs', () => {
+    expect(installed.status, show(installed)).toBe(0);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'p5rec-install-check', version: '1.0.0', private: true, type: 'module' }));
+    // Copied into the app, so that 'p5rec' resolves (types and code) to the installed tarball, not the repository.
+    copyFileSync(join(ROOT, 'examples/library.ts'), join(app, 'library.ts'));
+    const tsc = join(ROOT, 'node_modules/.bin/tsc');
+    const c = run(tsc, ['library.ts', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--skipLibCheck',
+      '--types', 'node', '--typeRoots', join(ROOT, 'node_modules/@types'), '--outDir', 'out'], app);
+    expect(c.status, show(c)).toBe(0);
+    const r = run(process.execPath, [join(app, 'out/library.js')], app);
+    expect(r.status, show(r)).toBe(0);
+    expect(r.stdout).toMatch(/^dataset: 1429 users, 900 items$/m);
+    expect(r.stdout).toMatch(/^bpr-mf: HR@10 [\d.]+ ± [\d.]+ over 30 users$/m);
+    expect(r.stdout).toMatch(/^p5: HR@10 [\d.]+ ± [\d.]+ over 30 users$/m);
+    expect(r.stdout).toMatch(/^served bpr-mf, p5 at http:\/\/127\.0\.0\.1:\d+; top-5 for user \S+: (\S+ ){4}\S+$/m);
+    expect(r.stdout).toMatch(/^progress events received: [1-9]\d*$/m);
+    expect(r.stderr).toBe(''); // progress went to the listener, nothing to stderr
+  }, 300_000);
 });
