@@ -4,11 +4,11 @@
  * labelled scores, an explanation that covers no result, a phone layout, and
  * no server paths.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { popularity } from '../src/baselines/pop.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { TEST } from '../src/data/splits.js';
@@ -16,9 +16,8 @@ import { saveModel } from '../src/recommend/store.js';
 import { buildApp } from '../src/serve/app.js';
 import { loadServedModels } from '../src/serve/models.js';
 import { BEAUTY, cli, tempDir } from './helpers/cli.js';
+import { haveChromium, launchChromium } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 
 describe.skipIf(!haveChromium)('web page layout (Beauty, titled)', () => {
   let tmp: string;
@@ -38,10 +37,7 @@ describe.skipIf(!haveChromium)('web page layout (Beauty, titled)', () => {
     saveModel(join(root, 'pop'), await popularity.fit(ds, {}, 'sequential', { log: () => {}, quiet: true, seed: 1 }), ds, { seconds: 0, peakRssMB: 0, seed: 1 });
     app = buildApp({ dataset: ds, models: loadServedModels(ds, ['pop'], { modelRoot: root }), modelRoot: root });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     // A user with a long history (so order matters) whose test item has a title.
     user = 0;
     while (ds.userLength[user] < 12 || !ds.items.title[ds.sequenceSplit(user, TEST)[0]]) user++;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { popularity } from '../src/baselines/pop.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { TEST } from '../src/data/splits.js';
@@ -11,10 +11,9 @@ import { buildApp } from '../src/serve/app.js';
 import { loadServedModels } from '../src/serve/models.js';
 import { startServe } from '../src/cli/serve.js';
 import { cli, MOVIELENS, tempDir } from './helpers/cli.js';
+import { CHROMIUM, haveChromium, launchChromium } from './helpers/browser.js';
 import { tinyP5Fixture } from './helpers/p5-fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`web.test.ts: skipping the browser test: ${CHROMIUM} is missing (install it with: apt-get install chromium)`);
 
 describe.skipIf(!haveChromium)('web page in headless Chromium', () => {
@@ -36,10 +35,7 @@ describe.skipIf(!haveChromium)('web page in headless Chromium', () => {
     }
     app = buildApp({ dataset: ds, models: loadServedModels(ds, ['pop', 'pop-rating'], { modelRoot: root }), modelRoot: root });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -150,10 +146,7 @@ describe.skipIf(!haveChromium)('web page with a P5 model (tiny, trained here)', 
     let data: string;
     ({ tmp, data, ds } = await tinyP5Fixture('p5rec-web-p5-'));
     served = await startServe({ dataset: data, models: ['p5', 'pop'], modelRoot: join(tmp, 'models'), host: '127.0.0.1', port: 0, logLevel: 'silent' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 180_000);
   afterAll(async () => {
     await browser?.close();
