@@ -8,7 +8,7 @@ import { FACTORIES, getFactory } from '../recommend/registry.js';
 import { TASKS, type Task, type TrainSplit } from '../recommend/recommender.js';
 import { loadModel, readModelCard, saveModel } from '../recommend/store.js';
 import { initEngine } from '../engine/backend.js';
-import { P5Recommender } from '../p5/recommender.js';
+import type { P5Recommender } from '../p5/recommender.js';
 import { evaluateText, type TextTask } from '../p5/evaluate-text.js';
 import { DEFAULT_SEED } from '../data/build.js';
 import { isBeauty } from '../eval/published.js';
@@ -142,24 +142,27 @@ export function registerModelCommands(program: Command): void {
       const maxUsers = f.users ? parseIntFlag('users', f.users, 0, 1) : undefined;
       let result: Record<string, unknown> & { task: string; split: string; metrics: Record<string, number>; count: number };
       let prompt: string | undefined;
-      if (rec instanceof P5Recommender) {
-        if (f.beams) rec.settings.beams = boundedInt('beams', f.beams, 20, 1, MAX_BEAMS);
+      const prompted = rec.prompted;
+      if (prompted) {
+        if (f.beams) prompted.settings.beams = boundedInt('beams', f.beams, 20, 1, MAX_BEAMS);
         if (f.ratingMode) {
           if (f.ratingMode !== 'greedy' && f.ratingMode !== 'expected' && f.ratingMode !== 'calibrated') throw new InputError(`--rating-mode must be greedy, expected or calibrated, got '${f.ratingMode}'`, { field: 'rating-mode' });
-          rec.settings.ratingMode = f.ratingMode;
+          prompted.settings.ratingMode = f.ratingMode;
         }
         if (textTask) {
-          result = { ...(await evaluateText(rec, rec.collection, f.task as TextTask, { split: f.split as EvalSplit, prompt: f.prompt, maxRows: maxUsers, quiet: f.quiet })) };
+          // The text tasks are P5's own (the card said p5 above): they generate with its tokenizer and beams.
+          const p5 = rec as P5Recommender;
+          result = { ...(await evaluateText(p5, p5.collection, f.task as TextTask, { split: f.split as EvalSplit, prompt: f.prompt, maxRows: maxUsers, quiet: f.quiet })) };
           prompt = result.prompt as string;
         } else {
-          if (f.prompt) rec.usePrompt(f.task as Task, f.prompt);
-          prompt = rec.promptFor(f.task as Task);
+          if (f.prompt) prompted.usePrompt(f.task as Task, f.prompt);
+          prompt = prompted.promptFor(f.task as Task);
         }
       }
       if (!textTask) result = { ...(await evaluate(ds, rec, f.task as Task, { split: f.split as EvalSplit, maxUsers, quiet: f.quiet })) };
-      const tpl = prompt && rec instanceof P5Recommender ? rec.collection.templates.find((t) => t.id === prompt) : undefined;
+      const tpl = prompt && prompted ? prompted.promptTemplates.find((t) => t.id === prompt) : undefined;
       // P5 ratings: which star the row reports (greedy / expected / calibrated), in the label and the file name
-      const ratingMode = rec instanceof P5Recommender && f.task === 'rating' ? rec.settings.ratingMode : undefined;
+      const ratingMode = prompted && f.task === 'rating' ? prompted.settings.ratingMode : undefined;
       const promptInfo: { prompt?: string; seen?: boolean; label?: string; ratingMode?: string } = prompt ? { prompt, seen: tpl?.seen ?? true, label: `P5 (${prompt}${tpl && !tpl.seen ? ', unseen' : ''}${ratingMode && ratingMode !== 'greedy' ? `, ${ratingMode} star` : ''})`, ...(ratingMode ? { ratingMode } : {}) } : {};
       const run = { model: f.model, kind: card.kind, ...promptInfo, dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result! };
       // Every evaluation is kept beside the model so `p5rec report` can gather runs.

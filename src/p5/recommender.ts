@@ -17,7 +17,7 @@ import { renderPairPrompt, renderUserPrompt } from '../prompts/instances.js';
 import type { PromptCollection, PromptTemplate } from '../prompts/templates.js';
 import { PLACEHOLDERS, renderTemplate } from '../prompts/templates.js';
 import { plainIds, templateFor, type IdView } from '../prompts/ids.js';
-import type { ModelState, Recommender, Task, TrainSplit } from '../recommend/recommender.js';
+import type { ModelState, PromptedRecommender, Recommender, Task, TrainSplit } from '../recommend/recommender.js';
 import type { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import { beamSearch, encodePrompts, sequenceLogProbs, type BeamOptions } from './decode.js';
 import { TokenTrie } from './trie.js';
@@ -119,6 +119,15 @@ export class P5Recommender implements Recommender {
       if (never.length) throw new InputError(`prompt ${id} fills ${never.map((p) => `{${p}}`).join(', ')}, which no training prompt of this model had (trained fields: ${seen.join(', ')})`, { field: 'prompt' });
     }
     return t;
+  }
+
+  /** The prompted capability of the Recommender seam: this model is asked through templates. */
+  get prompted(): PromptedRecommender {
+    return this;
+  }
+
+  get promptTemplates(): readonly PromptTemplate[] {
+    return this.collection.templates;
   }
 
   /** Use another template for a task (e.g. the unseen 2-13 for sequential). */

@@ -13,6 +13,21 @@ export type Task = (typeof TASKS)[number];
 export type TrainSplit = 'rating' | 'sequential' | 'both';
 
 /**
+ * Optional capability of a model that is asked through natural-language
+ * prompt templates (P5): which template each task uses and how answers are
+ * decoded. Callers (the CLI, reports) use this, never the concrete class.
+ */
+export interface PromptedRecommender {
+  /** The templates it can be asked with; `seen`: one of the templates training used. */
+  readonly promptTemplates: readonly { id: string; task: string; seen: boolean }[];
+  /** Ask `task` with template `id` from now on; refused (by field) when the model cannot answer it. */
+  usePrompt(task: Task, id: string): void;
+  promptFor(task: Task): string;
+  /** Decoding: beams for item generation, and which star a rating reports. */
+  readonly settings: { beams: number; ratingMode: 'greedy' | 'expected' | 'calibrated' };
+}
+
+/**
  * The one seam every model implements: baselines, P5 and LLM recommenders.
  * Indices are the dataset's 0-based user/item indices.
  */
@@ -34,6 +49,8 @@ export interface Recommender {
   predictRating?(user: number, item: number): number | Promise<number>;
   /** Weights and config for `save`; loaded back by the factory's `load`. */
   state(): ModelState;
+  /** Present on models asked through prompt templates (P5). */
+  readonly prompted?: PromptedRecommender;
 }
 
 export interface ModelState {
