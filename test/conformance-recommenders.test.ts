@@ -14,7 +14,7 @@ import { evaluate } from '../src/eval/evaluate.js';
 import { fitModel } from '../src/recommend/fit.js';
 import { FACTORIES } from '../src/recommend/registry.js';
 import { loadModel, readModelCard } from '../src/recommend/store.js';
-import { MI_REVIEWS, tempDir } from './helpers/cli.js';
+import { cli, MI_REVIEWS, tempDir } from './helpers/cli.js';
 
 let tmp: string;
 let ds: Dataset;
@@ -59,6 +59,13 @@ describe.each(FACTORIES.map((f) => [f.kind, f] as const))('%s conforms to the Re
       }
     }
   }, 120_000);
+
+  it('lists every hyper-parameter with its default in `p5rec fit --help`', () => {
+    const help = cli(['fit', '--help']).stdout;
+    const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    for (const [k, v] of Object.entries(factory.defaults)) expect(help).toContain(`--${kebab(k)} ${String(v)}`);
+    expect(help).toContain(`  ${kind} (${factory.defaultSplit} split;`);
+  });
 
   it('refuses an unknown hyper-parameter and a zero epoch count by name', async () => {
     await expect(fitModel(ds, kind, { hyper: { nonsense: 1 } })).rejects.toThrow(/unknown hyper-parameter\(s\) nonsense/);

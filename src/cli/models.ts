@@ -67,6 +67,15 @@ interface EvalFlags extends CommonFlags {
   ratingMode?: string;
 }
 
+/** Every model's hyper-parameters with their defaults, from the registry (what `--name value` can set). */
+function hyperHelp(): string {
+  const lines = FACTORIES.map((f) => {
+    const h = Object.entries(f.defaults).map(([k, v]) => `--${kebab(k)} ${String(v)}`).join('  ');
+    return `  ${f.kind} (${f.defaultSplit} split; ${f.description}):\n    ${h || '(none)'}`;
+  });
+  return `\nHyper-parameters per model, with their defaults:\n${lines.join('\n')}\n`;
+}
+
 export function registerModelCommands(program: Command): void {
   program.command('fit').description(`fit a baseline: ${FACTORIES.map((f) => f.kind).join('|')}; hyper-parameters as --name value`)
     .argument('<dataset>', 'dataset folder')
@@ -78,6 +87,7 @@ export function registerModelCommands(program: Command): void {
     .option('--force', 'overwrite an existing model folder')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
+    .addHelpText('after', hyperHelp)
     .allowUnknownOption()
     .allowExcessArguments()
     .action((dir: string, f: FitFlags, cmd: Command) => runCommand(f, async () => {
