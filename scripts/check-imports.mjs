@@ -14,7 +14,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'src');
 /** Layers, lowest first: a module may import its own layer and those below. */
 export const LAYERS = [
-  ['errors.ts', 'version.ts', 'util', 'bundled.ts'],
+  ['errors.ts', 'version.ts', 'defaults.ts', 'util', 'bundled.ts'],
   ['data', 'engine'],
   ['models', 'tokenizer', 'prompts'],
   ['recommend/recommender.ts', 'recommend/card.ts', 'baselines', 'train', 'eval/metrics.ts'],

@@ -16,6 +16,7 @@ import { DATASET_OUTPUT, type Manifest } from '../data/manifest.js';
 import { checkReplaceable } from '../util/atomic.js';
 import { registerDownloadCommand } from './download.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { NEGATIVES } from '../defaults.js';
 
 interface ImportFlags extends CommonFlags {
   out: string;
@@ -37,7 +38,7 @@ function withImportOptions(cmd: Command): Command {
     .option('--kcore <n>', 'repeat filtering until every user and item has >= n interactions (0 = off)')
     .option('--item-index <scheme>', `item ids in prompts: ${ITEM_INDEXINGS.join('|')}`, 'random')
     .option('--user-index <scheme>', `user ids in prompts: ${USER_INDEXINGS.join('|')}`, 'random')
-    .option('--negatives <n>', 'stored negatives per user for the direct task', '99')
+    .option('--negatives <n>', 'stored negatives per user for the direct task', String(NEGATIVES))
     .option('--force', 'replace the output folder if it exists')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr');
@@ -54,7 +55,7 @@ async function runImport(flags: ImportFlags, inputs: (string | undefined)[], rea
       kcore: parseIntFlag('kcore', flags.kcore, 0, 0),
       itemIndex: parseIndexing(flags.itemIndex, ITEM_INDEXINGS, 'item-index'),
       userIndex: parseIndexing(flags.userIndex, USER_INDEXINGS, 'user-index'),
-      negatives: parseIntFlag('negatives', flags.negatives, 99, 0),
+      negatives: parseIntFlag('negatives', flags.negatives, NEGATIVES, 0),
       force: flags.force,
       log,
     };

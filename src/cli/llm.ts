@@ -11,6 +11,7 @@ import { runLlmEval, type LlmRun } from '../llm/eval.js';
 import { LLM_TASKS, loadPromptSet, type LlmTask } from '../llm/prompts.js';
 import type { LLMProvider } from '../llm/provider.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { DEFAULT_SEED } from '../defaults.js';
 
 /** Demonstrations per prompt at most: each is a whole user's history, and twenty already fill most context windows. */
 export const MAX_SHOTS = 20;
@@ -99,7 +100,7 @@ async function makeProvider(f: LlmEvalFlags): Promise<LLMProvider> {
     model: f.model,
     contextSize: f.contextSize ? parseIntFlag('context-size', f.contextSize, 4096, 256) : undefined,
     threads: f.threads ? parseIntFlag('threads', f.threads, 0, 1) : undefined,
-    seed: parseIntFlag('seed', f.seed, 2022, 0),
+    seed: parseIntFlag('seed', f.seed, DEFAULT_SEED, 0),
   });
 }
 
@@ -128,7 +129,7 @@ export function registerLlmCommands(program: Command): void {
     .option('--max-tokens <n>', 'tokens per answer (default per task)')
     .option('--temperature <t>', 'sampling temperature', '0')
     .option('--title-max-chars <n>', 'cut longer titles in prompts (0 = never)', '100')
-    .option('--seed <n>', 'seeds candidate shuffles and demonstration draws', '2022')
+    .option('--seed <n>', 'seeds candidate shuffles and demonstration draws', String(DEFAULT_SEED))
     .option('--cache <dir>', 'response cache folder (llm-cache.duckdb inside); default $XDG_CACHE_HOME/p5rec')
     .option('--no-cache', 'do not read or write the response cache')
     .option('--price-in <usd>', 'USD per 1M prompt tokens (overrides the price table)')
@@ -187,7 +188,7 @@ export function registerLlmCommands(program: Command): void {
           maxTokens: f.maxTokens ? parseIntFlag('max-tokens', f.maxTokens, 0, 1) : undefined,
           temperature: parseNumberFlag('temperature', f.temperature, 0, 2),
           titleMaxChars: parseIntFlag('title-max-chars', f.titleMaxChars, 100, 0),
-          seed: parseIntFlag('seed', f.seed, 2022, 0),
+          seed: parseIntFlag('seed', f.seed, DEFAULT_SEED, 0),
           domain: f.domain,
           quiet: f.quiet,
           signal: controller.signal,

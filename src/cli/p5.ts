@@ -21,6 +21,7 @@ import { loadPromptCollection, parseTaskList, PROMPT_TASKS, type PromptTask } fr
 import { loadModel, readModelCard } from '../recommend/store.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 import { MAX_LENGTH } from '../tokenizer/tokenizer.js';
+import { MAX_HISTORY, NEGATIVES } from '../defaults.js';
 
 /** Beam search keeps beams × vocabulary scores per step; far beyond this the WASM heap runs out. P5 uses 20. */
 export const MAX_BEAMS = 256;
@@ -115,7 +116,7 @@ export function registerP5Commands(program: Command): void {
     .option('--batch-tokens <n>', 'padded source tokens per batch (length-bucketed)', '4096')
     .option('--max-batch <n>', 'examples per batch at most', '64')
     .option('--batches-per-step <n>', 'batches accumulated per optimizer step', '1')
-    .option('--negatives <n>', 'sampled negatives in training candidate lists (P5: 99)', '99')
+    .option('--negatives <n>', 'sampled negatives in training candidate lists (P5: 99)', String(NEGATIVES))
     .option('--history <n>', 'most recent items in a purchase history', '20')
     .option('--max-source <n>', 'clip prompts to n tokens', '512')
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
@@ -276,8 +277,8 @@ function trainOptions(f: TrainFlags): P5TrainOptions {
     tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, 4096, 16),
     maxBatch: parseIntFlag('max-batch', f.maxBatch, 64, 1),
     batchesPerStep: parseIntFlag('batches-per-step', f.batchesPerStep, 1, 1),
-    negatives: parseIntFlag('negatives', f.negatives, 99, 0),
-    maxHistory: parseIntFlag('history', f.history, 20, 1),
+    negatives: parseIntFlag('negatives', f.negatives, NEGATIVES, 0),
+    maxHistory: parseIntFlag('history', f.history, MAX_HISTORY, 1),
     maxSourceLength: parseIntFlag('max-source', f.maxSource, 512, 8),
     lr: parseNumber('lr', f.lr, 1e-3),
     embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, 1),

@@ -17,6 +17,7 @@ import {
   type TemplateSelection,
 } from '../prompts/templates.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { MAX_HISTORY, NEGATIVES } from '../defaults.js';
 
 interface ExportFlags extends CommonFlags {
   out: string;
@@ -91,7 +92,7 @@ export function registerPromptsCommands(program: Command): void {
     .option('--templates <which>', 'seen | unseen | all (default: seen for train, all for valid/test)')
     .option('--prompts <file>', 'extra template collection JSON (repeatable; same ids replace P5\'s)', collect, [])
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5 (default 1)')
-    .option('--negatives <n>', 'sampled negatives in training candidate lists (default 99)')
+    .option('--negatives <n>', `sampled negatives in training candidate lists (default ${NEGATIVES})`)
     .option('--history <n>', 'most recent items shown in a purchase history (default 20)')
     .option('--no-rating-noise', "no P5 Gaussian noise on training star targets")
     .option('--leaky-rows', "train rating/explanation/review rows on the whole random-split train part, as P5 (names held-out next items)")
@@ -111,8 +112,8 @@ export function registerPromptsCommands(program: Command): void {
       const tasks = parseTaskList(f.tasks);
       const selection = parseSelection(f.templates, split === 'train' ? 'seen' : 'all');
       const weights = parseWeights(f.weights);
-      const negatives = parseIntFlag('negatives', f.negatives, 99, 0);
-      const maxHistory = parseIntFlag('history', f.history, 20, 1);
+      const negatives = parseIntFlag('negatives', f.negatives, NEGATIVES, 0);
+      const maxHistory = parseIntFlag('history', f.history, MAX_HISTORY, 1);
       const collection = loadPromptCollection(f.prompts);
       const ds = await loadDataset(dir);
       const ids = exportIds(ds, f);

@@ -13,6 +13,7 @@ import { leaveOneOut, randomSplit, sampleNegatives, SPLIT_NAMES, TRAIN, VALID, T
 import { extractExplanations } from './explanations.js';
 import { DATASET_FORMAT, DATASET_FORMAT_VERSION, DATASET_OUTPUT, type Manifest } from './manifest.js';
 import type { RawDataset } from './raw.js';
+import { DEFAULT_SEED, NEGATIVES } from '../defaults.js';
 
 export interface BuildOptions {
   out: string;
@@ -28,7 +29,7 @@ export interface BuildOptions {
   log?: (msg: string) => void;
 }
 
-export const DEFAULT_SEED = 2022;
+export { DEFAULT_SEED } from '../defaults.js';
 
 /**
  * Raw interactions → a dataset folder: k-core filter, time-ordered
@@ -42,7 +43,7 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
   const kcore = opts.kcore ?? 0;
   const itemIndex = opts.itemIndex ?? 'random';
   const userIndex = opts.userIndex ?? 'random';
-  const negPerUser = opts.negatives ?? 99;
+  const negPerUser = opts.negatives ?? NEGATIVES;
   const t0 = Date.now();
   const ri = raw.interactions;
   const nRaw = ri.user.length;

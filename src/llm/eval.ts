@@ -10,6 +10,7 @@ import type { LLMClient, UsageReport } from './client.js';
 import { loadPromptSet, PromptBuilder, type LlmTask, type PromptSet } from './prompts.js';
 import { Asker, LlmRecommender, type PlannedJob, type PositiveAt, type RefinementReport } from './recommender.js';
 import { refineText, TitleIndex } from './refine.js';
+import { DEFAULT_SEED } from '../defaults.js';
 
 export interface LlmEvalOptions {
   task: LlmTask;
@@ -140,7 +141,7 @@ export async function runLlmEval(ds: Dataset, client: LLMClient, o: LlmEvalOptio
   const task = o.task;
   const split = o.split ?? 'test';
   const shots = o.shots ?? 0;
-  const seed = o.seed ?? 2022;
+  const seed = o.seed ?? DEFAULT_SEED;
   const positiveAt = o.positiveAt ?? 'random';
   const sequentialMode = o.sequentialMode ?? 'generate';
   const topK = o.topK ?? (task === 'sequential' ? 20 : 10);

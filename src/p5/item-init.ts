@@ -22,6 +22,7 @@ import type { Dataset } from '../data/dataset.js';
 import { VALID } from '../data/splits.js';
 import { applyBlock, jacobiEigen, orthonormalize, type Operator } from '../data/collaborative.js';
 import { Rng } from '../util/rng.js';
+import { DEFAULT_SEED } from '../defaults.js';
 
 export interface CooccurrenceOptions {
   /** Pair items at most this many positions apart (default 3). */
@@ -71,7 +72,7 @@ export function cooccurrenceEmbeddings(ds: Dataset, dim: number, opts: Cooccurre
   // A range finder: Q spans M's leading eigenvectors after a few power steps; B = Qᵀ M Q gives the pairs.
   const op: Operator = { n, ptr, col: Int32Array.from(col), val: Float64Array.from(val), diag: new Float64Array(n) };
   const k = Math.min(n, dim + 8);
-  const rng = new Rng(opts.seed ?? 2022);
+  const rng = new Rng(opts.seed ?? DEFAULT_SEED);
   let q = new Float64Array(n * k); // row-major n × k
   for (let i = 0; i < q.length; i++) q[i] = rng.normal();
   orthonormalize(q, n, k, rng);

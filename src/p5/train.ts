@@ -34,6 +34,7 @@ import { cooccurrenceEmbeddings } from './item-init.js';
 import { fitRatingCalibration } from './calibrate.js';
 import { DEFAULT_P5_SETTINGS, P5Recommender, type P5Settings, type RatingCalibration } from './recommender.js';
 import { P5_TASK_MODULE, p5Task } from './task.js';
+import { DEFAULT_SEED, NEGATIVES } from '../defaults.js';
 
 export interface P5TrainOptions {
   out: string;
@@ -162,7 +163,7 @@ export interface P5TrainResult {
 /** Prompt text to train the tokenizer on: one epoch's sources and targets (capped), plus every item and user token. */
 function tokenizerCorpus(ds: Dataset, collection: PromptCollection, o: P5TrainOptions, ids: IdView, cap = 40000): string[] {
   const lines: string[] = [];
-  const stream = trainingInstances(ds, collection, { tasks: o.tasks, seed: o.seed, negatives: Math.min(o.negatives ?? 99, 19), leakFree: o.leakFree, ids, only: o.prompts });
+  const stream = trainingInstances(ds, collection, { tasks: o.tasks, seed: o.seed, negatives: Math.min(o.negatives ?? NEGATIVES, 19), leakFree: o.leakFree, ids, only: o.prompts });
   for (const inst of stream) {
     lines.push(inst.source, inst.target);
     if (lines.length >= cap) break;
@@ -340,7 +341,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   mkdirSync(workDir, { recursive: true });
   const indexing = o.itemIds ?? 'plain';
   // The id view: stored with the model, so a resumed run and every evaluation write ids the same way.
-  const view = o.resume ? readIdView(runDir, ds) : buildIdView(ds, indexing, o.seed ?? 2022);
+  const view = o.resume ? readIdView(runDir, ds) : buildIdView(ds, indexing, o.seed ?? DEFAULT_SEED);
   throwIfStopped(o.signal, 'while building the item ids');
   // Tokenizer: kept from the first run on resume, T5's own with --init, else trained on the prompts.
   let tok: T5Tokenizer;
@@ -525,7 +526,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
       format: MODEL_FORMAT,
       kind: 'p5',
       trainSplit,
-      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, embeddingLrScale: o.embeddingLrScale ?? 1, adamEps: o.adamEps ?? 1e-6, negatives: o.negatives ?? 99, weights: o.weights ?? null, init: o.init ?? null } },
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, embeddingLrScale: o.embeddingLrScale ?? 1, adamEps: o.adamEps ?? 1e-6, negatives: o.negatives ?? NEGATIVES, weights: o.weights ?? null, init: o.init ?? null } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
       fit: {
         seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec), examplesPerSec: Math.round(res.examplesPerSec),

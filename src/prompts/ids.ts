@@ -26,6 +26,7 @@ import { collaborativeTokens } from '../data/collaborative.js';
 import { InputError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import type { PromptTemplate } from './templates.js';
+import { DEFAULT_SEED } from '../defaults.js';
 
 export const ITEM_INDEXINGS = ['plain', 'independent', 'collaborative', 'cid+iid'] as const;
 export type ItemIndexing = (typeof ITEM_INDEXINGS)[number];
@@ -59,7 +60,7 @@ function trainSequences(ds: Dataset): Int32Array[] {
  * prefixes only (never a held-out item's position) and are deterministic for
  * a seed; a model folder stores its item texts, so later runs reuse them.
  */
-export function buildIdView(ds: Dataset, indexing: ItemIndexing, seed = 2022): IdView {
+export function buildIdView(ds: Dataset, indexing: ItemIndexing, seed = DEFAULT_SEED): IdView {
   if (indexing === 'plain') return plainIds(ds);
   const users = Array.from(ds.users.token, (t) => `user_${t}`);
   const iid = Array.from(ds.items.token, (t) => `item_${t}`);

@@ -27,6 +27,7 @@ import {
   type TemplateSelection,
 } from './templates.js';
 import { plainIds, templateFor, type IdView } from './ids.js';
+import { DEFAULT_SEED, MAX_HISTORY, NEGATIVES } from '../defaults.js';
 
 /** One prompt and its answer. `user` / `item` are dataset tokens; `item` is the item the prompt is about (the asked item for yes/no prompts, the positive otherwise). */
 export interface PromptInstance {
@@ -93,7 +94,7 @@ export interface InstanceStream extends Iterable<PromptInstance> {
   readonly skipped: SkippedTemplate[];
 }
 
-export const DEFAULT_PROMPT_SEED = 2022;
+export const DEFAULT_PROMPT_SEED = DEFAULT_SEED;
 const UNKNOWN_TITLE = 'unknown title';
 
 // ---------------------------------------------------------------- hashing
@@ -472,9 +473,9 @@ export function trainingInstances(ds: Dataset, collection: PromptCollection | re
   checkOptions(opts);
   const seed = opts.seed ?? DEFAULT_PROMPT_SEED;
   const epoch = opts.epoch ?? 0;
-  const maxHistory = opts.maxHistory ?? 20;
+  const maxHistory = opts.maxHistory ?? MAX_HISTORY;
   const sep = opts.historySeparator ?? 'random';
-  const nNeg = opts.negatives ?? 99;
+  const nNeg = opts.negatives ?? NEGATIVES;
   const noise = opts.ratingNoise ?? true;
   const leakFree = opts.leakFree ?? true;
   const ids = opts.ids ?? plainIds(ds);
@@ -594,7 +595,7 @@ export function evaluationInstances(ds: Dataset, collection: PromptCollection | 
   if (split !== 'valid' && split !== 'test') throw new InputError(`evaluation split must be 'valid' or 'test', got '${String(split)}'`, { field: 'split' });
   const code = split === 'valid' ? VALID : TEST;
   const seed = opts.seed ?? DEFAULT_PROMPT_SEED;
-  const maxHistory = opts.maxHistory ?? 20;
+  const maxHistory = opts.maxHistory ?? MAX_HISTORY;
   const sep = opts.historySeparator ?? 'random';
   const ids = opts.ids ?? plainIds(ds);
   const templates = 'templates' in collection ? collection.templates : collection;
@@ -706,7 +707,7 @@ export function renderUserPrompt(ds: Dataset, t: PromptTemplate, input: UserProm
   const f: TemplateFields = { user_id: ids.users[input.user], user_desc: pd.userDesc(input.user) };
   if (t.placeholders.includes('purchase_history')) {
     const h = input.history ?? [];
-    const from = Math.max(0, h.length - (opts.maxHistory ?? 20));
+    const from = Math.max(0, h.length - (opts.maxHistory ?? MAX_HISTORY));
     const parts: string[] = [];
     for (let i = from; i < h.length; i++) parts.push(tok[h[i]]);
     f.purchase_history = parts.join(opts.separator ?? ' , ');
