@@ -17,7 +17,7 @@ import { fitRatingCalibration } from '../p5/calibrate.js';
 import { trainP5, type P5TrainOptions } from '../p5/train.js';
 import { stopOnSignals } from '../train/stop.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { loadPromptCollection, parseTaskList, PROMPT_TASKS, type PromptTask } from '../prompts/templates.js';
+import { loadPromptCollection, parseTaskList, parseTaskWeights, PROMPT_TASKS } from '../prompts/templates.js';
 import { loadModel, readModelCard } from '../recommend/store.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 import { MAX_LENGTH } from '../tokenizer/tokenizer.js';
@@ -79,17 +79,6 @@ function positiveNumber(name: string, v: string | undefined, def: number): numbe
   const n = parseNumber(name, v, def);
   if (n <= 0) throw new InputError(`--${name} must be a number > 0, got '${v}'`, { field: name });
   return n;
-}
-
-function parseWeights(v: string | undefined): Partial<Record<PromptTask, number>> | undefined {
-  if (!v) return undefined;
-  const out: Partial<Record<PromptTask, number>> = {};
-  for (const part of v.split(',')) {
-    const [k, w] = part.split('=');
-    if (!PROMPT_TASKS.includes(k as PromptTask)) throw new InputError(`--weights: unknown task '${k}'`, { field: 'weights' });
-    out[k as PromptTask] = parseNumber('weights', w, NaN);
-  }
-  return out;
 }
 
 function parseConfig(v: string): string | Record<string, unknown> {
@@ -271,7 +260,7 @@ function trainOptions(f: TrainFlags): P5TrainOptions {
     config: parseConfig(f.config) as never,
     init: f.init,
     tasks: parseTaskList(f.tasks),
-    weights: parseWeights(f.weights),
+    weights: parseTaskWeights(f.weights),
     epochs: parseIntFlag('epochs', f.epochs, 10, 1),
     steps: f.steps === undefined ? undefined : parseIntFlag('steps', f.steps, 1, 1),
     tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, 4096, 16),

@@ -10,10 +10,10 @@ import type { Dataset } from '../data/dataset.js';
 import {
   loadPromptCollection,
   parseTaskList,
+  parseTaskWeights,
   PROMPT_TASKS,
   selectTemplates,
   TEMPLATE_SELECTIONS,
-  type PromptTask,
   type TemplateSelection,
 } from '../prompts/templates.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
@@ -49,21 +49,6 @@ function parseSelection(v: string | undefined, def: TemplateSelection): Template
   if (v === undefined) return def;
   if (!TEMPLATE_SELECTIONS.includes(v as TemplateSelection)) throw new InputError(`--templates must be one of ${TEMPLATE_SELECTIONS.join(', ')}, got '${v}'`);
   return v as TemplateSelection;
-}
-
-/** `rating=1,sequential=2.5` → weights. */
-function parseWeights(v: string | undefined): Partial<Record<PromptTask, number>> | undefined {
-  if (v === undefined) return undefined;
-  const out: Partial<Record<PromptTask, number>> = {};
-  for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [k, w] = part.split('=');
-    const task = k === 'traditional' ? 'direct' : k;
-    if (!PROMPT_TASKS.includes(task as PromptTask)) throw new InputError(`--weights: unknown task '${k}' (tasks: ${PROMPT_TASKS.join(', ')})`);
-    const n = Number(w);
-    if (w === undefined || w === '' || !Number.isFinite(n) || n < 0) throw new InputError(`--weights: '${part}' must be task=number with number >= 0`);
-    out[task as PromptTask] = n;
-  }
-  return out;
 }
 
 /** The id view pairs are written with: a model's own (so a GPU run's pairs match its tokenizer), a fresh one, or P5's plain ids. */
@@ -111,7 +96,7 @@ export function registerPromptsCommands(program: Command): void {
       const limit = f.limit === undefined ? undefined : parseIntFlag('limit', f.limit, 0, 1);
       const tasks = parseTaskList(f.tasks);
       const selection = parseSelection(f.templates, split === 'train' ? 'seen' : 'all');
-      const weights = parseWeights(f.weights);
+      const weights = parseTaskWeights(f.weights);
       const negatives = parseIntFlag('negatives', f.negatives, NEGATIVES, 0);
       const maxHistory = parseIntFlag('history', f.history, MAX_HISTORY, 1);
       const collection = loadPromptCollection(f.prompts);

@@ -260,6 +260,24 @@ export function renderTemplate(t: Pick<PromptTemplate, 'id' | 'source'>, fields:
   });
 }
 
+/**
+ * `sequential=2,review=0.5` → instances per unit of data per family
+ * (`traditional` is P5's name for direct). Weights are finite and >= 0.
+ */
+export function parseTaskWeights(value: string | undefined, field = 'weights'): Partial<Record<PromptTask, number>> | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const out: Partial<Record<PromptTask, number>> = {};
+  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [k, w] = part.split('=');
+    const task = k === 'traditional' ? 'direct' : k;
+    if (!PROMPT_TASKS.includes(task as PromptTask)) throw new InputError(`unknown task '${k}' (tasks: ${PROMPT_TASKS.join(', ')})`, { field });
+    const n = Number(w);
+    if (w === undefined || w.trim() === '' || !Number.isFinite(n) || n < 0) throw new InputError(`'${part}' must be task=number with number >= 0`, { field });
+    out[task as PromptTask] = n;
+  }
+  return out;
+}
+
 export function parseTaskList(value: string | undefined, flag = 'tasks'): PromptTask[] | undefined {
   if (value === undefined) return undefined;
   const out: PromptTask[] = [];
