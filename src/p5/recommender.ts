@@ -21,6 +21,7 @@ import type { ModelState, PromptedRecommender, Recommender, Task, TrainSplit } f
 import type { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import { beamSearch, encodePrompts, sequenceLogProbs, type BeamOptions } from './decode.js';
 import { TokenTrie } from './trie.js';
+import { MAX_HISTORY } from '../defaults.js';
 
 export interface P5Settings {
   /** Template used per task (default: 2-1 sequential, 5-1 direct, 1-1 rating). */
@@ -57,17 +58,18 @@ export interface RatingCalibration {
   n: number;
 }
 
-export const DEFAULT_P5_SETTINGS: P5Settings = {
-  prompts: { sequential: '2-1', direct: '5-1', rating: '1-1' },
+/** Frozen: every model gets its own copy (the constructor's), so asking one model with another prompt never changes another's. */
+export const DEFAULT_P5_SETTINGS: Readonly<P5Settings> = Object.freeze({
+  prompts: Object.freeze({ sequential: '2-1', direct: '5-1', rating: '1-1' }),
   beams: 20,
   ratingMode: 'greedy',
-  maxHistory: 20,
+  maxHistory: MAX_HISTORY,
   batchSize: 32,
   textBeams: 4,
   textMinLength: 5,
   textMaxLength: 40,
   textNoRepeatNgram: 2,
-};
+}) as P5Settings;
 
 export interface ScoreRequest {
   user: number;
@@ -77,6 +79,8 @@ export interface ScoreRequest {
 
 export class P5Recommender implements Recommender {
   readonly kind = 'p5';
+  /** This model's own settings (a copy of what it was built with): decoding flags change these only. */
+  readonly settings: P5Settings;
   readonly tasks: readonly Task[];
   private itemIds: number[][] | null = null;
   private catalogue: TokenTrie | null = null;
@@ -87,9 +91,10 @@ export class P5Recommender implements Recommender {
     readonly tokenizer: T5Tokenizer,
     readonly collection: PromptCollection,
     readonly trainSplit: TrainSplit,
-    readonly settings: P5Settings = DEFAULT_P5_SETTINGS,
+    settings: P5Settings = DEFAULT_P5_SETTINGS,
     readonly ids: IdView = plainIds(ds),
   ) {
+    this.settings = { ...settings, prompts: { ...settings.prompts } };
     this.tasks = ds.manifest.fields.rating ? ['rating', 'direct', 'sequential'] : ['direct', 'sequential'];
     for (const task of ['sequential', 'direct', 'rating'] as const) this.template(settings.prompts[task], task);
   }
