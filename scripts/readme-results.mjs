@@ -50,6 +50,8 @@ const TITLES = {
   review: 'Review summarization (×100)',
 };
 const fmt = (v) => (v === null || v === undefined ? '–' : v.toFixed(4));
+/** `value ± se` where the run measured a standard error (older report.json files have none). */
+const withSe = (v, se) => (se === null || se === undefined || v === null || v === undefined ? fmt(v) : `${fmt(v)} ± ${fmt(se)}`);
 
 const lines = [START, ''];
 const qsPath = join(dirname(dirname(reportPath)), 'quickstart.json');
@@ -84,7 +86,7 @@ for (const t of report.tables) {
   lines.push(`| model | ${[...t.columns, ...extra].join(' | ')} |`, `|---|${[...t.columns, ...extra].map(() => '---:').join('|')}|`);
   for (const r of rows) {
     const more = BENCH ? [r.fitSeconds === undefined ? '–' : r.fitSeconds.toFixed(1), r.peakRssMB ?? '–'] : [];
-    lines.push(`| ${r.published ? `*${r.model} (published)*` : r.model} | ${[...r.values.map(fmt), ...more].join(' | ')} |`);
+    lines.push(`| ${r.published ? `*${r.model} (published)*` : r.model} | ${[...r.values.map((v, i) => withSe(v, r.se?.[i])), ...more].join(' | ')} |`);
   }
   lines.push('');
 }

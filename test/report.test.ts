@@ -96,6 +96,14 @@ describe('report', () => {
     expect(html).toContain('name="viewport"');
   });
 
+  it('gives no verdict between runs that scored different users', () => {
+    const tmp = tempDir();
+    modelDir(tmp, 'pop', seq({ 'HR@10': 0.06 }, { 'HR@10': 0.005 }, { kind: 'pop' }));
+    modelDir(tmp, 'llm', seq({ 'HR@10': 0 }, { 'HR@10': 0 }, { kind: 'llm', label: 'LLM smoke', count: 5 }));
+    const [t] = buildTables(collectRuns([join(tmp, 'pop'), join(tmp, 'llm')]));
+    expect(t.rows.find((r) => r.kind === 'llm')!.vs).toMatchObject({ z: null, significant: null, note: 'scored on 5 vs 1000' });
+  });
+
   it('draws no bar chart when the rows do not differ', () => {
     const tmp = tempDir();
     modelDir(tmp, 'a', { dataset: 'toy', task: 'explanation', split: 'test', protocol: 'x', kind: 'p5', label: 'P5 (3-1)', metrics: { 'BLEU-4': 0, 'ROUGE-1': 10 }, count: 50 });

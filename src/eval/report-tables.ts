@@ -62,6 +62,8 @@ export interface Margin {
   z: number | null;
   /** |z| ≥ 2; null when z is unknown. */
   significant: boolean | null;
+  /** Why no z is given, when the reason is not a missing error (e.g. the two runs scored different users). */
+  note?: string;
 }
 
 export interface TableRow {
@@ -128,7 +130,9 @@ export function buildTables(runs: Run[]): Table[] {
       const base = rs.find((b) => b.kind === TRIVIAL[task] && (!r.prompt || !b.prompt || b.prompt === r.prompt || TRIVIAL[task] === 'pop')) ?? rs.find((b) => b.kind === TRIVIAL[task]);
       const v = r.metrics[headline];
       if (!base || v === undefined || base.metrics[headline] === undefined) return;
-      rows[i].vs = margin(headline, v, r.stderr?.[headline], base.metrics[headline], base.stderr?.[headline], rows[rs.indexOf(base)].model);
+      const m = margin(headline, v, r.stderr?.[headline], base.metrics[headline], base.stderr?.[headline], rows[rs.indexOf(base)].model);
+      // Runs over different users (a 5-user smoke row beside all users) differ by more than noise: no verdict.
+      rows[i].vs = r.count === base.count ? m : { ...m, z: null, significant: null, note: `scored on ${r.count} vs ${base.count}` };
     });
     if (rs.some((r) => r.beauty) && split === 'test') {
       for (const p of BEAUTY_PUBLISHED.filter((x) => x.task === task)) {
@@ -189,7 +193,7 @@ export const withSe = (v: number | null, se: number | null): string => (se === n
 export function marginText(m: Margin | undefined): string {
   if (!m) return '–';
   const sign = m.margin >= 0 ? '+' : '−';
-  if (m.z === null) return `${sign}${fmt(Math.abs(m.margin))} (no error measured)`;
+  if (m.z === null) return `${sign}${fmt(Math.abs(m.margin))} (${m.note ?? 'no error measured'})`;
   const verdict = m.significant ? (m.margin > 0 ? 'better' : 'worse') : 'within noise';
   return `${sign}${fmt(Math.abs(m.margin))} (${Math.abs(m.z).toFixed(1)} SE, ${verdict})`;
 }
