@@ -152,6 +152,18 @@ describe('p5rec quickstart --fast', () => {
     expect(s3.some((s) => s.stage.includes('p5'))).toBe(false);
   });
 
+  it('a P5 run killed before its first checkpoint is trained afresh, not "resumed"', () => {
+    // What a SIGKILL early in training leaves: the tokenizer, no checkpoint, no model.
+    const p5 = join(dir, 'models', 'p5');
+    expect(existsSync(join(p5, 'train', 'tokenizer.json'))).toBe(true);
+    for (const f of ['model.json', 'train/checkpoint', 'train/checkpoint.old']) rmSync(join(p5, f), { recursive: true, force: true });
+    const r = cli(['quickstart', '--dir', dir, '--fast', '--p5-steps', '4', '--json', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const stages = (r.json as { stages: { stage: string; reused: boolean }[] }).stages;
+    expect(stages.find((s) => s.stage === 'fit p5')?.reused).toBe(false);
+    expect(existsSync(join(p5, 'model.json'))).toBe(true);
+  });
+
   it('the training recipe is one exported object', () => {
     expect(QUICKSTART_P5).toMatchObject({ config: 'tiny' });
     expect(Object.keys(QUICKSTART_P5).sort()).toEqual(['adamEps', 'config', 'dropout', 'embeddingLrScale', 'epochs', 'itemPieces', 'lr', 'maxBatch', 'maxSourceLength', 'negatives', 'ratingNoise', 'tokensPerBatch', 'userPieces', 'weights']);

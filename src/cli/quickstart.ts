@@ -35,6 +35,7 @@ import { evaluationInstances } from '../prompts/instances.js';
 import { loadPromptCollection } from '../prompts/templates.js';
 import { isBeauty } from '../eval/published.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
+import { findCheckpoint } from '../train/checkpoint.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The dataset that ships inside the package, so the main job runs offline. */
@@ -285,8 +286,9 @@ export async function runQuickstart(o: QuickstartOptions): Promise<Record<string
     const done = same && existsSync(join(out, 'model.json'));
     await stage(`fit ${where.prefix}${name}`, async () => {
       if (done) return;
-      // An interrupted P5 training with the same recipe resumes; anything else starts clean.
-      const resume = same && existsSync(join(out, 'train', 'tokenizer.json'));
+      // An interrupted P5 training with the same recipe resumes from its checkpoint; anything else
+      // (including a run killed before its first checkpoint) starts clean.
+      const resume = same && findCheckpoint(join(out, 'train')) !== null;
       if (!resume) {
         rmSync(out, { recursive: true, force: true });
         mkdirSync(where.models, { recursive: true });
