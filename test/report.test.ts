@@ -78,7 +78,7 @@ describe('report', () => {
     const [t] = buildTables(runs);
     expect(t.headline).toBe('HR@10');
     const row = (k: string) => t.rows.find((r) => r.kind === k)!;
-    expect(row('sasrec').vs).toMatchObject({ baseline: 'pop (random ids)'.replace(' (random ids)', ''), significant: true });
+    expect(row('sasrec').vs).toMatchObject({ baseline: 'pop', significant: true });
     expect(row('p5').vs?.significant).toBe(false);
     expect(row('pop').vs).toBeUndefined();
 

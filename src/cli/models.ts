@@ -16,6 +16,7 @@ import { collectRunsWithSkips, writeReport } from '../eval/report.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 import { MAX_BEAMS } from './p5.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { loopSettingProblem } from '../recommend/fit.js';
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -94,8 +95,8 @@ export function registerModelCommands(program: Command): void {
       const factory = getFactory(f.model);
       const hyper = parseHyper(factory.defaults, cmd.args.slice(1), f.model);
       // An epoch count below 1 would save the untrained initial weights as a model.
-      if ('epochs' in hyper && !(Number.isInteger(hyper.epochs) && (hyper.epochs as number) >= 1)) throw new InputError(`--epochs must be an integer >= 1, got '${hyper.epochs}'`);
-      if ('patience' in hyper && !(Number.isInteger(hyper.patience) && (hyper.patience as number) >= 0)) throw new InputError(`--patience must be an integer >= 0, got '${hyper.patience}'`);
+      const bad = loopSettingProblem(hyper);
+      if (bad) throw new InputError(`--${bad.field} must be ${bad.must}, got '${String(bad.value)}'`);
       const split = (f.split ?? factory.defaultSplit) as TrainSplit;
       if (split !== 'rating' && split !== 'sequential') throw new InputError(`--split must be rating or sequential, got '${f.split}'`, { field: 'split' });
       const seed = parseIntFlag('seed', f.seed, DEFAULT_SEED, 0);

@@ -236,12 +236,13 @@ function mostFrequentRun(ds: Dataset, datasetDir: string, task: TextTask, prompt
   const rows = [...evaluationInstances(ds, [t], 'test', { tasks: [task], templates: 'all' })].slice(0, maxRows ?? Infinity);
   const refs = rows.map((r) => r.target);
   const answer = mostFrequentAnswer(ds, task);
+  const outputs = refs.map(() => answer);
   return {
     model: 'most-frequent', kind: 'most-frequent', label: `most frequent training answer (${prompt} rows)`,
     dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed,
     task, split: 'test', prompt, answer,
     protocol: `test rows of the random split that prompt ${prompt} is scored on; every row answered with the most frequent training ${task === 'explanation' ? 'explanation' : 'summary'}`,
-    metrics: textMetrics(task, refs.map(() => answer), refs), stderr: textStandardErrors(task, refs.map(() => answer), refs), count: refs.length,
+    metrics: textMetrics(task, outputs, refs), stderr: textStandardErrors(task, outputs, refs), count: refs.length,
     env: runEnv(),
     notes: `always answers "${answer.length > 60 ? `${answer.slice(0, 57)}...` : answer}"`,
   };

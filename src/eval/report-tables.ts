@@ -168,8 +168,11 @@ export function buildHeader(runs: Run[]): ReportHeader {
   const uniq = <T>(xs: (T | undefined)[]): T[] => [...new Set(xs.filter((x): x is T => x !== undefined))];
   const datasets = new Map<string, ReportHeader['datasets'][number]>();
   const models = new Map<string, ReportHeader['models'][number]>();
+  // One model folder holds many runs: read each model.json once.
+  const cards = new Map<string | undefined, Record<string, unknown> | undefined>();
   for (const r of runs) {
-    const card = readCard(r.dir);
+    if (!cards.has(r.dir)) cards.set(r.dir, readCard(r.dir));
+    const card = cards.get(r.dir);
     const fingerprint = (card?.dataset as { fingerprint?: string } | undefined)?.fingerprint;
     const d = datasets.get(r.dataset) ?? { name: r.dataset, seed: r.seed };
     if (fingerprint && !d.fingerprint) d.fingerprint = fingerprint;

@@ -21,13 +21,24 @@ export interface FitOptions {
   quiet?: boolean;
 }
 
+/**
+ * The training-loop settings every fit checks before it starts: an epoch count
+ * below 1 would save the untrained initial weights as a model. Returns the
+ * first setting that is out of range and what it must be, or null.
+ */
+export function loopSettingProblem(config: Record<string, unknown>): { field: string; must: string; value: unknown } | null {
+  if ('epochs' in config && !(Number.isInteger(config.epochs) && (config.epochs as number) >= 1)) return { field: 'epochs', must: 'an integer >= 1', value: config.epochs };
+  if ('patience' in config && !(Number.isInteger(config.patience) && (config.patience as number) >= 0)) return { field: 'patience', must: 'an integer >= 0', value: config.patience };
+  return null;
+}
+
 export async function fitModel(ds: Dataset, kind: string, opts: FitOptions = {}): Promise<{ rec: Recommender; card?: ModelCard; seconds: number }> {
   const factory = getFactory(kind);
   const unknown = Object.keys(opts.hyper ?? {}).filter((k) => !(k in factory.defaults));
   if (unknown.length) throw new InputError(`${kind}: unknown hyper-parameter(s) ${unknown.join(', ')} (known: ${Object.keys(factory.defaults).join(', ') || 'none'})`, { field: unknown[0] });
   const config = { ...factory.defaults, ...opts.hyper };
-  // An epoch count below 1 would return the untrained initial weights as a model.
-  if ('epochs' in config && !(Number.isInteger(config.epochs) && (config.epochs as number) >= 1)) throw new InputError(`${kind}: epochs must be an integer >= 1, got ${String(config.epochs)}`, { field: 'epochs' });
+  const bad = loopSettingProblem(config);
+  if (bad) throw new InputError(`${kind}: ${bad.field} must be ${bad.must}, got ${String(bad.value)}`, { field: bad.field });
   const split: TrainSplit = opts.split ?? factory.defaultSplit;
   const seed = opts.seed ?? DEFAULT_SEED;
   const t0 = Date.now();
