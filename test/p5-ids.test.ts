@@ -20,7 +20,10 @@ import { trainP5 } from '../src/p5/train.js';
 import { AdamW } from '../src/train/adamw.js';
 import { cooccurrenceEmbeddings } from '../src/p5/item-init.js';
 import { jacobiEigen } from '../src/data/collaborative.js';
-import { TRAIN } from '../src/data/splits.js';
+import { TRAIN, VALID } from '../src/data/splits.js';
+import { buildCorpus } from '../src/p5/corpus.js';
+import { encodePrompts, sequenceLogProbs } from '../src/p5/decode.js';
+import { loadModel } from '../src/recommend/store.js';
 
 const MI_REVIEWS = join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
 let tmp: string;
@@ -175,6 +178,27 @@ describe('training with independent ids and validation', () => {
     expect(p5.itemIds).toBe('independent');
     expect(p5.trainedTemplates.sort()).toEqual(['2-1', '2-3']);
     expect(p5.settings.prompts.sequential).toBe('2-1');
+    expect(p5.settings.answerEos).toBe(false);
+
+    // One-token item answers carry no `</s>`: not in the training targets, not in the scores.
+    const tok = T5Tokenizer.load(join(out, 'tokenizer.json'));
+    const bare = await buildCorpus(mi, collection, tok, { tasks: ['sequential'], only: ['2-1'], ids: buildIdView(mi, 'independent', 2022), bareIdAnswers: true, quiet: true });
+    expect(bare.targetTokens).toBe(bare.examples);
+    const full = await buildCorpus(mi, collection, tok, { tasks: ['sequential'], only: ['2-1'], ids: buildIdView(mi, 'independent', 2022), quiet: true });
+    expect(full.targetTokens).toBe(2 * full.examples);
+    const { rec } = loadModel(out, mi);
+    const p5rec = rec as P5Recommender;
+    const user = 3;
+    const history = mi.historyBefore(user, VALID);
+    const scores = await p5rec.score(user, history);
+    const found = [...scores.keys()].filter((j) => Number.isFinite(scores[j]));
+    expect(found.length).toBe(DEFAULT_P5_SETTINGS.beams);
+    const prompt = renderUserPrompt(mi, p5rec.template('2-1'), { user, history }, { maxHistory: p5rec.settings.maxHistory, ids: p5rec.ids });
+    const enc = await encodePrompts(tok, [prompt]);
+    const targets = await Promise.all(found.map(async (j) => [...tok.bareIdAnswer((await tok.encode(p5rec.ids.items[j])).ids)]));
+    expect(targets.every((t) => t.length === 1)).toBe(true);
+    const lp = sequenceLogProbs(p5rec.model, enc, targets, targets.length);
+    found.forEach((j, k) => expect(scores[j]).toBeCloseTo(lp[k], 4));
     expect(JSON.parse(readFileSync(join(out, 'ids.json'), 'utf8')).items[0]).toBe(`item_${mi.items.token[0]}`);
     const ev = cli(['eval', join(tmp, 'mi'), '--model', out, '--task', 'sequential', '--users', '30', '--json', '--quiet']);
     expect(ev.json?.ok, ev.stderr).toBe(true);

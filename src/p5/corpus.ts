@@ -28,6 +28,8 @@ export interface CorpusOptions extends Omit<TrainingOptions, 'epoch'> {
   tokensPerBatch?: number;
   /** Examples per batch at most (default 64). */
   maxBatch?: number;
+  /** Targets that are one id token lose their `</s>` (T5Tokenizer.bareIdAnswer; default false). */
+  bareIdAnswers?: boolean;
   quiet?: boolean;
   /** Checked after every chunk of prompts: an abort ends the build with an InterruptedError (a chunk is well under a second). */
   signal?: AbortSignal;
@@ -120,7 +122,7 @@ export async function buildCorpus(ds: Dataset, collection: PromptCollection, tok
         src.push(ids, ids.length);
         ww.push(s[i].wholeWordIds, ids.length);
         srcOff.push(src.length);
-        const l = clip(t[i].ids, maxTgt, tok.eosId);
+        const l = clip(opts.bareIdAnswers ? [...tok.bareIdAnswer(t[i].ids)] : t[i].ids, maxTgt, tok.eosId);
         tgt.push(l, l.length);
         tgtOff.push(tgt.length);
         perTask[chunk[i].task] = (perTask[chunk[i].task] ?? 0) + 1;

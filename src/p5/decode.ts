@@ -134,7 +134,7 @@ interface Beam {
 
 /**
  * Batched beam search. Each prompt keeps `beams` live hypotheses; a
- * hypothesis that emits `</s>` is finished. A prompt stops when it has
+ * hypothesis that emits `</s>` (or reaches a trie leaf) is finished. A prompt stops when it has
  * `beams` finished ones and no live beam can beat the worst of them (log
  * probabilities only fall), or at `maxLength`. Under a trie, only the trie's
  * continuations are considered, so with beams ≥ its size every sequence is
@@ -198,6 +198,11 @@ export function beamSearch(model: T5Model, batch: EncoderBatch, opts: BeamOption
           const prev = beams[x.beam];
           if (x.tok === eos) {
             finished[b].push({ ids: prev.ids, logProb: x.s, value: trie ? trie.value(x.node) : -1 });
+            continue;
+          }
+          // A trie sequence that ends without `</s>` (a bare id answer) is finished on reaching its leaf.
+          if (trie && trie.isLeaf(x.node)) {
+            finished[b].push({ ids: [...prev.ids, x.tok], logProb: x.s, value: trie.value(x.node) });
             continue;
           }
           const rowIdx = b * K + nextLive.length;

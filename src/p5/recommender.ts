@@ -49,6 +49,12 @@ export interface P5Settings {
   textNoRepeatNgram: number;
   /** Placeholders of the templates the model was trained on (absent: not recorded, no check). */
   trainedPlaceholders?: string[];
+  /**
+   * false: answers that are one id token were trained without `</s>` and are
+   * scored without it (see T5Tokenizer.bareIdAnswer). Absent (models from
+   * before this setting) or true: every answer ends with `</s>`.
+   */
+  answerEos?: boolean;
 }
 
 export interface RatingCalibration {
@@ -145,11 +151,12 @@ export class P5Recommender implements Recommender {
     return this.settings.prompts[task];
   }
 
-  /** Token ids (with `</s>`) of every item's answer string, and the catalogue trie. */
+  /** Token ids of every item's answer as trained (with `</s>`, unless bare id answers), and the catalogue trie. */
   private async items(): Promise<{ ids: number[][]; trie: TokenTrie }> {
     if (!this.itemIds || !this.catalogue) {
       const enc = await this.tokenizer.encodeBatch(this.ids.items);
-      this.itemIds = enc.map((e) => e.ids);
+      const bare = this.settings.answerEos === false;
+      this.itemIds = enc.map((e) => (bare ? [...this.tokenizer.bareIdAnswer(e.ids)] : e.ids));
       const trie = new TokenTrie();
       this.itemIds.forEach((ids, j) => trie.insert(ids, j));
       this.catalogue = trie;

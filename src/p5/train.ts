@@ -375,6 +375,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   const corpus = await buildCorpus(ds, collection, tok, {
     epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree, ratingNoise: o.ratingNoise, ids: view, only: o.prompts,
     tokensPerBatch: o.tokensPerBatch, maxBatch: o.maxBatch, maxSourceLength: o.maxSourceLength, quiet: o.quiet, signal: o.signal,
+    bareIdAnswers: view.indexing !== 'plain',
   });
   if (corpus.examples === 0) throw new InputError('no training prompts: none of the selected tasks can be filled from this dataset', { file: ds.dir });
   for (const s of corpus.skipped) log(`skipping template ${s.id}: ${s.reason}`);
@@ -395,6 +396,8 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory,
     ratingMode: o.ratingNoise === false ? 'expected' : 'greedy',
     trainedPlaceholders: [...new Set(trained.flatMap((t) => t.placeholders))],
+    // With id tokens an item answer is one token; its `</s>` is neither trained nor scored.
+    answerEos: view.indexing === 'plain',
   };
   const p5json = {
     format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), userPieces: Boolean(o.userPieces),

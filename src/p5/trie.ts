@@ -1,5 +1,6 @@
 /**
- * A prefix trie over token-id sequences (each ending in `</s>`), for
+ * A prefix trie over token-id sequences (each ending in `</s>`, or a
+ * sequence no other one extends, such as a bare one-token item id), for
  * constrained beam search: at every decoding step a beam may only take a
  * token that continues some catalogue item, so every finished beam is a real
  * item (the idea of TIGER/OpenP5's constrained generation). Leaves carry the
@@ -13,7 +14,7 @@ export class TokenTrie {
 
   static readonly ROOT = 0;
 
-  /** Insert `ids` (ending with `</s>`) for `value`; a duplicate sequence keeps the first value. */
+  /** Insert `ids` for `value`; a duplicate sequence keeps the first value. */
   insert(ids: ArrayLike<number>, value: number): void {
     let node = 0;
     for (let i = 0; i < ids.length; i++) {
@@ -42,7 +43,12 @@ export class TokenTrie {
     return this.kids[node].get(token) ?? -1;
   }
 
-  /** The value ending at `node` (after its `</s>`), or -1. */
+  /** Whether nothing continues `node`: a sequence ends there. */
+  isLeaf(node: number): boolean {
+    return this.kids[node].size === 0;
+  }
+
+  /** The value ending at `node` (after its `</s>`, or at a leaf), or -1. */
   value(node: number): number {
     return this.leaf[node];
   }

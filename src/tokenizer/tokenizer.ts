@@ -149,6 +149,21 @@ export class T5Tokenizer {
     return this.idTokenIds.size;
   }
 
+  /** Whether `id` is an id token (an item or user written as one whole token). */
+  isIdToken(id: number): boolean {
+    return this.idTokenIds.has(id);
+  }
+
+  /**
+   * An answer that is one id token, without its `</s>`: such answers are
+   * atomic (nothing can follow an item token), so `</s>` after one carries no
+   * information, yet training and scoring it costs a full softmax row.
+   * Any other encoding is returned as it is.
+   */
+  bareIdAnswer(ids: readonly number[]): readonly number[] {
+    return ids.length === 2 && ids[1] === this.eosId && this.idTokenIds.has(ids[0]) ? ids.slice(0, 1) : ids;
+  }
+
   /** Parse a `tokenizer.json` text (ours or T5's own). */
   static fromJSON(text: string, source?: string): T5Tokenizer {
     const fail = (msg: string): never => {
