@@ -49,7 +49,7 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t cols);
 /** y[r, :] = x[r, :] * w / sqrt(mean(x[r, :]^2) + eps); w may be null (= 1). y may equal x. */
 void rmsnorm_rows(const float* x, const float* w, float* y, int64_t rows, int64_t cols, float eps);
 
-/** Inverted-dropout multipliers (0 or keep) from sfc32 state (a, b, c, d), as model.ts's dropoutMask. */
+/** Inverted-dropout multipliers (0 or keep), element i from mix32(mix32(i ^ a) ^ b) (c, d unused), as model.ts's dropoutMask. */
 void dropout_mask(float* y, int64_t n, uint32_t a, uint32_t b, uint32_t c, uint32_t d, int32_t threshold, float keep);
 
 /** RMSNorm with the per-row factor: r[i] = 1/sqrt(mean(x_i^2) + eps), y_i = x_i * r[i] * w. */

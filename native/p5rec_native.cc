@@ -16,7 +16,7 @@
 //       5 leakyrelu (slope activationAlpha).
 //   softmax(x, xOff, rows, cols[, y, yOff])   row-wise, into y (default: in place)
 //   rmsnorm(x, xOff, w, wOff, y, yOff, rows, cols, eps)   w may be null
-//   dropoutMask(y, yOff, n, a, b, c, d, threshold, keep)   sfc32 inverted-dropout multipliers
+//   dropoutMask(y, yOff, n, a, b, c, d, threshold, keep)   counter-based inverted-dropout multipliers
 //   rmsnormForward(x, xOff, w, wOff, y, yOff, r, rOff, rows, cols, eps)
 //   rmsnormBackward(dy, dyOff, x, xOff, w, wOff, r, rOff, dx, dxOff, dw, dwOff, rows, cols)
 //   xentForward(x, xOff, target, tOff, weight, wOff, lse, lseOff, rows, cols) -> loss

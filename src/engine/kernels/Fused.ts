@@ -4,7 +4,7 @@
  * (`tf.getKernel(name, backend)`), and its plain tfjs composition otherwise.
  *
  *   P5DropoutMask  ()                           attrs {shape, rate, a, b, c, d} -> mask
- *       inverted-dropout multipliers (0 or 1/(1-rate)) from sfc32 state (a..d):
+ *       inverted-dropout multipliers (0 or 1/(1-rate)), counter-based from the key (a, b):
  *       exactly `dropoutMask` of models/t5/model.ts, written straight into the
  *       output tensor (no JS array, no upload)
  *   P5RmsNorm      (x [n, d], w [d])             attrs {eps} -> [y [n, d], r [n, 1]]
@@ -33,24 +33,32 @@ export type FusedKernelName = (typeof FUSED_KERNELS)[number];
 
 // ------------------------------------------------------------------ shared JS loops
 
-/** sfc32 inverted-dropout multipliers into out[off, off+n). Identical bits to model.ts's dropoutMask. */
-export function fillDropoutMask(out: Float32Array, off: number, n: number, rate: number, a0: number, b0: number, c0: number, d0: number): void {
-  let a = a0 | 0;
-  let b = b0 | 0;
-  let c = c0 | 0;
-  let d = d0 | 0;
+/**
+ * Inverted-dropout multipliers into out[off, off+n), element i (counted from
+ * off) drawn from its index and the key (a, b) alone: murmur3's 32-bit
+ * finalizer, twice. Counter-based, so the native kernel splits the range over
+ * threads with identical bits; c and d are unused. Identical bits to
+ * model.ts's dropoutMask.
+ */
+export function fillDropoutMask(out: Float32Array, off: number, n: number, rate: number, a0: number, b0: number, _c0: number, _d0: number): void {
+  const a = a0 | 0;
+  const b = b0 | 0;
   const threshold = dropoutThreshold(rate);
   const keep = 1 / (1 - rate);
-  const end = off + n;
-  for (let i = off; i < end; i++) {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    out[i] = (t ^ 0x80000000) >= threshold ? keep : 0;
+  for (let i = 0; i < n; i++) {
+    const t = mix32(mix32(i ^ a) ^ b);
+    out[off + i] = (t ^ 0x80000000) >= threshold ? keep : 0;
   }
+}
+
+/** murmur3's 32-bit finalizer (as an int32). */
+function mix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x;
 }
 
 /** Keep iff the draw, as a signed int, is >= this (same as unsigned >= rate·2³²). */
