@@ -5,7 +5,7 @@
  *
  *   P5DropoutMask  ()                           attrs {shape, rate, a, b, c, d} -> mask
  *       inverted-dropout multipliers (0 or 1/(1-rate)) from sfc32 state (a..d):
- *       exactly `dropoutMask` of models/t5/model.ts, written straight into the
+ *       exactly `dropoutMask` of models/t5/ops.ts, written straight into the
  *       output tensor (no JS array, no upload)
  *   P5RmsNorm      (x [n, d], w [d])             attrs {eps} -> [y [n, d], r [n, 1]]
  *       r = 1/sqrt(mean(x²) + eps) per row, y = x·r·w
@@ -33,7 +33,7 @@ export type FusedKernelName = (typeof FUSED_KERNELS)[number];
 
 // ------------------------------------------------------------------ shared JS loops
 
-/** sfc32 inverted-dropout multipliers into out[off, off+n). Identical bits to model.ts's dropoutMask. */
+/** sfc32 inverted-dropout multipliers into out[off, off+n). Identical bits to models/t5/ops.ts's dropoutMask. */
 export function fillDropoutMask(out: Float32Array, off: number, n: number, rate: number, a0: number, b0: number, c0: number, d0: number): void {
   let a = a0 | 0;
   let b = b0 | 0;
