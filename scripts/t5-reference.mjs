@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { initEngine } = await import(join(ROOT, 'dist/engine/backend.js'));
 const { loadT5 } = await import(join(ROOT, 'dist/models/t5/checkpoint.js'));
-const { collateSeq2Seq } = await import(join(ROOT, 'dist/models/t5/model.js'));
+const { collateSeq2Seq } = await import(join(ROOT, 'dist/models/t5/collate.js'));
 
 const args = process.argv.slice(2);
 const dir = args[0];

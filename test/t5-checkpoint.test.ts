@@ -11,7 +11,8 @@ import { initEngine } from '../src/engine/backend.js';
 import { InputError, P5recError } from '../src/errors.js';
 import { resolveT5Config, type T5Config } from '../src/models/t5/config.js';
 import { loadT5, saveT5 } from '../src/models/t5/checkpoint.js';
-import { collateSeq2Seq, T5Model } from '../src/models/t5/model.js';
+import { collateSeq2Seq } from '../src/models/t5/collate.js';
+import { T5Model } from '../src/models/t5/model.js';
 import { T5Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { readSafetensors, writeSafetensors, type Tensor } from '../src/util/safetensors.js';
 

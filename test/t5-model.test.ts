@@ -7,7 +7,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine, type Tf } from '../src/engine/backend.js';
 import { countT5Parameters, resolveT5Config, T5_PRESETS, type T5Config } from '../src/models/t5/config.js';
-import { collateSeq2Seq, dropoutMask, T5Model, type HFTensor, type Seq2SeqBatch } from '../src/models/t5/model.js';
+import { collateSeq2Seq, type Seq2SeqBatch } from '../src/models/t5/collate.js';
+import { T5Model, type HFTensor } from '../src/models/t5/model.js';
+import { dropoutMask } from '../src/models/t5/ops.js';
 import { relativePositionBucket } from '../src/models/t5/position-bias.js';
 
 let tf: Tf;

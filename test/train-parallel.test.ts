@@ -13,7 +13,7 @@ import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../src/engine/backend.js';
 import { loadT5 } from '../src/models/t5/checkpoint.js';
-import type { Seq2SeqExample } from '../src/models/t5/model.js';
+import type { Seq2SeqExample } from '../src/models/t5/collate.js';
 import { createTask, type T5TaskOptions } from '../src/train/t5-task.js';
 import { train } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';

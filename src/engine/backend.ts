@@ -202,7 +202,7 @@ export function engineBackend(): BackendName | null {
 export { installKernels, activeKernels, stockKernel, CUSTOM_KERNELS } from './kernels/index.js';
 export type { CustomKernelName, InstallOptions, KernelSelector } from './kernels/index.js';
 export { nativeInfo, setNativeThreads } from './native.js';
-export { setWasmThreads, wasmThreads, startWasmHelper } from './kernels/wasm_threads.js';
+export { setWasmThreads, wasmThreads, startWasmHelper } from './threads.js';
 
 /**
  * Whether kernels of the active backend run on the native addon (wasm with

@@ -54,7 +54,7 @@ export interface NativeAddon {
     y: NativeMemory, yOff: number,
     rows: number, cols: number, eps: number,
   ): void;
-  /** Counter-based inverted-dropout multipliers (0 or keep) into y, as model.ts's dropoutMask (c, d unused) */
+  /** Counter-based inverted-dropout multipliers (0 or keep) into y, as models/t5/ops.ts's dropoutMask (c, d unused) */
   dropoutMask(y: NativeMemory, yOff: number, n: number, a: number, b: number, c: number, d: number, threshold: number, keep: number): void;
   /** y = x·r·w and r = 1/sqrt(mean(x²) + eps) per row */
   rmsnormForward(

@@ -1,5 +1,5 @@
 /**
- * The wasm matmul helper thread (see ./kernels/wasm_threads.ts): its own
+ * The wasm matmul helper thread (see ./threads.ts): its own
  * tfjs wasm engine (XNNPACK), woken through `Atomics.wait` on a shared control
  * block; it claims chunks of the product, computes them from the operands in
  * the shared data buffer and writes its rows of C there. New data buffers
@@ -18,7 +18,7 @@ import {
   HELPER_ACTIVATIONS,
   jobId,
   setWasmThreads,
-} from './kernels/wasm_threads.js';
+} from './threads.js';
 import type { Tf } from './types.js';
 
 interface HelperData {

@@ -7,7 +7,8 @@
  */
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { tf as getTf } from '../engine/backend.js';
-import type { EncoderBatch, EncoderCache, T5Model } from '../models/t5/model.js';
+import type { EncoderBatch } from '../models/t5/collate.js';
+import type { EncoderCache, T5Model } from '../models/t5/model.js';
 import type { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import { TokenTrie } from './trie.js';
 

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../errors.js';
 import { resolveT5Config, type T5ConfigInput } from '../models/t5/config.js';
 import { loadT5, saveT5 } from '../models/t5/checkpoint.js';
-import { collateSeq2Seq, T5Model, type Seq2SeqBatch, type Seq2SeqExample } from '../models/t5/model.js';
+import { collateSeq2Seq, type Seq2SeqBatch, type Seq2SeqExample } from '../models/t5/collate.js';
+import { T5Model } from '../models/t5/model.js';
 import { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import type { StepContext, TaskEnv, TrainTask } from './task.js';
 

@@ -13,8 +13,8 @@ import {
   type Tf,
 } from '../../src/engine/backend.js';
 import type { Tensor } from '../../src/engine/types.js';
-import { setWasmSplitMinMacs, setWasmThreads, startWasmHelper, wasmHelperAvailable, wasmHelperChunks, wasmThreads } from '../../src/engine/kernels/wasm_threads.js';
-import { dropoutMask } from '../../src/models/t5/model.js';
+import { setWasmSplitMinMacs, setWasmThreads, startWasmHelper, wasmHelperAvailable, wasmHelperChunks, wasmThreads } from '../../src/engine/threads.js';
+import { dropoutMask } from '../../src/models/t5/ops.js';
 import { Rng, hashString } from '../../src/util/rng.js';
 
 let tf: Tf;

@@ -33,7 +33,7 @@ import {
   transposeLast2,
   type WasmBackendLike,
 } from './wasm_util.js';
-import { runSplit, runSplitK } from './wasm_threads.js';
+import { runSplit, runSplitK } from './matmul_split.js';
 import { broadcastIndex, dims, type Dims } from './matmul_dims.js';
 
 /** Below this many multiply-adds per batch item the stock loop is used. */

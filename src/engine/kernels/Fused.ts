@@ -5,7 +5,7 @@
  *
  *   P5DropoutMask  ()                           attrs {shape, rate, a, b, c, d} -> mask
  *       inverted-dropout multipliers (0 or 1/(1-rate)), counter-based from the key (a, b):
- *       exactly `dropoutMask` of models/t5/model.ts, written straight into the
+ *       exactly `dropoutMask` of models/t5/ops.ts, written straight into the
  *       output tensor (no JS array, no upload)
  *   P5RmsNorm      (x [n, d], w [d])             attrs {eps} -> [y [n, d], r [n, 1]]
  *       r = 1/sqrt(mean(x²) + eps) per row, y = x·r·w
@@ -38,7 +38,7 @@ export type FusedKernelName = (typeof FUSED_KERNELS)[number];
  * off) drawn from its index and the key (a, b) alone: murmur3's 32-bit
  * finalizer, twice. Counter-based, so the native kernel splits the range over
  * threads with identical bits; c and d are unused. Identical bits to
- * model.ts's dropoutMask.
+ * models/t5/ops.ts's dropoutMask.
  */
 export function fillDropoutMask(out: Float32Array, off: number, n: number, rate: number, a0: number, b0: number, _c0: number, _d0: number): void {
   const a = a0 | 0;

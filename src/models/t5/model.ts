@@ -24,84 +24,22 @@
  * Decoding: `encodeCache` runs the encoder once and precomputes each decoder
  * layer's cross-attention keys/values; `decodeStep` feeds one token per
  * sequence and appends to per-layer self-attention key/value caches.
+ *
+ * Batches and their collation live in collate.ts, the hand-written ops
+ * (dropout, RMSNorm, cross-entropy) in ops.ts, greedy decoding in greedy.ts.
  */
 import type { Scalar, Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
 import { nativeKernelsActive, tf as getTf } from '../../engine/backend.js';
 import { InputError } from '../../errors.js';
 import type { T5Config } from './config.js';
 import { validateT5Config } from './config.js';
-import { Rng, hashString } from '../../util/rng.js';
-import { fillDropoutMask } from '../../engine/kernels/Fused.js';
+import type { EncoderBatch, Seq2SeqBatch } from './collate.js';
+import { generateGreedy } from './greedy.js';
 import { normalInit } from './init.js';
+import { Dropout, fusedSoftmaxCrossEntropy, geluTanh, hasKernel, rmsNorm, softmaxCrossEntropy } from './ops.js';
 import { bucketMatrix } from './position-bias.js';
 
 const NEG = -1e9;
-
-/** A padded seq2seq batch, row-major typed arrays (see `collateSeq2Seq`). */
-export interface Seq2SeqBatch {
-  batchSize: number;
-  srcLen: number;
-  tgtLen: number;
-  /** [batchSize, srcLen] */
-  inputIds: Int32Array;
-  /** [batchSize, srcLen], 1 = token, 0 = padding */
-  attentionMask: Int32Array;
-  /** [batchSize, srcLen] P5 whole-word indices (0 for `</s>`/padding) */
-  wholeWordIds?: Int32Array;
-  /** [batchSize, tgtLen] target ids; -100 = ignored */
-  labels: Int32Array;
-  /** [batchSize, tgtLen] labels shifted right behind decoder_start_token_id */
-  decoderInputIds: Int32Array;
-}
-
-/** The encoder side of a batch (decoding). */
-export type EncoderBatch = Pick<Seq2SeqBatch, 'batchSize' | 'srcLen' | 'inputIds' | 'attentionMask' | 'wholeWordIds'>;
-
-export interface Seq2SeqExample {
-  inputIds: readonly number[];
-  wholeWordIds?: readonly number[];
-  labels: readonly number[];
-}
-
-/**
- * Pad examples into a batch: inputs with `pad_token_id` (mask 0), labels with
- * -100, decoder inputs = [decoder_start, labels[:-1]] (-100 → pad). Lengths
- * default to the longest example; longer examples are clipped.
- */
-export function collateSeq2Seq(
-  examples: readonly Seq2SeqExample[],
-  config: Pick<T5Config, 'pad_token_id' | 'decoder_start_token_id'>,
-  opts: { srcLen?: number; tgtLen?: number } = {},
-): Seq2SeqBatch {
-  const B = examples.length;
-  if (B === 0) throw new InputError('cannot collate an empty batch');
-  const srcLen = opts.srcLen ?? Math.max(1, ...examples.map((e) => e.inputIds.length));
-  const tgtLen = opts.tgtLen ?? Math.max(1, ...examples.map((e) => e.labels.length));
-  const pad = config.pad_token_id;
-  const inputIds = new Int32Array(B * srcLen).fill(pad);
-  const attentionMask = new Int32Array(B * srcLen);
-  const withWW = examples.some((e) => e.wholeWordIds);
-  const wholeWordIds = withWW ? new Int32Array(B * srcLen) : undefined;
-  const labels = new Int32Array(B * tgtLen).fill(-100);
-  const decoderInputIds = new Int32Array(B * tgtLen).fill(pad);
-  for (let b = 0; b < B; b++) {
-    const e = examples[b];
-    const n = Math.min(srcLen, e.inputIds.length);
-    for (let i = 0; i < n; i++) {
-      inputIds[b * srcLen + i] = e.inputIds[i];
-      attentionMask[b * srcLen + i] = 1;
-      if (wholeWordIds && e.wholeWordIds) wholeWordIds[b * srcLen + i] = e.wholeWordIds[i];
-    }
-    const m = Math.min(tgtLen, e.labels.length);
-    for (let i = 0; i < m; i++) labels[b * tgtLen + i] = e.labels[i];
-    decoderInputIds[b * tgtLen] = config.decoder_start_token_id;
-    for (let i = 1; i < tgtLen; i++) {
-      const l = labels[b * tgtLen + i - 1];
-      decoderInputIds[b * tgtLen + i] = l === -100 ? pad : l;
-    }
-  }
-  return { batchSize: B, srcLen, tgtLen, inputIds, attentionMask, wholeWordIds, labels, decoderInputIds };
-}
 
 export interface ForwardOptions {
   /** Apply dropout (default false). */
@@ -212,51 +150,6 @@ export function transpose2d(data: Float32Array, rows: number, cols: number): Flo
   return out;
 }
 
-/**
- * Inverted dropout with seeded masks. The keep/drop mask is drawn in JS
- * (sfc32, one 32-bit draw per element, `Rng(hash(seed, call number))`) and
- * applied as one multiply: tf.dropout's randomUniform + compare + cast + div
- * cost ~4x more on wasm, and the mask is a constant for the gradient tape.
- */
-class Dropout {
-  private n = 0;
-  constructor(
-    private readonly rate: number,
-    private readonly on: boolean,
-    private readonly seed: number,
-  ) {}
-  apply<T extends Tensor>(x: T): T {
-    if (!this.on || this.rate === 0) return x;
-    const t = getTf();
-    const seed = `${this.seed}:${this.n++}`;
-    if (hasKernel('P5DropoutMask')) {
-      // the same mask, generated straight into the tensor (engine kernel; native when built)
-      const init = new Rng(hashString(seed));
-      const [a, b, c, d] = [init.nextU32(), init.nextU32(), init.nextU32(), init.nextU32()];
-      const mask = t.engine().runKernel('P5DropoutMask', {}, { shape: x.shape.slice(), rate: this.rate, a, b, c, d }) as Tensor;
-      return t.mul(x, mask) as T;
-    }
-    const mask = dropoutMask(x.size, this.rate, seed);
-    return t.mul(x, t.tensor(mask, x.shape, 'float32')) as T;
-  }
-}
-
-/** Whether the engine registered a fused kernel (src/engine/kernels/Fused.ts) for the active backend. */
-function hasKernel(name: string): boolean {
-  const t = getTf();
-  return t.getKernel(name, t.getBackend()) != null;
-}
-
-/**
- * Inverted-dropout multipliers: 0 with probability `rate`, else 1 / (1 - rate):
- * the P5DropoutMask kernel's sfc32 loop, seeded from `Rng(hash(seed))`.
- */
-export function dropoutMask(size: number, rate: number, seed: string): Float32Array {
-  const mask = new Float32Array(size);
-  const init = new Rng(hashString(seed));
-  fillDropoutMask(mask, 0, size, rate, init.nextU32(), init.nextU32(), init.nextU32(), init.nextU32());
-  return mask;
-}
 
 export class T5Model {
   readonly config: T5Config;
@@ -656,94 +549,11 @@ export class T5Model {
    * cache. Returns, per input, the generated ids up to (not including) `</s>`.
    */
   generateGreedy(batch: EncoderBatch, opts: { maxNewTokens?: number } = {}): number[][] {
-    const c = this.config;
-    const max = opts.maxNewTokens ?? 20;
-    const B = batch.batchSize;
-    const enc = this.encodeCache(batch);
-    const cache = this.newDecoderCache();
-    const outs: number[][] = Array.from({ length: B }, () => []);
-    const done = new Uint8Array(B);
-    let tokens = new Int32Array(B).fill(c.decoder_start_token_id);
-    try {
-      for (let s = 0; s < max; s++) {
-        const logits = this.decodeStep(enc, cache, tokens);
-        const next = getTf().tidy(() => getTf().argMax(logits, -1)).dataSync() as Int32Array;
-        logits.dispose();
-        tokens = Int32Array.from(next);
-        let all = true;
-        for (let b = 0; b < B; b++) {
-          if (done[b]) {
-            tokens[b] = c.pad_token_id;
-            continue;
-          }
-          if (tokens[b] === c.eos_token_id) done[b] = 1;
-          else outs[b].push(tokens[b]);
-          all = all && done[b] === 1;
-        }
-        if (all) break;
-      }
-    } finally {
-      cache.dispose();
-      enc.dispose();
-    }
-    return outs;
+    return generateGreedy(this, batch, opts);
   }
 }
 
 // ---------------------------------------------------------------- helpers
-
-/** GELU, tanh approximation (HF `gelu_new`, used by gated-gelu T5 v1.1). */
-function geluTanh(x: Tensor2D): Tensor2D {
-  const t = getTf();
-  const inner = t.mul(t.add(x, t.mul(t.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-  return t.mul(t.mul(x, 0.5), t.add(t.tanh(inner), 1));
-}
-
-/**
- * T5LayerNorm: y = w · x / sqrt(mean(x²) + eps), no mean subtraction, no
- * bias. The gradient is written out (tfjs would record and clone six
- * intermediate tensors per norm); the weight gradient's column sums run as
- * a [1, N] × [N, d] matmul instead of an axis-0 reduction.
- *   dx = r · (g − x̂ · mean(g · x̂)),  g = dy · w,  x̂ = x · r,  r = (mean(x²) + eps)^-½
- *   dw = Σ_rows dy · x̂
- */
-function rmsNorm(x: Tensor2D, w: Tensor, eps: number): Tensor2D {
-  const t = getTf();
-  if (hasKernel('P5RmsNorm') && hasKernel('P5RmsNormGrad') && x.dtype === 'float32') {
-    // fused forward (y and the per-row r) and backward kernels; saves x (alive anyway) and r
-    const fused = t.customGrad((...args) => {
-      const [xx, ww, save] = args as [Tensor2D, Tensor, (ts: Tensor[]) => void];
-      const [y, r] = t.engine().runKernel('P5RmsNorm', { x: xx, w: ww }, { eps }) as Tensor[];
-      save([xx, ww, r]);
-      return {
-        value: y as Tensor2D,
-        gradFunc: (dy: Tensor2D, saved: Tensor[]) => {
-          const [xs, wt, rr] = saved;
-          return t.engine().runKernel('P5RmsNormGrad', { dy, x: xs, w: wt, r: rr }, {}) as Tensor[];
-        },
-      };
-    });
-    return fused(x, w) as Tensor2D;
-  }
-  const op = t.customGrad((...args) => {
-    const [xx, ww, save] = args as [Tensor2D, Tensor, (ts: Tensor[]) => void];
-    const r = t.rsqrt(t.add(t.mean(t.square(xx), -1, true), eps));
-    const xhat = t.mul(xx, r);
-    save([xhat, r, ww]);
-    return {
-      value: t.mul(xhat, ww) as Tensor2D,
-      gradFunc: (dy: Tensor2D, saved: Tensor[]) => {
-        const [xh, rr, wt] = saved as [Tensor2D, Tensor, Tensor];
-        const [n, d] = dy.shape;
-        const dw = t.reshape(t.matMul(t.ones([1, n]), t.mul(dy, xh)), [d]);
-        const g = t.mul(dy, wt);
-        const dx = t.mul(t.sub(g, t.mul(xh, t.mean(t.mul(g, xh), -1, true))), rr);
-        return [dx, dw];
-      },
-    };
-  });
-  return op(x, w) as Tensor2D;
-}
 
 /** [B, L] 1/0 mask → [B, 1, 1, L] additive (0 / -1e9). */
 function maskToAdditive(mask: Int32Array, B: number, L: number): Tensor {
@@ -771,55 +581,4 @@ function clipWholeWord(ids: Int32Array, rows: number): Int32Array {
   for (let i = 0; i < ids.length; i++) if (!(ids[i] >= 0 && ids[i] < rows)) ok = false;
   if (ok) return ids;
   return ids.map((v) => Math.min(Math.max(v, 0), rows - 1));
-}
-
-/**
- * sum(-log softmax(logits) · targetW): `targetW` is the one-hot target scaled
- * by each row's weight. The gradient (softmax · rowWeight − targetW) is
- * written out instead of differentiating logSumExp.
- */
-const softmaxCrossEntropy = (logits: Tensor2D, targetW: Tensor): Scalar => {
-  const t = getTf();
-  const f = t.customGrad((...args) => {
-    const [x, y, save] = args as [Tensor2D, Tensor2D, (ts: Tensor[]) => void];
-    const shifted = t.sub(x, t.max(x, -1, true));
-    const e = t.exp(shifted);
-    const z = t.sum(e, -1, true);
-    const probs = t.div(e, z);
-    const logp = t.sub(shifted, t.log(z));
-    save([probs, y]);
-    return {
-      value: t.neg(t.sum(t.mul(logp, y))) as Scalar,
-      gradFunc: (dy: Scalar, saved: Tensor[]) => {
-        const [p, yy] = saved;
-        const rowW = t.sum(yy, -1, true);
-        return [t.mul(t.sub(t.mul(p, rowW), yy), dy), t.zerosLike(yy)];
-      },
-    };
-  });
-  return f(logits, targetW) as Scalar;
-};
-
-/**
- * Σ_i weights[i]·(−log softmax(logits_i)[labels[i]]) on the engine's fused
- * kernels (one pass per row forward, one backward; nothing [N, V] is saved
- * but the logits). Labels and weights are inputs (float32) so that the
- * backward pass can read them after the forward scope is gone.
- */
-function fusedSoftmaxCrossEntropy(logits: Tensor2D, labels: Tensor, weights: Tensor): Scalar {
-  const t = getTf();
-  const f = t.customGrad((...args) => {
-    const [x, l, w, save] = args as [Tensor2D, Tensor, Tensor, (ts: Tensor[]) => void];
-    const [loss, lse] = t.engine().runKernel('P5SoftmaxXent', { logits: x, labels: l, weights: w }, {}) as Tensor[];
-    save([x, l, w, lse]);
-    return {
-      value: loss as Scalar,
-      gradFunc: (dy: Scalar, saved: Tensor[]) => {
-        const [xs, ls, ws, lses] = saved;
-        const dx = t.engine().runKernel('P5SoftmaxXentGrad', { logits: xs, labels: ls, weights: ws, lse: lses, dy }, {}) as Tensor;
-        return [dx, t.zerosLike(ls), t.zerosLike(ws)];
-      },
-    };
-  });
-  return f(logits, labels, weights) as Scalar;
 }
