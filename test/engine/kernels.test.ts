@@ -1,7 +1,10 @@
 /**
  * Custom wasm kernels against the tfjs 'cpu' backend: forward values and
  * gradients must agree within 1e-4 relative, i.e. |wasm - cpu| <= 1e-4 *
- * (|cpu| + max|cpu over the tensor|). Behaviour only, no timings.
+ * (|cpu| + max|cpu over the tensor|). The per-kernel checks are tables of
+ * cases (kernel-cases.ts runs them); behaviour that does not fit a table
+ * (memory, errors, threads, registration) has its own tests. Behaviour only,
+ * no timings.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,6 +16,25 @@ import {
   type Tf,
 } from '../../src/engine/backend.js';
 import type { Tensor } from '../../src/engine/types.js';
+import {
+  checkCase,
+  compare,
+  compareWith,
+  expectClose,
+  fusedMatMulCases,
+  ints,
+  label,
+  matMulCases,
+  rand,
+  runOn,
+  tShape,
+  TRANSPOSES,
+  values,
+  zeros,
+  type Attrs,
+  type Input,
+  type KernelCase,
+} from './kernel-cases.js';
 import { setWasmSplitMinMacs, setWasmThreads, startWasmHelper, wasmHelperAvailable, wasmHelperChunks, wasmThreads } from '../../src/engine/threads.js';
 import { dropoutMask } from '../../src/models/t5/ops.js';
 import { Rng, hashString } from '../../src/util/rng.js';
@@ -22,97 +44,6 @@ let tf: Tf;
 beforeAll(async () => {
   ({ tf } = await initEngine({ backend: 'wasm' }));
 });
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
-
-function size(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
-function rand(shape: number[], seed: number): Tensor {
-  return tf.tensor(values(size(shape), seed), shape, 'float32');
-}
-
-type Fn = () => Tensor | Tensor[];
-
-interface Result {
-  shape: number[];
-  data: number[];
-}
-
-function runOn(backend: 'cpu' | 'wasm', fn: Fn): Result[] {
-  tf.setBackend(backend);
-  expect(tf.getBackend()).toBe(backend);
-  return tf.tidy(() => {
-    const r = fn();
-    const list = Array.isArray(r) ? r : [r];
-    return list.map((t) => ({ shape: t.shape.slice(), data: Array.from(t.dataSync()) }));
-  });
-}
-
-function expectClose(got: Result[], want: Result[], label: string, rtol = 1e-4): void {
-  expect(got.length, label).toBe(want.length);
-  for (let k = 0; k < want.length; k++) {
-    expect(got[k].shape, `${label} [${k}] shape`).toEqual(want[k].shape);
-    const w = want[k].data;
-    const g = got[k].data;
-    let scale = 0;
-    for (const v of w) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
-    let worst = 0;
-    let at = -1;
-    for (let i = 0; i < w.length; i++) {
-      if (g[i] === w[i] || (Number.isNaN(g[i]) && Number.isNaN(w[i]))) continue;
-      const err = Math.abs(g[i] - w[i]) - rtol * (Math.abs(w[i]) + scale);
-      if (!(err <= worst)) {
-        worst = err;
-        at = i;
-      }
-    }
-    if (at >= 0) {
-      throw new Error(`${label} [${k}]: element ${at}: wasm ${g[at]} vs cpu ${w[at]} (scale ${scale})`);
-    }
-  }
-}
-
-/** Runs `fn` on cpu (reference) then on wasm and compares; ends on wasm. */
-function compare(label: string, fn: Fn, rtol = 1e-4): Result[] {
-  return compareWith(label, fn, fn, rtol);
-}
-
-/** `ref` on cpu vs `fn` on wasm. */
-function compareWith(label: string, ref: Fn, fn: Fn, rtol = 1e-4): Result[] {
-  const want = runOn('cpu', ref);
-  const got = runOn('wasm', fn);
-  expectClose(got, want, label, rtol);
-  return got;
-}
-
-function tShape(shape: number[], t: boolean): number[] {
-  if (!t) return shape;
-  const s = shape.slice();
-  [s[s.length - 1], s[s.length - 2]] = [s[s.length - 2], s[s.length - 1]];
-  return s;
-}
-
-const TRANSPOSES: Array<[boolean, boolean]> = [
-  [false, false],
-  [false, true],
-  [true, false],
-  [true, true],
-];
 
 describe('initEngine', () => {
   it('loads the CJS tfjs build with one shared core and the wasm backend active', async () => {
@@ -162,54 +93,159 @@ describe('initEngine', () => {
   });
 });
 
-describe('BatchMatMul (wasm) vs cpu', () => {
-  // [a shape, b shape] in the non-transposed layout; gradients where tfjs
-  // supports them (no broadcasting of batch dims). With broadcasting the
-  // reference is cpu on operands explicitly broadcast to the output batch
-  // shape (cpu's own BatchMatMul pairs batch items by index modulo size,
-  // which is wrong for e.g. [2,1] x [1,3]).
-  const cases: Array<{ a: number[]; b: number[]; grad: boolean }> = [
-    { a: [5, 7], b: [7, 3], grad: true },
-    { a: [1, 6, 9], b: [1, 9, 4], grad: true },
-    { a: [4, 5, 7], b: [4, 7, 3], grad: true },
-    { a: [3, 33, 65], b: [3, 65, 17], grad: true },
-    { a: [2, 3, 5, 7], b: [2, 3, 7, 4], grad: true },
-    { a: [64, 300], b: [300, 129], grad: true },
-    { a: [20, 512], b: [512, 9], grad: true }, // K = 512: tiled-JS transpose path
-    { a: [6, 3, 4], b: [6, 4, 2], grad: true }, // tiny items: stock loop
-    { a: [4, 5, 7], b: [7, 3], grad: false }, // b broadcast (rank 2)
-    { a: [1, 5, 7], b: [3, 7, 4], grad: false }, // a broadcast
-    { a: [2, 1, 5, 7], b: [1, 3, 7, 4], grad: false }, // both broadcast
-    { a: [3, 5, 7], b: [1, 7, 4], grad: false },
-  ];
-  for (const { a, b, grad } of cases) {
-    for (const [tA, tB] of TRANSPOSES) {
-      const name = `${JSON.stringify(a)}x${JSON.stringify(b)} tA=${tA} tB=${tB}`;
-      it(name, () => {
-        const as = tShape(a, tA);
-        const bs = tShape(b, tB);
-        const fwd = () => tf.matMul(rand(as, 1), rand(bs, 2), tA, tB);
-        const batch = tf.broadcast_util.assertAndGetBroadcastShape(as.slice(0, -2), bs.slice(0, -2));
-        const full = (t: Tensor) => tf.broadcastTo(t, [...batch, ...t.shape.slice(-2)]);
-        const ref = () => tf.matMul(full(rand(as, 1)), full(rand(bs, 2)), tA, tB);
-        compareWith(`forward ${name}`, ref, fwd);
-        if (!grad) return;
-        compare(`grad ${name}`, () => {
-          const x = rand(as, 1);
-          const y = rand(bs, 2);
-          const out = tf.matMul(x, y, tA, tB);
-          const w = rand(out.shape, 3);
-          const g = tf.grads((p: Tensor, q: Tensor) => tf.sum(tf.mul(tf.matMul(p, q, tA, tB), w)));
-          return g([x, y]);
-        });
-      });
-    }
-  }
+// ------------------------------------------------------------------ tables
+// Each row: the kernel, the op that reaches it, inputs, attributes; checked
+// on wasm against cpu (forward and/or gradients, see kernel-cases.ts).
 
-  it('zero-sized inner and outer dims', () => {
-    compare('K=0', () => tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 4])));
-    compare('M=0', () => tf.matMul(tf.zeros([2, 0, 5]), tf.zeros([2, 5, 4])));
-  });
+const MATMUL_CASES = matMulCases([
+  { a: [5, 7], b: [7, 3], grad: true },
+  { a: [1, 6, 9], b: [1, 9, 4], grad: true },
+  { a: [4, 5, 7], b: [4, 7, 3], grad: true },
+  { a: [3, 33, 65], b: [3, 65, 17], grad: true },
+  { a: [2, 3, 5, 7], b: [2, 3, 7, 4], grad: true },
+  { a: [64, 300], b: [300, 129], grad: true },
+  { a: [20, 512], b: [512, 9], grad: true, note: 'K = 512: tiled-JS transpose path' },
+  { a: [6, 3, 4], b: [6, 4, 2], grad: true, note: 'tiny items: stock loop' },
+  { a: [4, 5, 7], b: [7, 3], grad: false, note: 'b broadcast (rank 2)' },
+  { a: [1, 5, 7], b: [3, 7, 4], grad: false, note: 'a broadcast' },
+  { a: [2, 1, 5, 7], b: [1, 3, 7, 4], grad: false, note: 'both broadcast' },
+  { a: [3, 5, 7], b: [1, 7, 4], grad: false },
+]).concat([
+  { kernel: 'BatchMatMul', name: 'K=0', op: 'matMul', inputs: [zeros([3, 0]), zeros([0, 4])] },
+  { kernel: 'BatchMatMul', name: 'M=0', op: 'matMul', inputs: [zeros([2, 0, 5]), zeros([2, 5, 4])] },
+]);
+
+const FUSED_CASES = fusedMatMulCases(
+  [
+    { a: [1, 9, 13], b: [1, 13, 6] },
+    { a: [3, 9, 13], b: [3, 13, 6] },
+    { a: [3, 9, 13], b: [1, 13, 6] },
+  ],
+  TRANSPOSES,
+  [null, ['N'], [1], ['M', 'N']],
+  ['linear', 'relu'],
+);
+
+/** Against the stock cpu kernel (the describe below takes ours off cpu). */
+const USS_IDS = [3, 0, 3, 1, 4, 2, 0, 3];
+const GATHER_GRAD_IDS = [5, 1, 5, 0, 9, 1, 1, 3];
+const USS_CASES: KernelCase[] = [
+  ...[[], [1], [4], [2, 3]].map((inner): KernelCase => ({
+    kernel: 'UnsortedSegmentSum',
+    name: `repeated, out-of-order ids; x inner shape ${JSON.stringify(inner)}`,
+    op: 'unsortedSegmentSum',
+    inputs: [{ shape: [USS_IDS.length, ...inner], seed: 11 }, ints([USS_IDS.length], USS_IDS)],
+    attrs: { numSegments: 6 },
+  })),
+  { kernel: 'UnsortedSegmentSum', name: 'int32 values', op: 'unsortedSegmentSum', inputs: [ints([4, 2], [1, 2, 3, 4, 5, 6, 7, 8]), ints([4], [2, 0, 2, 1])], attrs: { numSegments: 3 } },
+  { kernel: 'UnsortedSegmentSum', name: 'drops ids outside [0, numSegments), as TF does', op: 'unsortedSegmentSum', inputs: [{ shape: [6, 3], seed: 12 }, ints([6], [0, -1, 2, 5, 9, 2])], attrs: { numSegments: 4 } },
+  // tf.grad of tf.gather (embedding lookup), incl. repeated indices
+  ...([[[10, 4], 0], [[10], 0], [[3, 10, 2], 1]] as Array<[number[], number]>).map(([shape, axis]): KernelCase => ({
+    kernel: 'UnsortedSegmentSum',
+    name: `gather grad ${JSON.stringify(shape)} axis ${axis}`,
+    op: 'gather',
+    inputs: [{ shape, seed: 21 }, ints([GATHER_GRAD_IDS.length], GATHER_GRAD_IDS)],
+    attrs: { axis },
+    check: 'grad',
+    gradSeed: 22,
+  })),
+  { kernel: 'UnsortedSegmentSum', name: 'gather grad 2-D indices', op: 'gather', inputs: [{ shape: [7, 3], seed: 23 }, ints([3, 2], [1, 6, 1, 0, 4, 1])], check: 'grad', gradSeed: 24 },
+];
+
+const X5: Input = { shape: [4, 5, 6], seed: 31 };
+const SLICE_CASES: KernelCase[] = [
+  ...([
+    ['rows', X5, [1, 0, 0], [2, 5, 6]],
+    ['middle', X5, [1, 2, 1], [3, 2, 4]],
+    ['last axis', X5, [0, 0, 5], [4, 5, 1]],
+    ['-1 sizes', X5, [2, 1, 3], [-1, -1, -1]],
+    ['1d', { shape: [9], seed: 32 }, [2], [5]],
+    ['4d', { shape: [3, 4, 5, 6], seed: 33 }, [1, 1, 2, 0], [2, 2, 2, 6]],
+    ['4d inner', { shape: [3, 4, 5, 6], seed: 33 }, [0, 1, 0, 2], [3, 3, 5, 3]],
+    ['empty', X5, [1, 0, 0], [0, 5, 6]],
+    ['int32', ints([6, 10], Array.from({ length: 60 }, (_, i) => i)), [1, 3], [4, 5]],
+    ['bool', { ...X5, dtype: 'bool' }, [1, 1, 1], [2, 3, 4]],
+  ] as Array<[string, Input, number[], number[]]>).map(([name, x, begin, sz]): KernelCase => ({ kernel: 'Slice', name, op: 'slice', inputs: [x], attrs: { begin, size: sz } })),
+  { kernel: 'Slice', name: 'gradient', op: 'slice', inputs: [X5], attrs: { begin: [1, 1, 0], size: [2, 3, 6] }, check: 'grad', gradSeed: 44 },
+  { kernel: 'SplitV', name: '2 parts, axis 0', op: 'split', inputs: [X5], attrs: { numOrSizeSplits: 2, axis: 0 } },
+  { kernel: 'SplitV', name: 'sizes, axis 1', op: 'split', inputs: [X5], attrs: { numOrSizeSplits: [1, 3, 1], axis: 1 } },
+  { kernel: 'SplitV', name: 'sizes with -1, axis 2', op: 'split', inputs: [X5], attrs: { numOrSizeSplits: [2, -1], axis: 2 } },
+  { kernel: 'SplitV', name: 'gradient of concat', op: 'concat', inputs: [{ shape: [3, 4], seed: 41 }, { shape: [3, 2], seed: 42 }], attrs: { axis: 1 }, check: 'grad', gradSeed: 43 },
+  { kernel: 'Unpack', name: 'axis 0', op: 'unstack', inputs: [X5], attrs: { axis: 0 } },
+  { kernel: 'Unpack', name: 'axis 2', op: 'unstack', inputs: [X5], attrs: { axis: 2 } },
+  { kernel: 'Unpack', name: 'gradient, axis 1', op: 'unstack', inputs: [X5], attrs: { axis: 1 }, check: 'grad', gradSeed: 45 },
+  { kernel: 'StridedSlice', name: 'simple', op: 'stridedSlice', inputs: [X5], attrs: { begin: [1, 0, 0], end: [3, 5, 6], strides: [1, 1, 1] } },
+  { kernel: 'StridedSlice', name: 'inner', op: 'stridedSlice', inputs: [X5], attrs: { begin: [0, 1, 2], end: [4, 4, 5], strides: [1, 1, 1] } },
+  { kernel: 'StridedSlice', name: 'strided', op: 'stridedSlice', inputs: [X5], attrs: { begin: [0, 0, 0], end: [4, 5, 6], strides: [2, 1, 3] } },
+  { kernel: 'StridedSlice', name: 'shrink', op: 'stridedSlice', inputs: [X5], attrs: { begin: [1, 0, 0], end: [2, 5, 6], strides: [1, 1, 1], shrinkAxisMask: 1 } },
+];
+
+/** Last-two swaps with 2^k output rows take the tiled path, other perms the stock one. */
+const TRANSPOSE_CASES: KernelCase[] = [
+  ...([
+    ['2d', { shape: [512, 37], seed: 81 }],
+    ['2d 1024', { shape: [1024, 64], seed: 82 }],
+    ['batched', { shape: [3, 768, 5], seed: 83 }, [0, 2, 1]],
+    ['size-1 dims', { shape: [2, 1, 512, 3], seed: 84 }, [0, 1, 3, 2]],
+    ['size-1 moved', { shape: [1, 512, 3], seed: 85 }, [2, 0, 1]],
+    ['int32', ints([512, 6], Array.from({ length: 512 * 6 }, (_, i) => i))],
+    ['4d heads', { shape: [2, 5, 3, 4], seed: 86 }, [0, 2, 1, 3]],
+    ['small', { shape: [7, 9], seed: 87 }],
+    ['bool', { shape: [512, 4], seed: 88, dtype: 'bool' }],
+  ] as Array<[string, Input, number[]?]>).map(([name, x, perm]): KernelCase => ({ kernel: 'Transpose', name, op: 'transpose', inputs: [x], attrs: { perm } })),
+  { kernel: 'Transpose', name: 'gradient', op: 'transpose', inputs: [{ shape: [512, 9], seed: 90 }], check: 'grad', gradSeed: 89 },
+];
+
+/** All-non-positive inputs take the sigmoid path, mixed signs the stock one. */
+const EXP_EDGE = [-Infinity, -1e4, -100, -88, -87.3, -20, -1, -1e-30, 0, -0];
+const EXP_CASES: KernelCase[] = [
+  { kernel: 'Exp', name: 'x <= 0', op: 'exp', inputs: [{ shape: [64, 300], seed: 71, scale: 30, negAbs: true }] },
+  { kernel: 'Exp', name: 'mixed signs', op: 'exp', inputs: [{ shape: [64, 300], seed: 72, scale: 30 }] },
+  { kernel: 'Exp', name: 'small', op: 'exp', inputs: [{ shape: [7, 9], seed: 73, scale: 5 }] },
+  { kernel: 'Exp', name: 'edge values', op: 'exp', inputs: [{ shape: [EXP_EDGE.length * 500], values: Array.from({ length: 500 }, () => EXP_EDGE).flat() }] },
+  { kernel: 'Exp', name: 'NaN', op: 'exp', inputs: [{ shape: [5001], values: [NaN, ...Array.from(values(5000, 74), (v) => -Math.abs(v))] }] },
+  {
+    kernel: 'Exp',
+    name: 'log-sum-exp / softmax cross-entropy and its gradient',
+    op: 'softmaxCrossEntropy',
+    inputs: [{ shape: [64, 300], seed: 75, scale: 8 }, ints([64], Array.from({ length: 64 }, (_, i) => (i * 37) % 300))],
+  },
+];
+
+const IDENTITY_CASES: KernelCase[] = [
+  { kernel: 'Identity', name: 'clone float32', op: 'clone', inputs: [{ shape: [33, 17], seed: 81 }] },
+  { kernel: 'Identity', name: 'clone int32', op: 'clone', inputs: [ints([3], [1, -2, 3])] },
+  { kernel: 'Identity', name: 'clone bool', op: 'clone', inputs: [{ shape: [3], values: [1, 0, 1], dtype: 'bool' }] },
+  { kernel: 'Identity', name: 'gradients through saved clones', op: 'savedClones', inputs: [{ shape: [8, 9], seed: 83 }], check: 'grad' },
+  { kernel: 'Cast', name: 'same dtype', op: 'cast', inputs: [{ shape: [4, 5], seed: 85 }], attrs: { dtype: 'float32' } },
+  { kernel: 'Cast', name: 'int32 -> float32 (stock)', op: 'cast', inputs: [ints([3], [1, -2, 3])], attrs: { dtype: 'float32' } },
+  { kernel: 'Cast', name: 'float32 -> int32 (stock)', op: 'cast', inputs: [{ shape: [3], values: [1.7, -2.2, 3] }], attrs: { dtype: 'int32' } },
+  { kernel: 'Cast', name: 'float32 -> bool', op: 'cast', inputs: [{ shape: [5], values: [0, -2.2, 3, NaN, -0] }], attrs: { dtype: 'bool' } },
+  { kernel: 'Cast', name: 'int32 -> bool', op: 'cast', inputs: [ints([3], [0, -2, 300])], attrs: { dtype: 'bool' } },
+];
+
+const IDX1 = ints([5], [3, 0, 3, 7, 1]);
+const IDX2 = ints([2, 3], [1, 2, 0, 4, 4, 3]);
+const GATHER_CASES: KernelCase[] = [
+  ...([
+    ['embedding rows', { shape: [8, 40], seed: 91 }, IDX1],
+    ['2-D ids', { shape: [8, 40], seed: 92 }, IDX2],
+    ['narrow rows (< 16)', { shape: [8, 3], seed: 93 }, IDX2],
+    ['axis 1', { shape: [4, 8, 20], seed: 94 }, IDX1, { axis: 1 }],
+    ['axis 2 (scalars)', { shape: [3, 4, 8], seed: 95 }, IDX1, { axis: 2 }],
+    ['axis -1', { shape: [3, 8], seed: 96 }, IDX1, { axis: -1 }],
+    ['int32', ints([8, 10], Array.from({ length: 80 }, (_, i) => i - 7)), IDX1],
+    ['bool', { shape: [8, 10], values: Array.from({ length: 80 }, (_, i) => i % 3), dtype: 'bool' }, IDX1],
+    ['batchDims 1', { shape: [2, 5, 18], seed: 97 }, ints([2, 3], [0, 4, 4, 2, 1, 0]), { axis: 1, batchDims: 1 }],
+    ['empty indices', { shape: [8, 4], seed: 98 }, ints([0], [])],
+  ] as Array<[string, Input, Input, Attrs?]>).map(([name, x, idx, attrs]): KernelCase => ({ kernel: 'GatherV2', name, op: 'gather', inputs: [x, idx], attrs })),
+  { kernel: 'GatherV2', name: 'gradient', op: 'gather', inputs: [{ shape: [8, 20], seed: 99 }, IDX2], check: 'grad', gradSeed: 100 },
+];
+
+// ------------------------------------------------------------------ checks
+
+describe('BatchMatMul (wasm) vs cpu', () => {
+  for (const c of MATMUL_CASES) it(c.name, () => checkCase(c));
 
   it('a weight reused under a different shape (reshape alias) is not served a stale XNNPACK operator', () => {
     tf.setBackend('wasm');
@@ -255,59 +291,7 @@ describe('BatchMatMul (wasm) vs cpu', () => {
 });
 
 describe('_FusedMatMul (wasm) vs cpu', () => {
-  const acts = ['linear', 'relu', 'relu6', 'sigmoid', 'elu', 'leakyrelu', 'prelu'] as const;
-  const shapes: Array<{ a: number[]; b: number[] }> = [
-    { a: [1, 9, 13], b: [1, 13, 6] },
-    { a: [3, 9, 13], b: [3, 13, 6] },
-    { a: [3, 9, 13], b: [1, 13, 6] },
-  ];
-  for (const { a, b } of shapes) {
-    for (const [tA, tB] of TRANSPOSES) {
-      for (const activation of acts) {
-        const name = `${JSON.stringify(a)}x${JSON.stringify(b)} tA=${tA} tB=${tB} ${activation}`;
-        it(name, () => {
-          const N = b[b.length - 1];
-          const M = a[a.length - 2];
-          const biases: Array<number[] | null> = [null, [N], [1], [M, N]];
-          for (const biasShape of biases) {
-            compare(`${name} bias=${JSON.stringify(biasShape)}`, () =>
-              tf.fused.matMul({
-                a: rand(tShape(a, tA), 1),
-                b: rand(tShape(b, tB), 2),
-                transposeA: tA,
-                transposeB: tB,
-                bias: biasShape ? rand(biasShape, 3) : undefined,
-                activation,
-                preluActivationWeights: activation === 'prelu' ? rand([N], 4) : undefined,
-                leakyreluAlpha: 0.15,
-              }),
-            );
-          }
-        });
-      }
-      it(`gradients ${JSON.stringify(a)}x${JSON.stringify(b)} tA=${tA} tB=${tB}`, () => {
-        const N = b[b.length - 1];
-        for (const activation of ['linear', 'relu'] as const) {
-          compare(`fused grad ${activation}`, () => {
-            const x = rand(tShape(a, tA), 1);
-            const y = rand(tShape(b, tB), 2);
-            const bias = rand([N], 3);
-            const out = tf.fused.matMul({ a: x, b: y, transposeA: tA, transposeB: tB, bias });
-            const w = rand(out.shape, 5);
-            const f = (p: Tensor, q: Tensor, r: Tensor) =>
-              tf.sum(
-                tf.mul(
-                  tf.fused.matMul({ a: p, b: q, transposeA: tA, transposeB: tB, bias: r, activation }),
-                  w,
-                ),
-              );
-            if (a[0] !== b[0]) return [f(x, y, bias)]; // broadcast: forward only
-            return tf.grads(f)([x, y, bias]);
-          });
-        }
-      });
-    }
-  }
+  for (const c of FUSED_CASES) it(c.name, () => checkCase(c));
 });
 
 describe('UnsortedSegmentSum (wasm) vs the stock cpu kernel', () => {
@@ -320,26 +304,7 @@ describe('UnsortedSegmentSum (wasm) vs the stock cpu kernel', () => {
     expect(activeKernels()).not.toContain('cpu/UnsortedSegmentSum');
   });
 
-  const ids = [3, 0, 3, 1, 4, 2, 0, 3];
-  for (const inner of [[], [1], [4], [2, 3]]) {
-    it(`repeated, out-of-order ids; x inner shape ${JSON.stringify(inner)}`, () => {
-      compare(`uss ${JSON.stringify(inner)}`, () =>
-        tf.unsortedSegmentSum(rand([ids.length, ...inner], 11), tf.tensor1d(ids, 'int32'), 6),
-      );
-    });
-  }
-
-  it('int32 values', () => {
-    compare('uss int32', () =>
-      tf.unsortedSegmentSum(tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2], 'int32'), tf.tensor1d([2, 0, 2, 1], 'int32'), 3),
-    );
-  });
-
-  it('drops ids outside [0, numSegments), as TF does', () => {
-    compare('uss out of range', () =>
-      tf.unsortedSegmentSum(rand([6, 3], 12), tf.tensor1d([0, -1, 2, 5, 9, 2], 'int32'), 4),
-    );
-  });
+  for (const c of USS_CASES) it(c.name, () => checkCase(c));
 
   it('rank-2 segment ids (TF semantics)', () => {
     tf.setBackend('wasm');
@@ -354,32 +319,6 @@ describe('UnsortedSegmentSum (wasm) vs the stock cpu kernel', () => {
     // seg0: rows (0,1)=[3,4] + (1,2)=[11,12]; seg1: (0,0)=[1,2]+(0,2)=[5,6]+(1,1)=[9,10]; seg2: (1,0)=[7,8]
     expect(Array.from(out.dataSync())).toEqual([14, 16, 15, 18, 7, 8]);
     tf.dispose([x, ids, out]);
-  });
-
-  it('makes tf.grad of tf.gather work (embedding lookup), incl. repeated indices', () => {
-    const idx = [5, 1, 5, 0, 9, 1, 1, 3];
-    for (const [shape, axis] of [
-      [[10, 4], 0],
-      [[10], 0],
-      [[3, 10, 2], 1],
-    ] as Array<[number[], number]>) {
-      compare(`gather grad ${JSON.stringify(shape)} axis ${axis}`, () => {
-        const x = rand(shape, 21);
-        const g = tf.grad((t: Tensor) => {
-          const y = tf.gather(t, tf.tensor1d(idx, 'int32'), axis);
-          return tf.sum(tf.mul(y, rand(y.shape, 22)));
-        });
-        return g(x);
-      });
-    }
-    compare('gather grad 2-D indices', () => {
-      const x = rand([7, 3], 23);
-      const g = tf.grad((t: Tensor) => {
-        const y = tf.gather(t, tf.tensor2d([[1, 6], [1, 0], [4, 1]], [3, 2], 'int32'));
-        return tf.sum(tf.mul(y, rand(y.shape, 24)));
-      });
-      return g(x);
-    });
   });
 });
 
@@ -405,103 +344,21 @@ describe('UnsortedSegmentSum (cpu, custom) vs the stock cpu kernel', () => {
 });
 
 describe('Slice / SplitV / Unpack / StridedSlice (wasm) vs cpu', () => {
-  const x5 = (): Tensor => rand([4, 5, 6], 31);
-  it('slice: contiguous, strided, rank 1..4, -1 sizes', () => {
-    compare('slice rows', () => tf.slice(x5(), [1, 0, 0], [2, 5, 6]));
-    compare('slice middle', () => tf.slice(x5(), [1, 2, 1], [3, 2, 4]));
-    compare('slice last axis', () => tf.slice(x5(), [0, 0, 5], [4, 5, 1]));
-    compare('slice -1', () => tf.slice(x5(), [2, 1, 3], [-1, -1, -1]));
-    compare('slice 1d', () => tf.slice(rand([9], 32), [2], [5]));
-    compare('slice 4d', () => tf.slice(rand([3, 4, 5, 6], 33), [1, 1, 2, 0], [2, 2, 2, 6]));
-    compare('slice 4d inner', () => tf.slice(rand([3, 4, 5, 6], 33), [0, 1, 0, 2], [3, 3, 5, 3]));
-    compare('slice empty', () => tf.slice(x5(), [1, 0, 0], [0, 5, 6]));
-    compare('slice int32', () => tf.slice(tf.reshape(tf.range(0, 60, 1, 'int32'), [6, 10]), [1, 3], [4, 5]));
-    compare('slice bool', () => tf.cast(tf.slice(tf.greater(x5(), 0), [1, 1, 1], [2, 3, 4]), 'int32'));
-  });
-
-  it('split (SplitV) by count and sizes, any axis', () => {
-    compare('split 2 axis0', () => tf.split(x5(), 2, 0));
-    compare('split sizes axis1', () => tf.split(x5(), [1, 3, 1], 1));
-    compare('split sizes axis2 with -1', () => tf.split(x5(), [2, -1], 2));
-  });
-
-  it('unstack (Unpack)', () => {
-    compare('unstack 0', () => tf.unstack(x5(), 0));
-    compare('unstack 2', () => tf.unstack(x5(), 2));
-  });
-
-  it('stridedSlice', () => {
-    compare('ss simple', () => tf.stridedSlice(x5(), [1, 0, 0], [3, 5, 6], [1, 1, 1]));
-    compare('ss inner', () => tf.stridedSlice(x5(), [0, 1, 2], [4, 4, 5], [1, 1, 1]));
-    compare('ss strided', () => tf.stridedSlice(x5(), [0, 0, 0], [4, 5, 6], [2, 1, 3]));
-    compare('ss shrink', () => tf.stridedSlice(x5(), [1, 0, 0], [2, 5, 6], [1, 1, 1], 0, 0, 0, 0, 1));
-  });
-
-  it('gradients through concat (uses split), slice and unstack', () => {
-    compare('concat grad', () => {
-      const a = rand([3, 4], 41);
-      const b = rand([3, 2], 42);
-      return tf.grads((p: Tensor, q: Tensor) => tf.sum(tf.mul(tf.concat([p, q], 1), rand([3, 6], 43))))([a, b]);
-    });
-    compare('slice grad', () =>
-      tf.grad((t: Tensor) => tf.sum(tf.mul(tf.slice(t, [1, 1, 0], [2, 3, 6]), rand([2, 3, 6], 44))))(x5()),
-    );
-    compare('unstack grad', () =>
-      tf.grad((t: Tensor) => tf.sum(tf.mul(tf.unstack(t, 1)[2], rand([4, 6], 45))))(x5()),
-    );
-  });
+  for (const c of SLICE_CASES) it(label(c), () => checkCase(c));
 });
 
 describe('Transpose (wasm) vs cpu', () => {
-  it('last-two swaps with 2^k output rows (tiled path) and other perms (stock path)', () => {
-    compare('t 2d', () => tf.transpose(rand([512, 37], 81)));
-    compare('t 2d 1024', () => tf.transpose(rand([1024, 64], 82)));
-    compare('t batched', () => tf.transpose(rand([3, 768, 5], 83), [0, 2, 1]));
-    compare('t size-1 dims', () => tf.transpose(rand([2, 1, 512, 3], 84), [0, 1, 3, 2]));
-    compare('t size-1 moved', () => tf.transpose(rand([1, 512, 3], 85), [2, 0, 1]));
-    compare('t int32', () => tf.transpose(tf.reshape(tf.range(0, 512 * 6, 1, 'int32'), [512, 6])));
-    compare('t 4d heads', () => tf.transpose(rand([2, 5, 3, 4], 86), [0, 2, 1, 3]));
-    compare('t small', () => tf.transpose(rand([7, 9], 87)));
-    compare('t bool', () => tf.cast(tf.transpose(tf.greater(rand([512, 4], 88), 0)), 'int32'));
-    compare('t grad', () =>
-      tf.grad((t: Tensor) => tf.sum(tf.mul(tf.transpose(t), rand([9, 512], 89))))(rand([512, 9], 90)),
-    );
-  });
+  for (const c of TRANSPOSE_CASES) it(c.name, () => checkCase(c));
 });
 
 describe('Exp (wasm) vs cpu', () => {
-  it('non-positive inputs (sigmoid path), mixed signs (stock path), small tensors, edge values', () => {
-    compare('exp x<=0', () => tf.exp(tf.neg(tf.abs(tf.mul(rand([64, 300], 71), 30)))));
-    compare('exp mixed', () => tf.exp(tf.mul(rand([64, 300], 72), 30)));
-    compare('exp small', () => tf.exp(tf.mul(rand([7, 9], 73), 5)));
-    const edge = [-Infinity, -1e4, -100, -88, -87.3, -20, -1, -1e-30, 0, -0];
-    compare('exp edge', () => tf.exp(tf.tile(tf.tensor1d(edge), [500])));
-    compare('exp NaN', () => tf.exp(tf.concat([tf.tensor1d([NaN]), tf.neg(tf.abs(rand([5000], 74)))])));
-  });
-
-  it('log-sum-exp / softmax cross-entropy and its gradient', () => {
-    compare('softmax CE grad', () => {
-      const logits = tf.mul(rand([64, 300], 75), 8);
-      const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 64 }, (_, i) => (i * 37) % 300), 'int32'), 300);
-      const [loss, grad] = [
-        tf.losses.softmaxCrossEntropy(labels, logits),
-        tf.grad((l: Tensor) => tf.losses.softmaxCrossEntropy(labels, l))(logits),
-      ];
-      return [loss, grad, tf.logSumExp(logits, 1)];
-    });
-  });
+  for (const c of EXP_CASES) it(c.name, () => checkCase(c));
 });
 
-describe('Identity (wasm, zero-copy) vs cpu', () => {
-  it('clone shares memory safely: values, dtypes, disposal of either side, gradients through clones', () => {
-    compare('clone f32', () => tf.clone(rand([33, 17], 81)));
-    compare('clone int32', () => tf.clone(tf.tensor1d([1, -2, 3], 'int32')));
-    compare('clone bool', () => tf.clone(tf.tensor1d([1, 0, 1], 'bool')));
-    compare('cast same dtype', () => tf.cast(rand([4, 5], 85), 'float32'));
-    compare('cast int32 -> float32 (stock)', () => tf.cast(tf.tensor1d([1, -2, 3], 'int32'), 'float32'));
-    compare('cast float32 -> int32 (stock)', () => tf.cast(tf.tensor1d([1.7, -2.2, 3], 'float32'), 'int32'));
-    compare('cast float32 -> bool', () => tf.cast(tf.tensor1d([0, -2.2, 3, NaN, -0], 'float32'), 'bool'));
-    compare('cast int32 -> bool', () => tf.cast(tf.tensor1d([0, -2, 300], 'int32'), 'bool'));
+describe('Identity / Cast (wasm, zero-copy) vs cpu', () => {
+  for (const c of IDENTITY_CASES) it(label(c), () => checkCase(c));
+
+  it('clone shares memory safely: disposal of either side', () => {
     tf.setBackend('wasm');
     const a = rand([5, 6], 82);
     const b = tf.clone(a);
@@ -515,12 +372,6 @@ describe('Identity (wasm, zero-copy) vs cpu', () => {
     const s = tf.clone(tf.tensor1d(['x', 'y'], 'string'));
     expect(s.dataSync()).toEqual(['x', 'y']);
     s.dispose();
-    // gradients save clones of their inputs: a multi-use product
-    compare('grad through saved clones', () => {
-      const x = rand([8, 9], 83);
-      const g = tf.grad((p: Tensor) => tf.sum(tf.mul(tf.square(tf.tanh(p)), tf.exp(p))));
-      return g(x);
-    });
   });
 
   it('leaves no tensors behind', () => {
@@ -537,24 +388,7 @@ describe('Identity (wasm, zero-copy) vs cpu', () => {
 });
 
 describe('GatherV2 (wasm, row copies) vs cpu', () => {
-  it('axis 0..2, batchDims, float32 / int32 / bool, 1- and 2-D indices, repeated indices, slices < 16', () => {
-    const idx1 = () => tf.tensor1d([3, 0, 3, 7, 1], 'int32');
-    const idx2 = () => tf.tensor2d([[1, 2, 0], [4, 4, 3]], [2, 3], 'int32');
-    compare('embedding rows', () => tf.gather(rand([8, 40], 91), idx1()));
-    compare('2-D ids', () => tf.gather(rand([8, 40], 92), idx2()));
-    compare('narrow rows', () => tf.gather(rand([8, 3], 93), idx2()));
-    compare('axis 1', () => tf.gather(rand([4, 8, 20], 94), idx1(), 1));
-    compare('axis 2 (scalars)', () => tf.gather(rand([3, 4, 8], 95), idx1(), 2));
-    compare('axis -1', () => tf.gather(rand([3, 8], 96), idx1(), -1));
-    compare('int32', () => tf.gather(tf.tensor2d(Array.from({ length: 80 }, (_, i) => i - 7), [8, 10], 'int32'), idx1()));
-    compare('bool', () => tf.gather(tf.tensor2d(Array.from({ length: 80 }, (_, i) => i % 3), [8, 10], 'bool'), idx1()));
-    compare('batchDims 1', () => tf.gather(rand([2, 5, 18], 97), tf.tensor2d([[0, 4, 4], [2, 1, 0]], [2, 3], 'int32'), 1, 1));
-    compare('empty indices', () => tf.gather(rand([8, 4], 98), tf.tensor1d([], 'int32')));
-    compare('gather gradient', () => {
-      const x = rand([8, 20], 99);
-      return tf.grad((p: Tensor) => tf.sum(tf.mul(tf.gather(p, idx2()), rand([2, 3, 20], 100))))(x);
-    });
-  });
+  for (const c of GATHER_CASES) it(c.name, () => checkCase(c));
 
   it('rejects indices outside [0, axisDim - 1] like the stock kernel', () => {
     tf.setBackend('wasm');

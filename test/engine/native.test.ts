@@ -4,9 +4,9 @@
  *    transpose combination, alpha/beta, batch broadcasting, every ISA the
  *    CPU has and 1-3 threads: within 1e-5 relative;
  *  - bias / activation epilogues, softmax, RMSNorm, argument checking;
- *  - the engine's native-backed wasm BatchMatMul / _FusedMatMul (forward and
- *    gradients) against the 'cpu' backend within 1e-4 relative, and that they
- *    really run natively;
+ *  - the engine's native-backed wasm BatchMatMul / _FusedMatMul / Softmax
+ *    (forward and gradients) against the 'cpu' backend within 1e-4 relative,
+ *    as tables of cases (kernel-cases.ts), and that they really run natively;
  *  - the fallback when the addon fails to load: wasm kernels, one warning.
  * (native-fallback.test.ts covers P5REC_NATIVE=0 in a fresh process.)
  * Behaviour only, no timings. Needs the addon built (`npm ci` or
@@ -29,6 +29,7 @@ import {
   type NativeIsa,
 } from '../../src/engine/native.js';
 import type { Tensor } from '../../src/engine/types.js';
+import { checkCase, compare, fusedMatMulCases, label, matMulCases, rand, values, zeros, type KernelCase } from './kernel-cases.js';
 import { AdamW } from '../../src/train/adamw.js';
 import { setNativeKernels } from '../../src/engine/native.js';
 
@@ -36,21 +37,6 @@ const built = existsSync(NATIVE_ADDON_PATH);
 const require = createRequire(import.meta.url);
 const SKIP = `(skipped: ${NATIVE_ADDON_PATH} is not built; run \`node scripts/build-native.mjs\`)`;
 if (!built) console.warn(`native.test.ts: native-specific tests ${SKIP}`);
-
-/** Deterministic pseudo-random values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
 interface Case {
   M: number;
@@ -483,52 +469,6 @@ describe.skipIf(!built)(`native addon ${built ? '' : SKIP}`, () => {
 // ---------------------------------------------------------------- engine kernels
 let tf: Tf;
 
-function rand(shape: number[], seed: number): Tensor {
-  return tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape, 'float32');
-}
-
-interface Result {
-  shape: number[];
-  data: number[];
-}
-
-function runOn(backend: 'cpu' | 'wasm', fn: () => Tensor | Tensor[]): Result[] {
-  tf.setBackend(backend);
-  return tf.tidy(() => {
-    const r = fn();
-    return (Array.isArray(r) ? r : [r]).map((t) => ({ shape: t.shape.slice(), data: Array.from(t.dataSync()) }));
-  });
-}
-
-/** `fn` on wasm vs `ref` on cpu within rtol * (|cpu| + max|cpu|), like kernels.test.ts. */
-function compareWith(label: string, ref: () => Tensor | Tensor[], fn: () => Tensor | Tensor[], rtol = 1e-4): void {
-  const want = runOn('cpu', ref);
-  const got = runOn('wasm', fn);
-  expect(got.length, label).toBe(want.length);
-  for (let k = 0; k < want.length; k++) {
-    expect(got[k].shape, `${label} [${k}] shape`).toEqual(want[k].shape);
-    const w = want[k].data;
-    const g = got[k].data;
-    let scale = 0;
-    for (const v of w) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
-    for (let i = 0; i < w.length; i++) {
-      if (g[i] === w[i] || (Number.isNaN(g[i]) && Number.isNaN(w[i]))) continue;
-      if (!(Math.abs(g[i] - w[i]) <= rtol * (Math.abs(w[i]) + scale))) {
-        throw new Error(`${label} [${k}]: element ${i}: wasm ${g[i]} vs cpu ${w[i]} (scale ${scale})`);
-      }
-    }
-  }
-}
-
-const compare = (label: string, fn: () => Tensor | Tensor[]) => compareWith(label, fn, fn);
-
-function tShape(shape: number[], t: boolean): number[] {
-  if (!t) return shape;
-  const s = shape.slice();
-  [s[s.length - 1], s[s.length - 2]] = [s[s.length - 2], s[s.length - 1]];
-  return s;
-}
-
 /** Loads the real addon through a wrapper that counts sgemm (and softmax) calls. */
 function countingLoader(counter: { calls: number; softmax?: number }) {
   return (p: string) => {
@@ -547,47 +487,60 @@ function countingLoader(counter: { calls: number; softmax?: number }) {
   };
 }
 
-const MATMUL_CASES: Array<{ a: number[]; b: number[]; grad: boolean }> = [
+/** Checks a case and that its forward pass did (or did not) call the addon (`count` reads the counter). */
+function checkNative(c: KernelCase, count: () => number, expectNative: () => boolean): void {
+  checkCase(c, {
+    forward: (_, run) => {
+      const before = count();
+      run();
+      expect(count() > before, `${label(c)}: ran natively`).toBe(expectNative());
+    },
+  });
+}
+
+const MATMUL_CASES = matMulCases([
   { a: [5, 7], b: [7, 3], grad: true },
   { a: [1, 6, 9], b: [1, 9, 4], grad: true },
   { a: [3, 33, 65], b: [3, 65, 17], grad: true },
   { a: [2, 3, 5, 7], b: [2, 3, 7, 4], grad: true },
   { a: [64, 300], b: [300, 129], grad: true },
-  { a: [200, 512], b: [512, 40], grad: true }, // multi-threaded, K past one panel
-  { a: [6, 3, 4], b: [6, 4, 2], grad: true }, // tiny items
-  { a: [4, 5, 7], b: [7, 3], grad: false }, // b broadcast (rank 2)
-  { a: [1, 5, 7], b: [3, 7, 4], grad: false }, // a broadcast
-  { a: [2, 1, 5, 7], b: [1, 3, 7, 4], grad: false }, // both broadcast: one call per item
+  { a: [200, 512], b: [512, 40], grad: true, note: 'multi-threaded, K past one panel' },
+  { a: [6, 3, 4], b: [6, 4, 2], grad: true, note: 'tiny items' },
+  { a: [4, 5, 7], b: [7, 3], grad: false, note: 'b broadcast (rank 2)' },
+  { a: [1, 5, 7], b: [3, 7, 4], grad: false, note: 'a broadcast' },
+  { a: [2, 1, 5, 7], b: [1, 3, 7, 4], grad: false, note: 'both broadcast: one call per item' },
   { a: [3, 5, 7], b: [1, 7, 4], grad: false },
+]);
+
+/** Zero-sized products (no native call needed). */
+const EMPTY_MATMUL_CASES: KernelCase[] = [
+  { kernel: 'BatchMatMul', name: 'K=0', op: 'matMul', inputs: [zeros([3, 0]), zeros([0, 4])] },
+  { kernel: 'BatchMatMul', name: 'M=0', op: 'matMul', inputs: [zeros([2, 0, 5]), zeros([2, 5, 4])] },
+  { kernel: 'BatchMatMul', name: 'batch 0', op: 'matMul', inputs: [zeros([0, 3, 5]), zeros([0, 5, 4])] },
 ];
 
-function matmulSuite(label: string, expectNative: () => boolean, counter: { calls: number }): void {
-  for (const { a, b, grad } of MATMUL_CASES) {
-    for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as Array<[boolean, boolean]>) {
-      const name = `${label} ${JSON.stringify(a)}x${JSON.stringify(b)} tA=${tA} tB=${tB}`;
-      it(name, () => {
-        const as = tShape(a, tA);
-        const bs = tShape(b, tB);
-        const batch = tf.broadcast_util.assertAndGetBroadcastShape(as.slice(0, -2), bs.slice(0, -2));
-        const full = (t: Tensor) => tf.broadcastTo(t, [...batch, ...t.shape.slice(-2)]);
-        const before = counter.calls;
-        compareWith(
-          `forward ${name}`,
-          () => tf.matMul(full(rand(as, 1)), full(rand(bs, 2)), tA, tB),
-          () => tf.matMul(rand(as, 1), rand(bs, 2), tA, tB),
-        );
-        expect(counter.calls > before, 'ran natively').toBe(expectNative());
-        if (!grad) return;
-        compare(`grad ${name}`, () => {
-          const x = rand(as, 1);
-          const y = rand(bs, 2);
-          const w = rand(tf.matMul(x, y, tA, tB).shape, 3);
-          return tf.grads((p: Tensor, q: Tensor) => tf.sum(tf.mul(tf.matMul(p, q, tA, tB), w)))([x, y]);
-        });
-      });
-    }
-  }
-}
+const FUSED_CASES = fusedMatMulCases(
+  [
+    { a: [9, 13], b: [13, 6] },
+    { a: [3, 9, 13], b: [3, 13, 6] },
+    { a: [3, 9, 13], b: [1, 13, 6] },
+    { a: [130, 70], b: [70, 90] },
+  ],
+  [[false, false], [true, true], [false, true]],
+  [null, ['N'], [1], [1, 'N'], ['M', 'N']],
+  ['linear', 'relu', 'sigmoid'],
+);
+
+/** Softmax on the last axis, float32: native (forward rows); gradients; edge cases. */
+const SOFTMAX_SHAPES = [[5], [3, 7], [2, 3, 33], [64, 8000], [2, 4, 64, 64]];
+const SOFTMAX_CASES: KernelCase[] = SOFTMAX_SHAPES.flatMap((shape): KernelCase[] => [
+  { kernel: 'Softmax', name: JSON.stringify(shape), op: 'softmax', inputs: [{ shape, seed: 21, scale: 9 }] },
+  { kernel: 'Softmax', name: `${JSON.stringify(shape)} gradient`, op: 'softmax', inputs: [{ shape, seed: 23, scale: 4 }], check: 'grad', gradSeed: 22 },
+]);
+const SOFTMAX_EDGE_CASES: KernelCase[] = [
+  { kernel: 'Softmax', name: 'empty', op: 'softmax', inputs: [zeros([0, 5])] },
+  { kernel: 'Softmax', name: '-inf', op: 'softmax', inputs: [{ shape: [2, 2], values: [0, -Infinity, 1, -Infinity] }] },
+];
 
 describe('engine: native-backed wasm BatchMatMul / _FusedMatMul / Softmax vs cpu', () => {
   const counter: { calls: number; softmax?: number } = { calls: 0 };
@@ -602,13 +555,9 @@ describe('engine: native-backed wasm BatchMatMul / _FusedMatMul / Softmax vs cpu
     tf.setBackend('wasm');
   });
 
-  matmulSuite('native', () => built, counter);
-
-  it('zero-sized dims', () => {
-    compare('K=0', () => tf.matMul(tf.zeros([3, 0]), tf.zeros([0, 4])));
-    compare('M=0', () => tf.matMul(tf.zeros([2, 0, 5]), tf.zeros([2, 5, 4])));
-    compare('batch 0', () => tf.matMul(tf.zeros([0, 3, 5]), tf.zeros([0, 5, 4])));
-  });
+  for (const c of [...MATMUL_CASES, ...FUSED_CASES]) it(`native ${label(c)}`, () => checkNative(c, () => counter.calls, () => built));
+  for (const c of SOFTMAX_CASES) it(`native ${label(c)}`, () => checkNative(c, () => counter.softmax ?? 0, () => built));
+  for (const c of [...EMPTY_MATMUL_CASES, ...SOFTMAX_EDGE_CASES]) it(label(c), () => checkCase(c));
 
   it('leaves no tensors or heap registrations behind', () => {
     tf.setBackend('wasm');
@@ -638,64 +587,6 @@ describe('engine: native-backed wasm BatchMatMul / _FusedMatMul / Softmax vs cpu
       expect(again).toEqual(first);
     });
   });
-
-  it('Softmax runs natively (last axis, float32) and matches cpu, with its gradient', () => {
-    for (const shape of [[5], [3, 7], [2, 3, 33], [64, 8000], [2, 4, 64, 64]]) {
-      const before = counter.softmax ?? 0;
-      compare(`softmax ${JSON.stringify(shape)}`, () => tf.softmax(tf.mul(rand(shape, 21), 9)));
-      expect((counter.softmax ?? 0) > before, 'ran natively').toBe(built);
-      compare(`softmax grad ${JSON.stringify(shape)}`, () =>
-        tf.grad((x: Tensor) => tf.sum(tf.mul(tf.softmax(x), rand(shape, 22))))(tf.mul(rand(shape, 23), 4)),
-      );
-    }
-    compare('softmax empty', () => tf.softmax(tf.zeros([0, 5])));
-    compare('softmax -inf', () => tf.softmax(tf.tensor2d([0, -Infinity, 1, -Infinity], [2, 2])));
-  });
-
-  const acts = ['linear', 'relu', 'relu6', 'sigmoid', 'elu', 'leakyrelu', 'prelu'] as const;
-  for (const { a, b } of [
-    { a: [9, 13], b: [13, 6] },
-    { a: [3, 9, 13], b: [3, 13, 6] },
-    { a: [3, 9, 13], b: [1, 13, 6] },
-    { a: [130, 70], b: [70, 90] },
-  ]) {
-    for (const [tA, tB] of [[false, false], [true, true], [false, true]] as Array<[boolean, boolean]>) {
-      it(`_FusedMatMul ${JSON.stringify(a)}x${JSON.stringify(b)} tA=${tA} tB=${tB}: biases x activations, gradients`, () => {
-        const N = b[b.length - 1];
-        const M = a[a.length - 2];
-        for (const activation of acts) {
-          for (const biasShape of [null, [N], [1], [1, N], [M, N]]) {
-            const before = counter.calls;
-            compare(`${activation} bias=${JSON.stringify(biasShape)}`, () =>
-              tf.fused.matMul({
-                a: rand(tShape(a, tA), 1),
-                b: rand(tShape(b, tB), 2),
-                transposeA: tA,
-                transposeB: tB,
-                bias: biasShape ? rand(biasShape, 3) : undefined,
-                activation,
-                preluActivationWeights: activation === 'prelu' ? rand([N], 4) : undefined,
-                leakyreluAlpha: 0.15,
-              }),
-            );
-            expect(counter.calls > before, 'ran natively').toBe(built);
-          }
-        }
-        for (const activation of ['linear', 'relu', 'sigmoid'] as const) {
-          compare(`fused grad ${activation}`, () => {
-            const x = rand(tShape(a, tA), 1);
-            const y = rand(tShape(b, tB), 2);
-            const bias = rand([N], 3);
-            const w = rand(tf.fused.matMul({ a: x, b: y, transposeA: tA, transposeB: tB }).shape, 5);
-            const f = (p: Tensor, q: Tensor, r: Tensor) =>
-              tf.sum(tf.mul(tf.fused.matMul({ a: p, b: q, transposeA: tA, transposeB: tB, bias: r, activation }), w));
-            if (a.length === 3 && a[0] !== b[0]) return [f(x, y, bias)]; // broadcast: forward only
-            return tf.grads(f)([x, y, bias]);
-          });
-        }
-      });
-    }
-  }
 });
 
 describe('engine: installKernels selects native or wasm-custom matmul', () => {
@@ -711,7 +602,7 @@ describe('engine: installKernels selects native or wasm-custom matmul', () => {
   });
 
   // the wasm (XNNPACK) path stays correct and is what { native: false } runs
-  matmulSuite('wasm-custom', () => false, counter);
+  for (const c of MATMUL_CASES) it(`wasm-custom ${label(c)}`, () => checkNative(c, () => counter.calls, () => false));
 
   it('native again by default; stock when BatchMatMul is not listed', () => {
     installKernels(tf, 'all');
