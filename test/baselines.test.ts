@@ -183,7 +183,7 @@ describe('baselines on a synthetic 4-cluster dataset', () => {
     expect((ev.json as { metrics: { RMSE: number } }).metrics.RMSE).toBeGreaterThan(0);
     const bad = cli(['eval', dsDir, '--model', out, '--task', 'direct']);
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/refit it with --split sequential/);
+    expect(bad.stderr).toMatch(/refit it on the sequential split/);
   });
 });
 

@@ -58,7 +58,7 @@ const card = (kind: string): ModelCard => ({
   fit: { seconds: 0, peakRssMB: 0, seed: 0 }, createdBy: 'test',
 });
 
-const NO_P5 = 'no generative (P5) model loaded; start serve with --model <p5 model>';
+const NO_P5 = "no generative (P5) model loaded; this route needs a P5 model as the server's generator";
 
 describe('p5rec serve', () => {
   let tmp: string;
@@ -356,23 +356,23 @@ describe('p5rec serve', () => {
   it('model paths cannot escape --model-root (.., absolute, symlinked folders or files)', () => {
     expect(confineModelDir(root, 'pop')).toBe(join(root, 'pop'));
     expect(confineModelDir(root, join(root, 'pop'))).toBe(join(root, 'pop'));
-    expect(() => confineModelDir(root, '../ml')).toThrow(/resolves to .*ml, outside --model-root/);
-    expect(() => confineModelDir(root, join(tmp, 'ml'))).toThrow(/outside --model-root/);
-    expect(() => confineModelDir(root, 'pop/../../ml')).toThrow(/outside --model-root/);
+    expect(() => confineModelDir(root, '../ml')).toThrow(/resolves to .*ml, outside the model root/);
+    expect(() => confineModelDir(root, join(tmp, 'ml'))).toThrow(/outside the model root/);
+    expect(() => confineModelDir(root, 'pop/../../ml')).toThrow(/outside the model root/);
     symlinkSync(join(tmp, 'ml'), join(root, 'escape'));
-    expect(() => confineModelDir(root, 'escape')).toThrow(/is a symlink to .*ml, outside --model-root/);
+    expect(() => confineModelDir(root, 'escape')).toThrow(/is a symlink to .*ml, outside the model root/);
     // A folder inside the root whose model.json links outside it.
     mkdirSync(join(tmp, 'outside'));
     copyFileSync(join(root, 'pop', 'model.json'), join(tmp, 'outside', 'model.json'));
     mkdirSync(join(root, 'sneaky'));
     symlinkSync(join(tmp, 'outside', 'model.json'), join(root, 'sneaky', 'model.json'));
-    expect(() => confineModelDir(root, 'sneaky')).toThrow(/model file model.json .* outside --model-root/);
+    expect(() => confineModelDir(root, 'sneaky')).toThrow(/model file model.json .* outside the model root/);
     // A link that stays inside the root is fine.
     symlinkSync(join(root, 'pop'), join(root, 'alias'));
     expect(confineModelDir(root, 'alias')).toBe(join(root, 'pop'));
-    expect(() => confineModelDir(join(tmp, 'no-such-root'), 'pop')).toThrow(/--model-root does not exist/);
+    expect(() => confineModelDir(join(tmp, 'no-such-root'), 'pop')).toThrow(/the model root does not exist/);
     expect(() => confineModelDir(root, 'missing')).toThrow(/does not exist/);
-    expect(() => loadServedModels(ds, ['../ml'], { modelRoot: root })).toThrow(/outside --model-root/);
+    expect(() => loadServedModels(ds, ['../ml'], { modelRoot: root })).toThrow(/outside the model root/);
     expect(() => loadServedModels(ds, ['pop', 'alias=pop', 'pop'], { modelRoot: root })).toThrow(/two models are named 'pop'/);
     expect(parseModelSpec('a/b/pop')).toEqual({ name: 'pop', dir: 'a/b/pop' });
     expect(parseModelSpec('best=a/b=c')).toEqual({ name: 'best', dir: 'a/b=c' });
@@ -424,7 +424,7 @@ describe('p5rec serve', () => {
     } finally {
       await s.app.close();
     }
-    await expect(startServe({ dataset: join(tmp, 'no-dataset'), models: ['../ml'], modelRoot: root, host: '127.0.0.1', port: 0 })).rejects.toThrow(/outside --model-root/);
+    await expect(startServe({ dataset: join(tmp, 'no-dataset'), models: ['../ml'], modelRoot: root, host: '127.0.0.1', port: 0 })).rejects.toThrow(/outside the model root/);
     await expect(startServe({ dataset: join(tmp, 'ml'), models: [], host: '127.0.0.1', port: 0 })).rejects.toThrow(/at least one model/);
   });
 });
@@ -464,7 +464,7 @@ const p = new Command('p5rec').exitOverride(); registerServeCommand(p); await p.
 
       const bad = await collect(start(['--dataset', data, '--model', '../ml', '--model-root', join(tmp, 'models'), '--port', '0', '--json'])).exited;
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/^p5rec: error: field 'model': model path '\.\.\/ml' resolves to .*, outside --model-root/m);
+      expect(bad.stderr).toMatch(/^p5rec: error: field 'model': model path '\.\.\/ml' resolves to .*, outside the model root/m);
       expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, field: 'model' });
     } finally {
       rmSync(tmp, { recursive: true, force: true });

@@ -96,7 +96,7 @@ describe.skipIf(!haveChromium)('web page in headless Chromium', () => {
     // Clicking an item asks for P5's explanation; without a P5 model the 501 is shown as a message.
     await page.locator('#recs .model[data-model="pop"] li .item').first().click();
     await page.locator('#explain-text.unavailable').waitFor();
-    expect(await page.locator('#explain-text').textContent()).toBe('No explanation: no generative (P5) model loaded; start serve with --model <p5 model>');
+    expect(await page.locator('#explain-text').textContent()).toBe("No explanation: no generative (P5) model loaded; this route needs a P5 model as the server's generator");
     expect(await page.locator('#explain').isVisible()).toBe(true);
     expect(await page.locator('#auth').isVisible()).toBe(false);
 

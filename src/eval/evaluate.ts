@@ -43,7 +43,7 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   if (!rec.tasks.includes(task)) throw new InputError(`model '${rec.kind}' cannot do the ${task} task (it does: ${rec.tasks.join(', ')})`, { field: 'task' });
   const wantSplit = task === 'rating' ? 'rating' : 'sequential';
   if (rec.trainSplit !== wantSplit && rec.trainSplit !== 'both') {
-    throw new InputError(`model '${rec.kind}' was trained on the ${rec.trainSplit} split, whose training part contains the ${task} task's held-out items; refit it with --split ${wantSplit}`, { field: 'task' });
+    throw new InputError(`model '${rec.kind}' was trained on the ${rec.trainSplit} split, whose training part contains the ${task} task's held-out items; refit it on the ${wantSplit} split`, { field: 'task' });
   }
   const t0 = Date.now();
   if (task === 'rating') {

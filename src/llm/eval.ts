@@ -147,13 +147,13 @@ export async function runLlmEval(ds: Dataset, client: LLMClient, o: LlmEvalOptio
   const topK = o.topK ?? (task === 'sequential' ? 20 : 10);
   // Demonstrations come from other users: asking for more than exist would search for them forever.
   if (!(Number.isInteger(shots) && shots >= 0)) throw new InputError(`shots must be an integer >= 0, got ${shots}`, { field: 'shots' });
-  if (shots > ds.numUsers - 1) throw new InputError(`--shots ${shots} is more than the ${ds.numUsers - 1} other users who can give demonstrations`, { field: 'shots' });
+  if (shots > ds.numUsers - 1) throw new InputError(`shots ${shots} is more than the ${ds.numUsers - 1} other users who can give demonstrations`, { field: 'shots' });
   const prompts = o.prompts ?? loadPromptSet();
   const builder = new PromptBuilder(ds, prompts, { shots, historyLength: o.historyLength ?? 10, topK, seed, titleMaxChars: o.titleMaxChars ?? 100, reviewMaxChars: o.reviewMaxChars ?? 2000, domain: o.domain });
   const ask = { refineRetries: o.refineRetries ?? 2, maxTokens: o.maxTokens ?? MAX_TOKENS[task], temperature: o.temperature ?? 0, onProviderError: o.onProviderError ?? 'fail' } as const;
   const concurrency = o.concurrency ?? 4;
   const usesCandidates = task === 'direct' || (task === 'sequential' && sequentialMode === 'candidates');
-  if (positiveAt !== 'random' && !usesCandidates) throw new InputError(`--positive-at applies to tasks that show candidates (direct, or sequential with --sequential-mode candidates), not ${task}`, { field: 'positiveAt' });
+  if (positiveAt !== 'random' && !usesCandidates) throw new InputError(`positiveAt applies to tasks that show candidates (direct, or sequential with sequentialMode 'candidates'), not ${task}`, { field: 'positiveAt' });
   const ratingScale = o.ratingScale ?? { min: 1, max: 5 };
 
   let result: EvalResult | { task: LlmTask; split: EvalSplit; protocol: string; metrics: Record<string, number>; count: number; seconds: number };

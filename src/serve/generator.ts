@@ -81,4 +81,4 @@ export function defaultPrompt(task: GenerativeTask, f: PromptFields): string {
   return `Write a short sentence to summarize the following product review${f.user ? ` from ${f.user}` : ''} : ${f.review}`;
 }
 
-export const NO_GENERATOR = 'no generative (P5) model loaded; start serve with --model <p5 model>';
+export const NO_GENERATOR = "no generative (P5) model loaded; this route needs a P5 model as the server's generator";

@@ -13,7 +13,7 @@ export interface ServedModel {
   dir?: string;
 }
 
-/** `--model` values: `DIR` (named after the folder) or `NAME=DIR`. */
+/** A model spec: `DIR` (named after the folder) or `NAME=DIR` (the CLI's `--model` values). */
 export interface ModelSpec {
   name: string;
   dir: string;
@@ -27,8 +27,8 @@ export function parseModelSpec(spec: string): ModelSpec {
   const named = eq > 0 && !/[\\/]/.test(spec.slice(0, eq));
   const dir = named ? spec.slice(eq + 1) : spec;
   const name = named ? spec.slice(0, eq) : basename(resolve(dir));
-  if (!dir) throw new InputError(`--model '${spec}' has no folder`, { field: 'model' });
-  if (!NAME.test(name)) throw new InputError(`model name '${name}' must be 1-64 letters, digits, '.', '_' or '-' (name it with --model NAME=DIR)`, { field: 'model' });
+  if (!dir) throw new InputError(`model spec '${spec}' has no folder`, { field: 'model' });
+  if (!NAME.test(name)) throw new InputError(`model name '${name}' must be 1-64 letters, digits, '.', '_' or '-' (name it as NAME=DIR)`, { field: 'model' });
   return { name, dir };
 }
 
@@ -44,21 +44,21 @@ function inside(root: string, p: string): boolean {
  */
 export function confineModelDir(root: string, dir: string): string {
   const rootAbs = resolve(root);
-  if (!existsSync(rootAbs)) throw new NotFoundError('--model-root does not exist', { file: rootAbs, field: 'model-root' });
+  if (!existsSync(rootAbs)) throw new NotFoundError('the model root does not exist', { file: rootAbs, field: 'model-root' });
   const rootReal = realpathSync(rootAbs);
   const abs = isAbsolute(dir) ? resolve(dir) : resolve(rootAbs, dir);
   if (!inside(rootAbs, abs) && !inside(rootReal, abs)) {
-    throw new InputError(`model path '${dir}' resolves to ${abs}, outside --model-root ${rootAbs}`, { field: 'model' });
+    throw new InputError(`model path '${dir}' resolves to ${abs}, outside the model root ${rootAbs}`, { field: 'model' });
   }
   if (!existsSync(abs)) throw new NotFoundError(`model folder '${dir}' does not exist`, { file: abs, field: 'model' });
   const real = realpathSync(abs);
   if (!inside(rootReal, real)) {
-    throw new InputError(`model path '${dir}' is a symlink to ${real}, outside --model-root ${rootReal}`, { field: 'model' });
+    throw new InputError(`model path '${dir}' is a symlink to ${real}, outside the model root ${rootReal}`, { field: 'model' });
   }
   for (const f of ['model.json', 'weights.safetensors']) {
     const p = join(real, f);
     if (existsSync(p) && !inside(rootReal, realpathSync(p))) {
-      throw new InputError(`model file ${f} in '${dir}' is a symlink to ${realpathSync(p)}, outside --model-root ${rootReal}`, { field: 'model' });
+      throw new InputError(`model file ${f} in '${dir}' is a symlink to ${realpathSync(p)}, outside the model root ${rootReal}`, { field: 'model' });
     }
   }
   return real;
@@ -71,7 +71,7 @@ export interface LoadModelsOptions {
 }
 
 /**
- * Load each `--model` once, in order (the first is the default). Fails on the
+ * Load each model spec once, in order (the first is the default). Fails on the
  * first bad spec with one clear error: an escaping path, a missing folder, a
  * model trained on another dataset, two models with one name.
  */
@@ -79,7 +79,7 @@ export function loadServedModels(ds: Dataset, specs: readonly (string | ModelSpe
   const out = new Map<string, ServedModel>();
   for (const s of specs) {
     const spec = typeof s === 'string' ? parseModelSpec(s) : s;
-    if (out.has(spec.name)) throw new InputError(`two models are named '${spec.name}'; name them with --model NAME=DIR`, { field: 'model' });
+    if (out.has(spec.name)) throw new InputError(`two models are named '${spec.name}'; name them as NAME=DIR`, { field: 'model' });
     const dir = opts.modelRoot ? confineModelDir(opts.modelRoot, spec.dir) : resolve(spec.dir);
     const t0 = Date.now();
     const { rec, card } = loadModel(dir, ds);
@@ -101,7 +101,7 @@ export function modelKinds(specs: readonly (string | ModelSpec)[], modelRoot?: s
   });
 }
 
-/** How a model folder is shown to API clients: relative to --model-root, or not at all (an absolute server path is not for clients). */
+/** How a model folder is shown to API clients: relative to the model root, or not at all (an absolute server path is not for clients). */
 export function displayPath(dir: string | undefined, modelRoot: string | undefined): string | undefined {
   if (!dir || !modelRoot) return undefined;
   const rel = relative(realpathSync(resolve(modelRoot)), dir);

@@ -59,7 +59,7 @@ export async function startServe(o: ServeOptions): Promise<Served> {
   const t0 = Date.now();
   const ds = await loadDataset(o.dataset);
   log(`dataset ${ds.manifest.name}: ${ds.numUsers} users, ${ds.numItems} items (${Date.now() - t0} ms)`);
-  if (!o.modelRoot) log('no --model-root: model paths are not confined to a folder');
+  if (!o.modelRoot) log('no modelRoot: model paths are not confined to a folder');
   const models = loadServedModels(ds, specs, { modelRoot: o.modelRoot, log });
   let generator: Generator | undefined;
   const p5Names = [...models].filter(([, m]) => m.card.kind === 'p5').map(([n]) => n);

@@ -118,7 +118,7 @@ export function createLlamaProvider(opts: LlamaProviderOptions): LLMProvider {
     const { contextText } = s.chat.chatWrapper.generateContextState({ chatHistory: history });
     const promptTokens = contextText.tokenize(s.model.tokenizer).length;
     if (promptTokens + req.maxTokens > s.context.contextSize) {
-      throw new LLMError(`prompt of ${promptTokens} tokens + ${req.maxTokens} to generate exceeds the context size ${s.context.contextSize} (raise --context-size, or shorten the prompt: --history, --title-max-chars)`, { kind: 'context_overflow' });
+      throw new LLMError(`prompt of ${promptTokens} tokens + ${req.maxTokens} to generate exceeds the context size ${s.context.contextSize} (raise contextSize, or shorten the prompt: historyLength, titleMaxChars)`, { kind: 'context_overflow' });
     }
     const grammar = req.jsonSchema ? await grammarFor(s, req.jsonSchema.schema) : undefined;
     const before = s.sequence.tokenMeter.getState();
