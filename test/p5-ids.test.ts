@@ -19,7 +19,7 @@ import { P5Recommender, DEFAULT_P5_SETTINGS } from '../src/p5/recommender.js';
 import { trainP5 } from '../src/p5/train.js';
 import { AdamW } from '../src/train/adamw.js';
 import { cooccurrenceEmbeddings } from '../src/p5/item-init.js';
-import { jacobiEigen } from '../src/data/collaborative.js';
+import { jacobiEigen } from '../src/util/linalg.js';
 import { TRAIN } from '../src/data/splits.js';
 
 const MI_REVIEWS = join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
