@@ -9,7 +9,7 @@ import { cli, ROOT, tempDir } from './helpers/cli.js';
 import { initEngine } from '../src/engine/backend.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { loadPromptCollection, type PromptCollection } from '../src/prompts/templates.js';
-import { renderPairPrompt, renderUserPrompt } from '../src/prompts/instances.js';
+import { renderPairPrompt, renderUserPrompt } from '../src/prompts/render.js';
 import { buildIdView, idTokens, type IdView } from '../src/prompts/ids.js';
 import { T5Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { resolveT5Config } from '../src/models/t5/config.js';
