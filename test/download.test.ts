@@ -253,7 +253,7 @@ describe('downloadDataset', () => {
       'http://snap.stanford.edu/data/amazon/productGraph/categoryFiles/meta_Beauty.json.gz',
     ]);
     expect(planDownload('movielens-1m', { baseUrl: 'http://mirror/x/' }).files[0]).toMatchObject({ url: 'http://mirror/x/ml-1m.zip', md5: 'c4d9eecfca2ab87c1945afe126590906' });
-    expect(() => planDownload('amazon-2014')).toThrow(/needs --category/);
+    expect(() => planDownload('amazon-2014')).toThrow(/needs a category/);
     expect(() => planDownload('amazon-2014', { category: 'Shoes' })).toThrow(/unknown amazon-2014 category 'Shoes'/);
     expect(() => planDownload('movielens-100k', { category: 'Beauty' })).toThrow(/only applies/);
     expect(() => planDownload('netflix')).toThrow(/unknown dataset 'netflix'/);

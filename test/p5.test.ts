@@ -5,7 +5,7 @@ import { BEAUTY, cli, MI_REVIEWS, MOVIELENS, tempDir } from './helpers/cli.js';
 import { initEngine } from '../src/engine/backend.js';
 import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { loadPromptCollection, type PromptCollection } from '../src/prompts/templates.js';
-import { evaluationInstances } from '../src/prompts/instances.js';
+import { evaluationInstances } from '../src/prompts/eval-instances.js';
 import { T5Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { resolveT5Config } from '../src/models/t5/config.js';
 import { T5Model } from '../src/models/t5/model.js';

@@ -13,7 +13,10 @@ import {
   type PromptCollection,
   type PromptTemplate,
 } from '../src/prompts/templates.js';
-import { evaluationInstances, IndexPermutation, trainingInstances, type PromptInstance } from '../src/prompts/instances.js';
+import { evaluationInstances } from '../src/prompts/eval-instances.js';
+import { IndexPermutation } from '../src/prompts/permutation.js';
+import { trainingInstances } from '../src/prompts/training-instances.js';
+import type { PromptInstance } from '../src/prompts/stream.js';
 import { writeInstancesJsonl } from '../src/prompts/export.js';
 import { gunzipSync } from 'node:zlib';
 import { registerPromptsCommands } from '../src/cli/prompts.js';

@@ -53,14 +53,14 @@ async function runImport(flags: ImportFlags, inputs: (string | undefined)[], rea
       name: flags.name,
       seed: parseIntFlag('seed', flags.seed, DEFAULT_SEED, 0),
       kcore: parseIntFlag('kcore', flags.kcore, 0, 0),
-      itemIndex: parseIndexing(flags.itemIndex, ITEM_INDEXINGS, 'item-index'),
-      userIndex: parseIndexing(flags.userIndex, USER_INDEXINGS, 'user-index'),
+      itemIndex: parseIndexing(flags.itemIndex, ITEM_INDEXINGS, 'itemIndex'),
+      userIndex: parseIndexing(flags.userIndex, USER_INDEXINGS, 'userIndex'),
       negatives: parseIntFlag('negatives', flags.negatives, NEGATIVES, 0),
       force: flags.force,
       log,
     };
     // Fail on an existing output (or one that --force may not replace) before reading gigabytes of input.
-    checkReplaceable(opts.out, { overwrite: opts.force, kind: DATASET_OUTPUT });
+    checkReplaceable(opts.out, { force: opts.force, kind: DATASET_OUTPUT });
     for (const input of inputs) {
       if (!input) continue;
       const rel = relative(resolve(opts.out), resolve(input));

@@ -31,7 +31,7 @@ import { auditLeak } from '../data/audit.js';
 import { P5recError } from '../errors.js';
 import { runEnv } from '../eval/run-env.js';
 import { mostFrequentAnswer, textMetrics, textStandardErrors, type TextTask } from '../p5/evaluate-text.js';
-import { evaluationInstances } from '../prompts/instances.js';
+import { evaluationInstances } from '../prompts/eval-instances.js';
 import { loadPromptCollection } from '../prompts/templates.js';
 import { isBeauty } from '../eval/published.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';

@@ -76,7 +76,7 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
   left.forEach((i, k) => (keep[i] = keepLeft[k]));
   const users = histories.map((rows) => rows.filter((i) => keep[i])).filter((rows) => rows.length > 0);
   const kept = users.reduce((s, r) => s + r.length, 0);
-  if (kept === 0) throw new InputError(`--kcore ${kcore} removes every interaction`);
+  if (kept === 0) throw new InputError(`a ${kcore}-core removes every interaction`, { field: 'kcore' });
 
   // Final indices: users in first-appearance order, items in first appearance
   // along those histories (P5's own numbering).
@@ -220,7 +220,7 @@ export async function buildDataset(raw: RawDataset, opts: BuildOptions): Promise
       manifest.contents[file] = { bytes: statSync(path).size, rows: count, sha256: await sha256File(path) };
     }
     writeFileAtomic(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  }, { overwrite: opts.force, kind: DATASET_OUTPUT });
+  }, { force: opts.force, kind: DATASET_OUTPUT });
   log(`wrote ${opts.out} in ${((Date.now() - t0) / 1000).toFixed(2)}s`);
   return manifest;
 }

@@ -111,13 +111,13 @@ export function planDownload(dataset: string, opts: { category?: string; baseUrl
   if (!spec) throw new InputError(`unknown dataset '${dataset}'; available: ${Object.keys(DATASETS).join(', ')}`, { field: 'dataset' });
   let category: string | undefined;
   if (spec.categories) {
-    if (!opts.category) throw new InputError(`${spec.id} needs --category, one of: ${spec.categories.join(', ')}`, { field: 'category' });
+    if (!opts.category) throw new InputError(`${spec.id} needs a category, one of: ${spec.categories.join(', ')}`, { field: 'category' });
     // Accept `beauty`, `musical-instruments`, `Toys and Games`: compare letters only.
     const key = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
     category = spec.categories.find((c) => key(c) === key(opts.category as string));
     if (!category) throw new InputError(`unknown ${spec.id} category '${opts.category}'; one of: ${spec.categories.join(', ')}`, { field: 'category' });
   } else if (opts.category) {
-    throw new InputError(`--category only applies to datasets split by category (amazon-2014), not ${spec.id}`, { field: 'category' });
+    throw new InputError(`only applies to datasets split by category (amazon-2014), not ${spec.id}`, { field: 'category' });
   }
   const base = (opts.baseUrl ?? spec.baseUrl).replace(/\/+$/, '');
   const files = spec.files(category).map((f) => ({ ...f, url: `${base}/${encodeURIComponent(f.name)}` }));

@@ -26,7 +26,7 @@ export function requireId(rec: Rec, field: string, at: Where): string {
  */
 export function refuseInvalidUtf8(rec: Rec, at: Where): never {
   const hit = Object.entries(rec).find(([, v]) => JSON.stringify(v ?? null).includes('\uFFFD'));
-  throw new InputError('invalid UTF-8 (not a UTF-8 file? pass --encoding latin1 for Latin-1)', { ...at, ...(hit ? { field: hit[0] } : {}) });
+  throw new InputError("invalid UTF-8 (not a UTF-8 file? set 'encoding' to latin1 for Latin-1)", { ...at, ...(hit ? { field: hit[0] } : {}) });
 }
 
 /** Decimal notation only: Number() would also read '0x5', '0b1', ' ' and 'Infinity'. */

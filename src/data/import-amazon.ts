@@ -84,10 +84,10 @@ export function parseLine(line: Line, at: Where): Record<string, unknown> {
   return rec;
 }
 
-/** Encoding flag value → a known encoding, or a one-line error. */
+/** An `encoding` option value → a known encoding, or a one-line error naming the field. */
 export function parseEncoding(v: string | undefined): Encoding {
   const e = (v ?? 'utf8').toLowerCase().replace(/^utf-8$/, 'utf8').replace(/^(iso-8859-1|latin-1)$/, 'latin1');
-  if (e !== 'utf8' && e !== 'latin1') throw new InputError(`--encoding must be utf8 or latin1, got '${v}'`);
+  if (e !== 'utf8' && e !== 'latin1') throw new InputError(`must be utf8 or latin1, got '${v}'`, { field: 'encoding' });
   return e;
 }
 

@@ -7,8 +7,9 @@ export type ItemIndexing = (typeof ITEM_INDEXINGS)[number];
 export const USER_INDEXINGS = ['random', 'sequential'] as const;
 export type UserIndexing = (typeof USER_INDEXINGS)[number];
 
-export function parseIndexing<T extends string>(value: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new InputError(`--${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+/** `value` if it is one of `allowed`, else an InputError naming `field` (the option it came from). */
+export function parseIndexing<T extends string>(value: string, allowed: readonly T[], field: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new InputError(`must be one of ${allowed.join(', ')}, got '${value}'`, { field });
   return value as T;
 }
 

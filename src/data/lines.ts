@@ -132,7 +132,7 @@ export async function* readLines(path: string, opts: { encoding?: Encoding; allo
       try {
         yield { text: chomp(utf8.decode(b)), no };
       } catch {
-        if (!opts.allowInvalid) throw new InputError(`invalid UTF-8 at byte ${firstBadByte(b) + 1} of the line (not a UTF-8 file? pass --encoding latin1 for Latin-1)`, { file: path, line: no });
+        if (!opts.allowInvalid) throw new InputError(`invalid UTF-8 at byte ${firstBadByte(b) + 1} of the line (not a UTF-8 file? set 'encoding' to latin1 for Latin-1)`, { file: path, line: no });
         yield { text: chomp(utf8Lossy.decode(b)), no, invalid: true };
       }
       start = nl + 1;

@@ -121,6 +121,6 @@ export async function writeReport(runs: Run[], out: string, force = false): Prom
     writeFileAtomic(join(tmp, 'report.md'), renderMarkdown(tables, header, curves));
     writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify({ header, tables, curves, runs }, null, 2)}\n`);
     writeFileAtomic(join(tmp, 'report.html'), renderHtml(tables, header, curves));
-  }, { overwrite: force, kind: REPORT_OUTPUT });
+  }, { force, kind: REPORT_OUTPUT });
   return { tables, files: ['report.md', 'report.json', 'report.html'].map((f) => join(out, f)) };
 }

@@ -9,7 +9,8 @@
  */
 import type { Dataset } from '../data/dataset.js';
 import { InputError } from '../errors.js';
-import { trainingInstances, type TrainingOptions } from '../prompts/instances.js';
+import { trainingInstances } from '../prompts/training-instances.js';
+import type { TrainingOptions } from '../prompts/stream.js';
 import type { PromptCollection, PromptTask } from '../prompts/templates.js';
 import type { T5Tokenizer } from '../tokenizer/tokenizer.js';
 import { throwIfStopped } from '../train/stop.js';

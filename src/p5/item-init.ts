@@ -20,7 +20,7 @@
  */
 import type { Dataset } from '../data/dataset.js';
 import { VALID } from '../data/splits.js';
-import { applyBlock, jacobiEigen, orthonormalize, type Operator } from '../data/collaborative.js';
+import { applyBlock, jacobiEigen, orthonormalize, type Operator } from '../util/linalg.js';
 import { Rng } from '../util/rng.js';
 import { DEFAULT_SEED } from '../defaults.js';
 

@@ -13,7 +13,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { InputError } from '../errors.js';
 import type { T5Model } from '../models/t5/model.js';
-import { renderPairPrompt, renderUserPrompt } from '../prompts/instances.js';
+import { renderPairPrompt, renderUserPrompt } from '../prompts/render.js';
 import type { PromptCollection, PromptTemplate } from '../prompts/templates.js';
 import { PLACEHOLDERS, renderTemplate } from '../prompts/templates.js';
 import { plainIds, templateFor, type IdView } from '../prompts/ids.js';

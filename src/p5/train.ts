@@ -17,7 +17,7 @@ import { resolveT5Config, type T5Config } from '../models/t5/config.js';
 import { loadT5, saveT5 } from '../models/t5/checkpoint.js';
 import { T5Model } from '../models/t5/model.js';
 import { tf } from '../engine/backend.js';
-import { trainingInstances } from '../prompts/instances.js';
+import { trainingInstances } from '../prompts/training-instances.js';
 import { buildIdView, checkIdView, idTokens, plainIds, type IdView, type ItemIndexing } from '../prompts/ids.js';
 import type { PromptCollection, PromptTask } from '../prompts/templates.js';
 import { evaluate } from '../eval/evaluate.js';

@@ -8,7 +8,7 @@ import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'nod
 import { createGzip } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import type { PromptInstance } from './instances.js';
+import type { PromptInstance } from './stream.js';
 import type { PromptTask } from './templates.js';
 
 export interface WriteResult {

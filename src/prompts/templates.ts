@@ -278,14 +278,15 @@ export function parseTaskWeights(value: string | undefined, field = 'weights'): 
   return out;
 }
 
-export function parseTaskList(value: string | undefined, flag = 'tasks'): PromptTask[] | undefined {
+/** `sequential,review` → tasks (`traditional` is P5's name for direct), deduplicated; errors name `field`. */
+export function parseTaskList(value: string | undefined, field = 'tasks'): PromptTask[] | undefined {
   if (value === undefined) return undefined;
   const out: PromptTask[] = [];
   for (const raw of value.split(',').map((s) => s.trim()).filter(Boolean)) {
     const t = raw === 'traditional' ? 'direct' : raw;
-    if (!PROMPT_TASKS.includes(t as PromptTask)) throw new InputError(`--${flag}: unknown task '${raw}' (tasks: ${PROMPT_TASKS.join(', ')})`);
+    if (!PROMPT_TASKS.includes(t as PromptTask)) throw new InputError(`unknown task '${raw}' (tasks: ${PROMPT_TASKS.join(', ')})`, { field });
     if (!out.includes(t as PromptTask)) out.push(t as PromptTask);
   }
-  if (!out.length) throw new InputError(`--${flag}: no task given`);
+  if (!out.length) throw new InputError('no task given', { field });
   return out;
 }

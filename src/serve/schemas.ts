@@ -232,7 +232,7 @@ export const modelsResponse = {
           kind: { type: 'string' },
           tasks: { type: 'array', items: { type: 'string' } },
           trainSplit: { type: 'string' },
-          path: { type: 'string', description: 'model folder, relative to the server's model root when one is set' },
+          path: { type: 'string', description: 'model folder, relative to the model root of the server, when one is set' },
           config: { type: 'object', additionalProperties: true },
           fit: { type: 'object', additionalProperties: true },
           capabilities: {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, write
 import { dirname, basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 
-/** What may be replaced under --force: the kind of output, and how to recognise one. */
+/** What may be replaced with `force`: the kind of output, and how to recognise one. */
 export interface OutputKind {
   /** e.g. 'p5rec dataset folder' */
   what: string;
@@ -15,13 +15,13 @@ export interface OutputKind {
 /**
  * Build an output folder in a sibling temp folder and rename it into place
  * only when `build` succeeds, so a failure never leaves a half-written output.
- * With `overwrite`, only an empty folder or one that `kind` recognises as
+ * With `force`, only an empty folder or one that `kind` recognises as
  * p5rec's own output is replaced, and by renames (old aside, new in, then
  * old removed), so no moment exists where neither is on disk. Temp folders
  * are removed on failure, on SIGINT/SIGTERM, and (if a killed run left one)
  * by the next run into the same parent.
  */
-export async function withAtomicDir<T>(out: string, build: (tmpDir: string) => Promise<T>, opts: { overwrite?: boolean; kind?: OutputKind } = {}): Promise<T> {
+export async function withAtomicDir<T>(out: string, build: (tmpDir: string) => Promise<T>, opts: { force?: boolean; kind?: OutputKind } = {}): Promise<T> {
   checkReplaceable(out, opts);
   const parent = dirname(out);
   mkdirSync(parent, { recursive: true });
@@ -52,15 +52,15 @@ export async function withAtomicDir<T>(out: string, build: (tmpDir: string) => P
   }
 }
 
-/** Refuse an existing target unless --force was given and it is empty or p5rec's own output. */
-export function checkReplaceable(out: string, opts: { overwrite?: boolean; kind?: OutputKind }): void {
+/** Refuse an existing target unless `force` is set and it is empty or p5rec's own output. Messages name the option `force`, as every caller (data build, report, the CLI's --force) calls it. */
+export function checkReplaceable(out: string, opts: { force?: boolean; kind?: OutputKind }): void {
   if (!existsSync(out)) return;
-  if (!opts.overwrite) throw new InputError('output folder already exists (pass --force to replace it)', { file: out });
-  if (!statSync(out).isDirectory()) throw new InputError('is a file, not an output folder; --force only replaces p5rec output (remove it yourself)', { file: out });
+  if (!opts.force) throw new InputError("output folder already exists (set 'force' to replace it)", { file: out });
+  if (!statSync(out).isDirectory()) throw new InputError("is a file, not an output folder; 'force' only replaces p5rec output (remove it yourself)", { file: out });
   if (readdirSync(out).length === 0) return;
   if (!opts.kind?.owns(out)) {
     const what = opts.kind ? `not a ${opts.kind.what} (no valid ${opts.kind.marker})` : 'not a folder p5rec wrote';
-    throw new InputError(`${what}; --force only replaces p5rec output (remove it yourself or pick another folder)`, { file: out });
+    throw new InputError(`${what}; 'force' only replaces p5rec output (remove it yourself or pick another folder)`, { file: out });
   }
 }
 

@@ -144,7 +144,7 @@ describe('--force replaces only what p5rec wrote', () => {
     copyFileSync(small(), input);
     const r = cli([...amazon(input), '--out', dir, '--force', '--quiet']);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toMatch(/^p5rec: error: .*mine: not a p5rec dataset folder \(no valid manifest\.json\); --force only replaces p5rec output/);
+    expect(r.stderr.trim()).toMatch(/^p5rec: error: .*mine: not a p5rec dataset folder \(no valid manifest\.json\); 'force' only replaces p5rec output/);
     expect(readdirSync(dir).sort()).toEqual(['notes', 'reviews.json']);
     expect(readFileSync(join(dir, 'notes', 'n.txt'), 'utf8')).toBe('keep');
   });
@@ -284,7 +284,7 @@ describe('ids are never merged silently', () => {
   const latin1Csv = (): string => file('latin1.csv', Buffer.from('u,i,r\nJosé,x,5\nJosë,y,4\nJosé,y,3\n', 'latin1'));
 
   it('a Latin-1 CSV read as UTF-8 is refused at the line and field', () => {
-    refused(csv(latin1Csv(), '--rating', 'r'), /latin1\.csv:2: field 'u': invalid UTF-8 .*--encoding latin1/);
+    refused(csv(latin1Csv(), '--rating', 'r'), /latin1\.csv:2: field 'u': invalid UTF-8 .*set 'encoding' to latin1/);
   });
 
   it('the same CSV with --encoding latin1 keeps José and Josë apart', async () => {
