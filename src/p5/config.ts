@@ -70,6 +70,9 @@ export const P5_DEFAULTS = deepFreeze({
   },
 });
 
+/** Validation while training, when asked for (`validate.every`): these users and patience unless given. */
+export const P5_VALIDATE_DEFAULTS = deepFreeze({ users: 1000, patience: 0 });
+
 type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Defaults = typeof P5_DEFAULTS;
@@ -260,7 +263,7 @@ export function resolveP5Options(o: P5RecipeOptions): ResolvedP5Config {
     seed: int('seed', pick(o.seed, D.loop.seed), 0),
     workers: int('workers', pick(o.workers, D.loop.workers), 1),
     checkpointEvery: int('checkpointEvery', pick(o.checkpointEvery, D.loop.checkpointEvery), 0),
-    validate: v ? { every: v.every, users: int('validate.users', v.users ?? 1000, 1), patience: int('validate.patience', v.patience ?? 0, 0) } : null,
+    validate: v ? { every: v.every, users: int('validate.users', v.users ?? P5_VALIDATE_DEFAULTS.users, 1), patience: int('validate.patience', v.patience ?? P5_VALIDATE_DEFAULTS.patience, 0) } : null,
     calibrateRatings: o.calibrateRatings !== false,
   };
 
