@@ -6,7 +6,7 @@
  * a model folder that is at once a HF T5 folder (config.json,
  * model.safetensors, tokenizer.json) and a p5rec model (model.json).
  *
- *   out/                 config.json  model.safetensors  tokenizer.json  model.json
+ *   out/                 config.json  model.safetensors  tokenizer.json  model.json  p5.json  recipe.json (./config.ts)
  *   out/train/           tokenizer.json  checkpoint/  train-log.jsonl  (resume state)
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
