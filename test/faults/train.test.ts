@@ -135,7 +135,7 @@ describe('fit', () => {
   it('refuses an unknown model kind, naming the known ones', () => {
     const r = cli(['fit', data, '--model', 'gpt5', '--out', join(tmp, 'fit-kind'), '--quiet']);
     expect(r.status).toBe(2);
-    expect(errorLine(r)).toMatch(/field 'model': unknown model 'gpt5' \(known: pop, .*sasrec\)/);
+    expect(errorLine(r)).toMatch(/field 'model': unknown model 'gpt5' \(known: pop, .*sasrec, p5\)/);
     expect(existsSync(join(tmp, 'fit-kind'))).toBe(false);
   });
 
@@ -215,7 +215,7 @@ describe('eval / predict / generate', () => {
     for (const args of [['eval', data, '--model', bad, '--task', 'sequential'], ['predict', bad, '--dataset', data, '--task', 'sequential', '--user', '#1']]) {
       const r = cli([...args, '--quiet']);
       expect(r.status).toBe(2);
-      expect(errorLine(r)).toBe(`p5rec: error: ${bad}/model.json: field 'kind': unknown model kind "x" (expected one of p5, pop, mf, mlp, bpr-mf, bpr-mlp, simplex, sasrec)`);
+      expect(errorLine(r)).toBe(`p5rec: error: ${bad}/model.json: field 'kind': unknown model kind "x" (expected one of pop, mf, mlp, bpr-mf, bpr-mlp, simplex, sasrec, p5)`);
     }
     expect(existsSync(join(bad, 'evals'))).toBe(false);
   });
