@@ -226,7 +226,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
 async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection, o: P5TrainOptions, cfg: ResolvedP5Config, init: ReturnType<typeof loadT5> | null, staged: boolean): Promise<P5TrainResult> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
-  const { model: m, optimizer: opt_, data: d, loop } = cfg;
+  const { model: m, optimizer: optim, data: d, loop } = cfg;
   const seed = loop.seed;
   const workDir = join(runDir, 'train');
   mkdirSync(workDir, { recursive: true });
@@ -296,13 +296,13 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     batchSize: loop.batchesPerStep,
     microBatchSize: 1,
     ...(loop.steps ? { steps: loop.steps } : { epochs: 1 }),
-    lr: opt_.lr,
+    lr: optim.lr,
     // 0 too is the base rate, as before the recipe was resolved in one place.
-    ...(opt_.embeddingLrScale && opt_.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? opt_.embeddingLrScale : 1) } : {}),
-    warmupRatio: opt_.warmupRatio,
-    eps: opt_.adamEps,
-    weightDecay: opt_.weightDecay,
-    clipNorm: opt_.clipNorm,
+    ...(optim.embeddingLrScale && optim.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? optim.embeddingLrScale : 1) } : {}),
+    warmupRatio: optim.warmupRatio,
+    eps: optim.adamEps,
+    weightDecay: optim.weightDecay,
+    clipNorm: optim.clipNorm,
     seed,
     outDir: workDir,
     checkpointEvery: loop.checkpointEvery,
@@ -419,7 +419,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
       format: MODEL_FORMAT,
       kind: 'p5',
       trainSplit,
-      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: loop.batchesPerStep, tokensPerBatch: d.tokensPerBatch, lr: opt_.lr, embeddingLrScale: opt_.embeddingLrScale, adamEps: opt_.adamEps, negatives: d.negatives, weights: d.weights, init: m.init } },
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: loop.batchesPerStep, tokensPerBatch: d.tokensPerBatch, lr: optim.lr, embeddingLrScale: optim.embeddingLrScale, adamEps: optim.adamEps, negatives: d.negatives, weights: d.weights, init: m.init } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
       fit: {
         seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec), examplesPerSec: Math.round(res.examplesPerSec),
