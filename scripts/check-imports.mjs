@@ -19,6 +19,7 @@ export const LAYERS = [
   ['models', 'tokenizer', 'prompts'],
   ['recommend/recommender.ts', 'recommend/card.ts', 'baselines', 'train', 'eval/metrics.ts'],
   ['p5', 'llm', 'eval'],
+  // The registry, store and fitModel sit above every model family (P5 included): they know all, none knows them.
   ['recommend'],
   ['serve'],
   ['cli', 'index.ts'],

@@ -10,6 +10,8 @@ this file only runs it, so the commands in docs/p5.md keep working:
 is `python3 -m p5rec.train ...` with python/ on the path (or after
 `pip install ./python`). On one device --batch-size is the global batch, as
 before; under torchrun it is per rank (--global-batch fixes the total).
+`--recipe MODEL/recipe.json` takes the optimizer, schedule and batch defaults
+from a model p5rec trained (the recipe it resolved), instead of repeating them.
 See `python3 -m p5rec.train --help` and docs/p5.md ("Going bigger").
 """
 import os
@@ -17,7 +19,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
-from p5rec.train import main  # noqa: E402
+from p5rec.train_args import parse_args  # noqa: E402
 
 if __name__ == "__main__":
+    # Arguments (and --help, and --recipe) first: they need no torch.
+    parse_args(sys.argv[1:])
+    from p5rec.train import main  # noqa: E402
+
     sys.exit(main())
+

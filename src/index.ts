@@ -27,6 +27,7 @@ export { saveModel, loadModel, readModelCard, type ModelCard } from './recommend
 // P5: prompts, training, the recommender, text evaluation.
 export { loadPromptCollection, type PromptCollection, type PromptTemplate, type PromptTask } from './prompts/templates.js';
 export { trainP5, type P5TrainOptions, type P5TrainResult } from './p5/train.js';
+export { P5_DEFAULTS, resolveP5Options, recipeJson, RECIPE_FILE, type ResolvedP5Config, type P5RecipeOptions } from './p5/config.js';
 export { P5Recommender, DEFAULT_P5_SETTINGS, type P5Settings } from './p5/recommender.js';
 export { evaluateText, textMetrics, textStandardErrors, type TextTask, type TextEvalResult } from './p5/evaluate-text.js';
 

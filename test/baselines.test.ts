@@ -163,9 +163,9 @@ describe('baselines on a synthetic 4-cluster dataset', () => {
   });
 
   it('rejects bad hyper-parameters with one clear message', async () => {
-    await expect(fitSpec(ds, SPECS[0], { dim: 0 })).rejects.toThrow(/--dim must be an integer/);
-    await expect(fitSpec(ds, SPECS[1], { layers: '16,x' })).rejects.toThrow(/--layers/);
-    await expect(fitSpec(ds, SPECS[4], { margin: 2 })).rejects.toThrow(/--margin/);
+    await expect(fitSpec(ds, SPECS[0], { dim: 0 })).rejects.toThrow(/dim must be an integer/);
+    await expect(fitSpec(ds, SPECS[1], { layers: '16,x' })).rejects.toThrow(/layers must be comma-separated/);
+    await expect(fitSpec(ds, SPECS[4], { margin: 2 })).rejects.toThrow(/margin must be a number in/);
   });
 
   it.skipIf(!existsSync(join(ROOT, 'dist/baselines/mf.js')))('CLI: fit --epochs 2, --resume to 3, then eval --json', () => {

@@ -151,6 +151,9 @@ describe('p5rec train / eval / predict / generate', () => {
     expect(Number.isFinite(JSON.parse(log[5]).loss)).toBe(true);
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     expect(cfg.d_model).toBe(64);
+    // The resolved recipe: the flags given, every other value the one default (src/p5/config.ts).
+    const recipe = JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'));
+    expect(recipe).toMatchObject({ format: 'p5rec-recipe', version: 1, model: { config: 'tiny', itemIds: 'plain' }, optimizer: { lr: 1e-3, adamEps: 1e-6, weightDecay: 0.01, warmupRatio: 0.05 }, data: { negatives: 4, maxSourceLength: 64, tokensPerBatch: 2048 }, loop: { epochs: 1, steps: 6, checkpointEvery: 3 } });
   });
 
   it('evaluates on every task through the shared harness, seen and unseen prompts', () => {

@@ -116,7 +116,7 @@ describe('sasrec', () => {
 
   it('rejects bad hyper-parameters and the rating split', async () => {
     await expect(sasrec.fit(ds, { ...SMALL, heads: 3 }, 'sequential', ctx())).rejects.toThrow(/divisible/);
-    await expect(sasrec.fit(ds, { ...SMALL, loss: 'mse' as never }, 'sequential', ctx())).rejects.toThrow(/--loss/);
+    await expect(sasrec.fit(ds, { ...SMALL, loss: 'mse' as never }, 'sequential', ctx())).rejects.toThrow(/loss must be ce or bce/);
     await expect(sasrec.fit(ds, SMALL, 'rating', ctx())).rejects.toThrow(/sequential/);
   });
 });

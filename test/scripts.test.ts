@@ -1,10 +1,11 @@
 // The analysis scripts that docs/p5.md quotes: the synthetic rating file and the
 // bias-only rating models.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, ROOT, tempDir } from './helpers/cli.js';
+import { recipeJson, resolveP5Options } from '../src/p5/config.js';
 
 function script(name: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(process.execPath, [join(ROOT, 'scripts', name), ...args], { encoding: 'utf8', cwd: ROOT });
@@ -51,5 +52,33 @@ describe('scripts/synthetic-ratings.mjs and scripts/rating-bias.mjs', () => {
     // ratings are a function of the item: item biases nearly explain them, user biases do not
     expect(by('item biases').test).toBeLessThan(0.3 * mean.test);
     expect(by('user biases').test).toBeGreaterThan(0.8 * mean.test);
+  });
+});
+
+// The PyTorch trainer's arguments need no torch: --help, and a recipe.json as its defaults.
+const python = spawnSync('python3', ['--version']).status === 0;
+describe.skipIf(!python)('scripts/hf_train_p5.py --recipe', () => {
+  const py = (args: string[]) => spawnSync('python3', args, { encoding: 'utf8', cwd: ROOT, env: { ...process.env, PYTHONPATH: join(ROOT, 'python') } });
+
+  it('shows --help without torch, --recipe among the options', () => {
+    const r = py([join(ROOT, 'scripts', 'hf_train_p5.py'), '--help']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('--recipe RECIPE');
+  });
+
+  it("takes the recipe's values as defaults, flags given still win, a bad recipe is an argument error", () => {
+    const tmp = tempDir('p5rec-recipe-');
+    const path = join(tmp, 'recipe.json');
+    const cfg = resolveP5Options({ lr: 5e-4, adamEps: 1e-8, weightDecay: 0.02, warmupRatio: 0.1, embeddingLrScale: 4, dropout: 0, epochs: 3, steps: 7, maxBatch: 32, batchesPerStep: 2, seed: 4 });
+    writeFileSync(path, JSON.stringify(recipeJson(cfg)));
+    const code = 'import json, sys\nfrom p5rec.train_args import parse_args\nprint(json.dumps(vars(parse_args(sys.argv[1:]))))';
+    const parsed = (args: string[]) => JSON.parse(py(['-c', code, '--model', 'M', ...args]).stdout) as Record<string, unknown>;
+    expect(parsed(['--recipe', path])).toMatchObject({ lr: 5e-4, adam_eps: 1e-8, weight_decay: 0.02, warmup: 0.1, embedding_lr_scale: 4, clip: 1, dropout: 0, epochs: 3, steps: 7, seed: 4, max_source: 512, batch_size: 64 });
+    expect(parsed(['--recipe', path, '--lr', '0.01', '--batch-size', '256'])).toMatchObject({ lr: 0.01, batch_size: 256, adam_eps: 1e-8 });
+    expect(parsed([])).toMatchObject({ lr: 1e-3, adam_eps: 1e-6, batch_size: 256, dropout: null });
+    writeFileSync(path, '{"format":"other"}');
+    const bad = py([join(ROOT, 'scripts', 'hf_train_p5.py'), '--model', 'M', '--recipe', path]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--recipe: .*not a p5rec recipe/);
   });
 });

@@ -11,8 +11,17 @@
 installed (`p5rec.BACKEND == "transformers"`); otherwise it is the package's own
 PyTorch T5 with the same parameter names and numbers (`"torch"`).
 """
-from .model import BACKEND, P5, P5_EXTRA, load_config
-from .tokenizer import P5Tokenizer, whole_word_ids
-
 __all__ = ["BACKEND", "P5", "P5_EXTRA", "P5Tokenizer", "load_config", "whole_word_ids"]
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562), so the torch-free modules (p5rec.recipe,
+# p5rec.train_args) load, and the trainer's --help answers, without torch.
+_LAZY = {"BACKEND": "model", "P5": "model", "P5_EXTRA": "model", "load_config": "model", "P5Tokenizer": "tokenizer", "whole_word_ids": "tokenizer"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

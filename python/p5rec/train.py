@@ -31,7 +31,6 @@ over 5% of the steps then linear decay, gradient clipping at 1.0, dropout
 from config.json (--dropout overrides). Progress goes to stderr; the last
 stdout line (rank 0) is a JSON summary.
 """
-import argparse
 import contextlib
 import json
 import math
@@ -48,8 +47,8 @@ from torch.utils.data import DataLoader
 from .data import PairStream, batches_in, count_pairs
 from .model import BACKEND, P5
 from .tokenizer import P5Tokenizer
+from .train_args import STATE_FILE, parse_args
 
-STATE_FILE = "hf-train-state.pt"
 LOG_FILE = "hf-train-log.jsonl"
 
 
@@ -112,38 +111,6 @@ def check_reference(model, ref, device, d):
             log(d, f"reference '{case['source'][:40]}…': max |Δlogit| {diff:.2e} (max |logit| {scale:.2f})")
     model.train()
     return worst
-
-
-def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="p5rec.train", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="p5rec model folder: config.json, tokenizer.json, optional initial weights")
-    ap.add_argument("--pairs", nargs="*", default=[], help="exported pairs (JSONL, optionally .gz or .xz), one file per epoch, cycled")
-    ap.add_argument("--out", help="folder to write (required unless --epochs 0)")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=0, help="plan at most this many optimizer steps (the schedule's length; 0 = all epochs)")
-    ap.add_argument("--stop-after", type=int, default=0, help="stop (checkpointed, resumable) after this step; the schedule stays --steps long")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--global-batch", type=int, default=0, help="examples per optimizer step over all ranks (default: --batch-size × ranks)")
-    ap.add_argument("--batch-size", type=int, default=256, help="examples per rank per step when --global-batch is not given")
-    ap.add_argument("--bucket", type=int, default=64, help="global batches per length-bucketing buffer (memory: bucket × global batch lines)")
-    ap.add_argument("--workers", type=int, default=-1, help="DataLoader workers per rank (tokenizing); default 2 on a GPU, 0 on CPU")
-    ap.add_argument("--max-source", type=int, default=512)
-    ap.add_argument("--max-target", type=int, default=64)
-    ap.add_argument("--warmup", type=float, default=0.05)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--adam-eps", type=float, default=1e-6, help="AdamW epsilon (p5rec's and P5's default 1e-6)")
-    ap.add_argument("--embedding-lr-scale", type=float, default=1.0, help="learning-rate multiplier for shared.weight (p5rec train --embedding-lr-scale)")
-    ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--dropout", type=float, default=None, help="dropout rate (default: config.json's)")
-    ap.add_argument("--max-seconds", type=float, default=0, help="cap on training time (0 = none); the schedule is shortened to fit")
-    ap.add_argument("--save-every", type=int, default=0, help="write the folder and the resume state every n steps (0 = at the end only)")
-    ap.add_argument("--resume", action="store_true", help=f"continue from OUT/{STATE_FILE}")
-    ap.add_argument("--reference", help="logits from scripts/t5-reference.mjs to check against before training")
-    ap.add_argument("--dtype", default="f16", choices=["f32", "f16", "bf16"], help="dtype of the saved weights")
-    ap.add_argument("--shard-mb", type=float, default=0, help="split the weights into files of at most this size (0 = one file)")
-    ap.add_argument("--no-amp", action="store_true", help="train in float32 (default on a GPU: bfloat16 autocast)")
-    ap.add_argument("--seed", type=int, default=0)
-    return ap.parse_args(argv)
 
 
 def main(argv=None):

@@ -94,12 +94,12 @@ function checkConfig(c: BprMfConfig): void {
   checkNumber('bpr-mf', 'regBias', c.regBias, 0);
   checkNumber('bpr-mf', 'initStd', c.initStd, 0);
   checkNumber('bpr-mf', 'patience', c.patience, 0, 1e6, true);
-  if (typeof c.itemBias !== 'boolean') throw new InputError(`model 'bpr-mf': --item-bias must be true or false`, { field: 'itemBias' });
+  if (typeof c.itemBias !== 'boolean') throw new InputError(`model 'bpr-mf': itemBias must be true or false`, { field: 'itemBias' });
 }
 
 /** Ranking models learn from the leave-one-out prefix: the random split cannot be evaluated by ranking without leaking. */
 export function requireSequential(kind: string, split: TrainSplit): void {
-  if (split !== 'sequential') throw new InputError(`model '${kind}' ranks items (direct and sequential tasks) and trains on the sequential split; --split ${split} would leave it no task to be evaluated on`, { field: 'split' });
+  if (split !== 'sequential') throw new InputError(`model '${kind}' ranks items (direct and sequential tasks) and trains on the sequential split; split '${split}' would leave it no task to be evaluated on`, { field: 'split' });
 }
 
 export const bprMf: RecommenderFactory<BprMfConfig> = {

@@ -249,7 +249,7 @@ export function relu(a: Float32Array): void {
 export function parseLayers(spec: unknown, what: string): number[] {
   const parts = String(spec).split(',').map((s) => s.trim()).filter(Boolean);
   const out = parts.map(Number);
-  if (!out.length || out.some((n) => !Number.isInteger(n) || n < 1 || n > 4096)) throw new InputError(`${what}: --layers must be comma-separated positive widths like "64,32", got '${String(spec)}'`, { field: 'layers' });
+  if (!out.length || out.some((n) => !Number.isInteger(n) || n < 1 || n > 4096)) throw new InputError(`${what}: layers must be comma-separated positive widths like "64,32", got '${String(spec)}'`, { field: 'layers' });
   return out;
 }
 

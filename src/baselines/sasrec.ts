@@ -116,10 +116,10 @@ function checkConfig(c: SasrecConfig): void {
   checkNumber(k, 'dim', c.dim, 1, 4096, true);
   checkNumber(k, 'blocks', c.blocks, 0, 64, true);
   checkNumber(k, 'heads', c.heads, 1, c.dim, true);
-  if (c.dim % c.heads !== 0) throw new InputError(`model 'sasrec': --dim (${c.dim}) must be divisible by --heads (${c.heads})`, { field: 'heads' });
+  if (c.dim % c.heads !== 0) throw new InputError(`model 'sasrec': dim (${c.dim}) must be divisible by heads (${c.heads})`, { field: 'heads' });
   checkNumber(k, 'maxLen', c.maxLen, 1, 4096, true);
   checkNumber(k, 'dropout', c.dropout, 0, 0.95);
-  if (c.loss !== 'ce' && c.loss !== 'bce') throw new InputError(`model 'sasrec': --loss must be ce or bce, got ${JSON.stringify(c.loss)}`, { field: 'loss' });
+  if (c.loss !== 'ce' && c.loss !== 'bce') throw new InputError(`model 'sasrec': loss must be ce or bce, got ${JSON.stringify(c.loss)}`, { field: 'loss' });
   checkNumber(k, 'lr', c.lr, 0, 10);
   checkNumber(k, 'batchSize', c.batchSize, 1, 1e5, true);
   checkNumber(k, 'epochs', c.epochs, 0, 1e6, true);

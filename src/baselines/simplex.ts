@@ -160,7 +160,7 @@ function checkConfig(c: SimplexConfig): void {
   checkNumber(k, 'maxHistory', c.maxHistory, 0, 1e6, true);
   checkNumber(k, 'initStd', c.initStd, 0);
   checkNumber(k, 'patience', c.patience, 0, 1e6, true);
-  if (typeof c.excludeTarget !== 'boolean') throw new InputError(`model 'simplex': --exclude-target must be true or false`, { field: 'excludeTarget' });
+  if (typeof c.excludeTarget !== 'boolean') throw new InputError(`model 'simplex': excludeTarget must be true or false`, { field: 'excludeTarget' });
 }
 
 /**

@@ -127,7 +127,7 @@ export function permutation(n: number, rng: Rng): Int32Array {
 /** Throw unless `v` is a number in [min, max] (and an integer when asked). */
 export function checkNumber(kind: string, name: string, v: unknown, min: number, max = Infinity, integer = false): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw new InputError(`model '${kind}': --${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${JSON.stringify(v)}`, { field: name });
+    throw new InputError(`model '${kind}': ${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${JSON.stringify(v)}`, { field: name });
   }
   return v;
 }
@@ -290,7 +290,7 @@ export async function runLoop(kind: string, split: TrainSplit, config: Record<st
       throw new InputError(`unreadable checkpoint (${(e as Error).message})`, { file: join(dir, CKPT_META) });
     }
     const mismatch = saved.kind !== kind ? 'model kind' : saved.split !== split ? 'split' : saved.seed !== ctx.seed ? 'seed' : JSON.stringify(saved.config) !== JSON.stringify(fixedConfig) ? 'set of hyper-parameters' : null;
-    if (mismatch) throw new InputError(`checkpoint was written with a different ${mismatch}; resume with the same settings (only --epochs and --patience may change) or fit afresh with --force`, { file: dir });
+    if (mismatch) throw new InputError(`checkpoint was written with a different ${mismatch}; resume with the same settings (only epochs and patience may change) or fit afresh (force)`, { file: dir });
     const st = readSafetensors(join(dir, saved.weights ?? CKPT_WEIGHTS));
     for (const [n, a] of Object.entries(state)) {
       const v = st.float32(n);
@@ -312,7 +312,7 @@ export async function runLoop(kind: string, split: TrainSplit, config: Record<st
     const e = meta.epoch;
     const t0 = Date.now();
     const loss = model.epoch(epochRng(ctx.seed, kind, e), e);
-    if (!Number.isFinite(loss)) throw new InputError(`${kind}: training diverged at epoch ${e + 1} (loss ${loss}); lower --lr`);
+    if (!Number.isFinite(loss)) throw new InputError(`${kind}: training diverged at epoch ${e + 1} (loss ${loss}); lower lr`);
     const seconds = (Date.now() - t0) / 1000;
     const entry: CheckpointMeta['history'][number] = { epoch: e + 1, loss, seconds };
     let note = '';

@@ -78,11 +78,11 @@ function hyperHelp(): string {
 }
 
 export function registerModelCommands(program: Command): void {
-  program.command('fit').description(`fit a baseline: ${FACTORIES.map((f) => f.kind).join('|')}; hyper-parameters as --name value`)
+  program.command('fit').description(`fit a model: ${FACTORIES.map((f) => f.kind).join('|')}; hyper-parameters as --name value`)
     .argument('<dataset>', 'dataset folder')
     .requiredOption('--model <kind>', 'model kind')
     .requiredOption('--out <dir>', 'model folder to write')
-    .option('--split <split>', 'training split: rating (random 0.8) or sequential (leave-one-out); default per model')
+    .option('--split <split>', 'training split: rating (random 0.8), sequential (leave-one-out), or both (P5); default per model')
     .option('--seed <n>', 'seed')
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--force', 'overwrite an existing model folder')
@@ -98,8 +98,17 @@ export function registerModelCommands(program: Command): void {
       const bad = loopSettingProblem(hyper);
       if (bad) throw new InputError(`--${bad.field} must be ${bad.must}, got '${String(bad.value)}'`);
       const split = (f.split ?? factory.defaultSplit) as TrainSplit;
-      if (split !== 'rating' && split !== 'sequential') throw new InputError(`--split must be rating or sequential, got '${f.split}'`, { field: 'split' });
+      const splits = factory.defaultSplit === 'both' ? ['both', 'rating'] : ['rating', 'sequential'];
+      if (!splits.includes(split)) throw new InputError(`--split must be ${splits.join(' or ')}, got '${f.split}'`, { field: 'split' });
       const seed = parseIntFlag('seed', f.seed, DEFAULT_SEED, 0);
+      if (factory.ownFolder) {
+        // It writes, stages (--force) and resumes its own folder as it trains.
+        if (factory.engine) await initEngine();
+        const ds = await loadDataset(dir);
+        await factory.fit(ds, hyper, split, { log: logger(f), quiet: Boolean(f.quiet), seed, out: f.out, resume: f.resume, force: f.force });
+        const card = readModelCard(f.out);
+        return { model: f.out, kind: card.kind, trainSplit: card.trainSplit, config: card.config, fit: card.fit };
+      }
       const place = planFit(f.out, Boolean(f.force), Boolean(f.resume));
       const ds = await loadDataset(dir);
       const log = logger(f);
@@ -146,8 +155,9 @@ export function registerModelCommands(program: Command): void {
       if (f.split !== 'test' && f.split !== 'valid') throw new InputError(`--split must be test or valid, got '${f.split}'`);
       if (f.beams) boundedInt('beams', f.beams, 20, 1, MAX_BEAMS); // before any loading
       const card0 = readModelCard(f.model);
-      if (card0.kind === 'p5') await initEngine();
-      else if (f.prompt || f.beams || f.ratingMode || textTask) throw new InputError(`--prompt, --beams and the ${textTask ? f.task : ''} task are for P5 models; '${f.model}' is ${card0.kind}`, { field: 'prompt' });
+      const factory = getFactory(card0.kind);
+      if (!factory.prompted && (f.prompt || f.beams || f.ratingMode || textTask)) throw new InputError(`--prompt, --beams and the ${textTask ? f.task : ''} task are for P5 models; '${f.model}' is ${card0.kind}`, { field: 'prompt' });
+      if (factory.engine) await initEngine();
       const ds = await loadDataset(dir);
       const { rec, card } = loadModel(f.model, ds);
       const maxUsers = f.users ? parseIntFlag('users', f.users, 0, 1) : undefined;
@@ -161,7 +171,7 @@ export function registerModelCommands(program: Command): void {
           prompted.settings.ratingMode = f.ratingMode;
         }
         if (textTask) {
-          // The text tasks are P5's own (the card said p5 above): they generate with its tokenizer and beams.
+          // The text tasks are P5's own (the only prompted kind): they generate with its tokenizer and beams.
           const p5 = rec as P5Recommender;
           result = { ...(await evaluateText(p5, p5.collection, f.task as TextTask, { split: f.split as EvalSplit, prompt: f.prompt, maxRows: maxUsers, quiet: f.quiet })) };
           prompt = result.prompt as string;

@@ -19,9 +19,13 @@ import { stopOnSignals } from '../train/stop.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { loadPromptCollection, parseTaskList, parseTaskWeights, PROMPT_TASKS } from '../prompts/templates.js';
 import { loadModel, readModelCard } from '../recommend/store.js';
+import { getFactory } from '../recommend/registry.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 import { MAX_LENGTH } from '../tokenizer/tokenizer.js';
-import { MAX_HISTORY, NEGATIVES } from '../defaults.js';
+import { P5_DEFAULTS, P5_VALIDATE_DEFAULTS } from '../p5/config.js';
+
+// The train command's defaults are the recipe's (src/p5/config.ts), never repeated here.
+const { model: DM, optimizer: DO, data: DD, loop: DL } = P5_DEFAULTS;
 
 /** Beam search keeps beams × vocabulary scores per step; far beyond this the WASM heap runs out. P5 uses 20. */
 export const MAX_BEAMS = 256;
@@ -97,37 +101,37 @@ export function registerP5Commands(program: Command): void {
   program.command('train').description('train P5: multitask prompts on a T5 (tokenizer, corpus, AdamW, checkpoints, resume)')
     .argument('<dataset>', 'dataset folder')
     .requiredOption('--out <dir>', 'model folder to write (a HF T5 folder plus model.json)')
-    .option('--config <c>', 'tiny | small | base | config.json | inline JSON fields, e.g. \'{"preset":"tiny","d_model":128}\'', 'small')
+    .option('--config <c>', 'tiny | small | base | config.json | inline JSON fields, e.g. \'{"preset":"tiny","d_model":128}\'', String(DM.config))
     .option('--tasks <list>', `comma list of ${PROMPT_TASKS.join(',')} (default: all the dataset can feed)`)
     .option('--init <dir>', 'start from a T5 folder (e.g. HF t5-small, with its tokenizer.json)')
-    .option('--epochs <n>', 'data epochs (each with fresh templates and negatives)', '10')
+    .option('--epochs <n>', 'data epochs (each with fresh templates and negatives)', String(DL.epochs))
     .option('--steps <n>', 'stop after n optimizer steps (default: all the epochs)')
-    .option('--batch-tokens <n>', 'padded source tokens per batch (length-bucketed)', '4096')
-    .option('--max-batch <n>', 'examples per batch at most', '64')
-    .option('--batches-per-step <n>', 'batches accumulated per optimizer step', '1')
-    .option('--negatives <n>', 'sampled negatives in training candidate lists (P5: 99)', String(NEGATIVES))
-    .option('--history <n>', 'most recent items in a purchase history', '20')
-    .option('--max-source <n>', 'clip prompts to n tokens', '512')
+    .option('--batch-tokens <n>', 'padded source tokens per batch (length-bucketed)', String(DD.tokensPerBatch))
+    .option('--max-batch <n>', 'examples per batch at most', String(DD.maxBatch))
+    .option('--batches-per-step <n>', 'batches accumulated per optimizer step', String(DL.batchesPerStep))
+    .option('--negatives <n>', 'sampled negatives in training candidate lists (P5: 99)', String(DD.negatives))
+    .option('--history <n>', 'most recent items in a purchase history', String(DD.maxHistory))
+    .option('--max-source <n>', 'clip prompts to n tokens', String(DD.maxSourceLength))
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
-    .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', '1e-3')
-    .option('--embedding-lr-scale <x>', 'learning-rate multiplier for the token embeddings (rare id rows learn slowly at the base rate)', '1')
-    .option('--adam-eps <x>', "AdamW epsilon (P5: 1e-6; the quickstart: 1e-8, PyTorch's default)", '1e-6')
+    .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', String(DO.lr))
+    .option('--embedding-lr-scale <x>', 'learning-rate multiplier for the token embeddings (rare id rows learn slowly at the base rate)', String(DO.embeddingLrScale))
+    .option('--adam-eps <x>', "AdamW epsilon (P5: 1e-6; the quickstart: 1e-8, PyTorch's default)", String(DO.adamEps))
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
     .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
-    .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', '0')
+    .option('--digit-group <n>', 'tokenizer: cut digit runs into groups of n (2 = like T5); 0 = let the trainer keep whole ids', String(DM.digitGroup))
     .option('--no-rating-noise', "integer star answers instead of P5's noisy ones (rating predictions then default to the expected star)")
     .option('--item-pieces', 'tokenizer: every item id is one vocabulary piece (one token per item; P5 splits ids into pieces)')
     .option('--no-calibrate-ratings', 'integer-star models: skip fitting star = a + b·expected on the validation ratings')
     .option('--user-pieces', 'tokenizer: every user id is one vocabulary piece too (a row to hold the user\'s taste)')
-    .option('--item-ids <kind>', `how ids are written: ${ITEM_INDEXINGS.join(' | ')} (independent: one token per item; collaborative: co-occurrence cluster tokens; cid+iid: both)`, 'plain')
+    .option('--item-ids <kind>', `how ids are written: ${ITEM_INDEXINGS.join(' | ')} (independent: one token per item; collaborative: co-occurrence cluster tokens; cid+iid: both)`, DM.itemIds)
     .option('--train-prompts <ids>', 'train only these templates, e.g. 2-1,2-2,2-3 (default: every usable one of the tasks)')
     .option('--validate-every <n>', 'validate (sequential HR@10 / NDCG@10 on validation users) every n steps; keeps the best model')
-    .option('--validate-users <n>', 'validation users (the first n)', '1000')
-    .option('--patience <n>', 'stop after n validations without a new best (0 = never)', '0')
-    .option('--item-init <how>', "item token rows start as: random (T5's init) | cooccurrence (vectors of the items' co-occurrence in the training prefixes)", 'random')
-    .option('--seed <n>', 'seed', '0')
-    .option('--workers <n>', 'data-parallel worker threads', '1')
-    .option('--checkpoint-every <n>', 'steps between checkpoints', '200')
+    .option('--validate-users <n>', 'validation users (the first n)', String(P5_VALIDATE_DEFAULTS.users))
+    .option('--patience <n>', 'stop after n validations without a new best (0 = never)', String(P5_VALIDATE_DEFAULTS.patience))
+    .option('--item-init <how>', "item token rows start as: random (T5's init) | cooccurrence (vectors of the items' co-occurrence in the training prefixes)", DM.itemInit)
+    .option('--seed <n>', 'seed', String(DL.seed))
+    .option('--workers <n>', 'data-parallel worker threads', String(DL.workers))
+    .option('--checkpoint-every <n>', 'steps between checkpoints', String(DL.checkpointEvery))
     .option('--backend <b>', 'wasm | cpu | tensorflow | cuda', 'wasm')
     .option('--prompts <file>', 'extra template collection JSON (repeatable)', collect, [])
     .option('--leaky-rows', 'train rating/explanation/review on the whole random-split train part, as P5 (names held-out next items)')
@@ -187,9 +191,10 @@ export function registerP5Commands(program: Command): void {
       if (!tasks.includes(f.task)) throw new InputError(`--task must be sequential, direct, rating or explanation, got '${f.task}'`, { field: 'task' });
       let k = parseIntFlag('k', f.k, 10, 1);
       const card = readModelCard(modelDir);
-      const isP5 = card.kind === 'p5';
+      const factory = getFactory(card.kind);
+      const isP5 = Boolean(factory.prompted);
       if (!isP5 && (f.prompt || f.feature || f.task === 'explanation')) throw new InputError(`--prompt, --feature and the explanation task are for P5 models; '${modelDir}' is ${card.kind}`, { field: f.task === 'explanation' ? 'task' : f.prompt ? 'prompt' : 'feature' });
-      if (isP5) await initEngine();
+      if (factory.engine) await initEngine();
       const ds = await loadDataset(f.dataset);
       const { rec } = loadModel(modelDir, ds);
       const p5 = isP5 ? (rec as P5Recommender) : null;
@@ -261,35 +266,35 @@ function trainOptions(f: TrainFlags): P5TrainOptions {
     init: f.init,
     tasks: parseTaskList(f.tasks),
     weights: parseTaskWeights(f.weights),
-    epochs: parseIntFlag('epochs', f.epochs, 10, 1),
+    epochs: parseIntFlag('epochs', f.epochs, DL.epochs, 1),
     steps: f.steps === undefined ? undefined : parseIntFlag('steps', f.steps, 1, 1),
-    tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, 4096, 16),
-    maxBatch: parseIntFlag('max-batch', f.maxBatch, 64, 1),
-    batchesPerStep: parseIntFlag('batches-per-step', f.batchesPerStep, 1, 1),
-    negatives: parseIntFlag('negatives', f.negatives, NEGATIVES, 0),
-    maxHistory: parseIntFlag('history', f.history, MAX_HISTORY, 1),
-    maxSourceLength: parseIntFlag('max-source', f.maxSource, 512, 8),
-    lr: parseNumber('lr', f.lr, 1e-3),
-    embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, 1),
-    adamEps: positiveNumber('adam-eps', f.adamEps, 1e-6),
+    tokensPerBatch: parseIntFlag('batch-tokens', f.batchTokens, DD.tokensPerBatch, 16),
+    maxBatch: parseIntFlag('max-batch', f.maxBatch, DD.maxBatch, 1),
+    batchesPerStep: parseIntFlag('batches-per-step', f.batchesPerStep, DL.batchesPerStep, 1),
+    negatives: parseIntFlag('negatives', f.negatives, DD.negatives, 0),
+    maxHistory: parseIntFlag('history', f.history, DD.maxHistory, 1),
+    maxSourceLength: parseIntFlag('max-source', f.maxSource, DD.maxSourceLength, 8),
+    lr: parseNumber('lr', f.lr, DO.lr),
+    embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, DO.embeddingLrScale),
+    adamEps: positiveNumber('adam-eps', f.adamEps, DO.adamEps),
     dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
     vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),
-    digitGroup: parseIntFlag('digit-group', f.digitGroup, 0, 0),
+    digitGroup: parseIntFlag('digit-group', f.digitGroup, DM.digitGroup, 0),
     itemPieces: f.itemPieces,
     userPieces: f.userPieces,
-    itemIds: parseItemIndexing(f.itemIds ?? 'plain'),
-    itemInit: parseChoice('item-init', f.itemInit ?? 'random', ['random', 'cooccurrence'] as const),
+    itemIds: parseItemIndexing(f.itemIds ?? DM.itemIds),
+    itemInit: parseChoice('item-init', f.itemInit ?? DM.itemInit, ['random', 'cooccurrence'] as const),
     prompts: f.trainPrompts ? f.trainPrompts.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
     validate: f.validateEvery === undefined ? undefined : {
       every: parseIntFlag('validate-every', f.validateEvery, 1000, 1),
-      users: parseIntFlag('validate-users', f.validateUsers, 1000, 1),
-      patience: parseIntFlag('patience', f.patience, 0, 0),
+      users: parseIntFlag('validate-users', f.validateUsers, P5_VALIDATE_DEFAULTS.users, 1),
+      patience: parseIntFlag('patience', f.patience, P5_VALIDATE_DEFAULTS.patience, 0),
     },
     calibrateRatings: f.calibrateRatings,
     ratingNoise: f.ratingNoise,
-    seed: parseIntFlag('seed', f.seed, 0, 0),
-    workers: parseIntFlag('workers', f.workers, 1, 1),
-    checkpointEvery: parseIntFlag('checkpoint-every', f.checkpointEvery, 200, 0),
+    seed: parseIntFlag('seed', f.seed, DL.seed, 0),
+    workers: parseIntFlag('workers', f.workers, DL.workers, 1),
+    checkpointEvery: parseIntFlag('checkpoint-every', f.checkpointEvery, DL.checkpointEvery, 0),
     leakFree: !f.leakyRows,
     resume: f.resume,
     force: f.force,

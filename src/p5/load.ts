@@ -10,7 +10,7 @@ import type { ModelCard } from '../recommend/card.js';
 import { P5Recommender } from './recommender.js';
 import { readIdView, readP5Json } from './train.js';
 
-export function loadP5(dir: string, ds: Dataset, card: ModelCard, collection: PromptCollection = loadPromptCollection()): P5Recommender {
+export function loadP5(dir: string, ds: Dataset, card: Pick<ModelCard, 'trainSplit'>, collection: PromptCollection = loadPromptCollection()): P5Recommender {
   const { model, tokenizer } = loadT5(dir, { tokenizer: true });
   if (!tokenizer) throw new InputError('P5 model folder has no tokenizer.json', { file: dir });
   const { settings } = readP5Json(dir);

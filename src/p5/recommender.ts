@@ -231,7 +231,7 @@ export class P5Recommender implements Recommender {
     const t = this.template(this.settings.prompts.rating, 'rating');
     const mode = this.settings.ratingMode;
     const cal = this.settings.ratingCalibration?.[t.id];
-    if (mode === 'calibrated' && !cal) throw new InputError(`this model has no rating calibration for prompt ${t.id}; use --rating-mode expected or greedy`, { field: 'rating-mode' });
+    if (mode === 'calibrated' && !cal) throw new InputError(`this model has no rating calibration for prompt ${t.id}; use ratingMode 'expected' or 'greedy'`, { field: 'ratingMode' });
     const expected = await this.expectedStars(pairs, t.id);
     if (mode === 'expected') return expected;
     if (mode === 'calibrated') return expected.map((e) => cal!.a + cal!.b * e);

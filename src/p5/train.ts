@@ -6,7 +6,7 @@
  * a model folder that is at once a HF T5 folder (config.json,
  * model.safetensors, tokenizer.json) and a p5rec model (model.json).
  *
- *   out/                 config.json  model.safetensors  tokenizer.json  model.json
+ *   out/                 config.json  model.safetensors  tokenizer.json  model.json  p5.json  recipe.json (./config.ts)
  *   out/train/           tokenizer.json  checkpoint/  train-log.jsonl  (resume state)
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -34,104 +34,14 @@ import { cooccurrenceEmbeddings } from './item-init.js';
 import { fitRatingCalibration } from './calibrate.js';
 import { DEFAULT_P5_SETTINGS, P5Recommender, type P5Settings, type RatingCalibration } from './recommender.js';
 import { P5_TASK_MODULE, p5Task } from './task.js';
-import { DEFAULT_SEED, NEGATIVES } from '../defaults.js';
+import { recipeJson, RECIPE_FILE, resolveP5Options, type P5RecipeOptions, type ResolvedP5Config } from './config.js';
 
-export interface P5TrainOptions {
+/** trainP5's options: the recipe (./config.ts: defaults, checks) and where and how to run it. */
+export interface P5TrainOptions extends P5RecipeOptions {
   out: string;
-  /** Preset (tiny|small|base), config.json path, or fields over a preset. */
-  config?: string | Partial<T5Config>;
-  /** Start from a T5 folder (HF t5-small, or an earlier p5rec model); its tokenizer is used. */
-  init?: string;
-  tasks?: PromptTask[];
-  weights?: Partial<Record<PromptTask, number>>;
-  /** Data epochs (default 10). */
-  epochs?: number;
-  /** Stop after this many optimizer steps (default: one pass over the corpus); smoke tests and budgets. */
-  steps?: number;
-  /** Length-bucketed batches per optimizer step (default 1). */
-  batchesPerStep?: number;
-  tokensPerBatch?: number;
-  maxBatch?: number;
-  maxSourceLength?: number;
-  negatives?: number;
-  maxHistory?: number;
-  lr?: number;
-  /**
-   * Learning-rate multiplier for the token embedding table (`shared.weight`).
-   * Default 1. Each user or item id token is a rare row: it gets a gradient
-   * only when its id is in the batch, so at the base rate it hardly moves
-   * from its random start within a CPU budget.
-   */
-  embeddingLrScale?: number;
-  /**
-   * AdamW's epsilon. Default 1e-6 (P5's). A rare id row's gradient is small,
-   * and an epsilon near the root of its second moment damps the row's steps;
-   * the quickstart uses 1e-8 (PyTorch's default), which did better on ratings
-   * in its CPU runs (docs/p5.md).
-   */
-  adamEps?: number;
-  warmupRatio?: number;
-  weightDecay?: number;
-  clipNorm?: number;
-  dropout?: number;
-  vocabSize?: number;
-  /**
-   * Tokenizer digit grouping (see T5Tokenizer.train): 2 cuts ids into pairs
-   * as T5's vocabulary does; 0 (default) leaves digit runs to the Unigram
-   * trainer, which keeps frequent ids (every item of a small catalogue) as
-   * single pieces, so an item is one embedding instead of a digit sequence
-   * to compose — much faster to learn on a CPU budget.
-   */
-  digitGroup?: number;
-  /** Every item id one vocabulary piece (bare and after `▁`): an item is one token to embed and to emit. Default false (P5: ids are split into pieces). */
-  itemPieces?: boolean;
-  /**
-   * Every user id one vocabulary piece too. A user's rating bias is most of
-   * what a rating model can learn (Musical Instruments: user biases alone take
-   * the RMSE from .918 to .901, item biases alone make it worse), and a user
-   * cut into digit pieces has no row of its own to hold it. Where a user and
-   * an item share a number they share the piece; the context (`user_` or
-   * `item_`) tells them apart. Default false.
-   */
-  userPieces?: boolean;
-  /**
-   * How ids are written (src/prompts/ids.ts): 'plain' (P5's text, default),
-   * 'independent' (one token per item), 'collaborative' (tokens of the item's
-   * co-occurrence cluster path) or 'cid+iid' (cluster tokens, then the item's
-   * own). With any but 'plain', `userPieces` makes every user one token too.
-   */
-  itemIds?: ItemIndexing;
-  /** Train only these template ids (e.g. ['2-1', '2-2', '2-3']); default every usable one of the tasks. */
-  prompts?: string[];
-  /**
-   * Validation while training: sequential HR@10 / NDCG@10 of the first `users`
-   * validation users (default 1000) every `every` steps and at the end, logged
-   * to train-log.jsonl; the best model (by NDCG@10) is kept as the result;
-   * `patience` validations without a new best stop the run.
-   */
-  validate?: { every: number; users?: number; patience?: number };
-  /**
-   * Where the item tokens' embedding rows start: 'random' (T5's init, the
-   * default) or 'cooccurrence' (vectors whose dot products reproduce the
-   * items' co-occurrence in the training prefixes, ./item-init.ts; needs an
-   * indexing with one token per item: independent or cid+iid).
-   */
-  itemInit?: 'random' | 'cooccurrence';
-  /** Fit the expected star's calibration on the validation ratings after training (integer-star models; default true). */
-  calibrateRatings?: boolean;
-  seed?: number;
-  workers?: number;
-  checkpointEvery?: number;
   resume?: boolean;
+  /** Replace the model in `out` (built beside it, swapped in when complete). */
   force?: boolean;
-  leakFree?: boolean;
-  /**
-   * P5's training noise on star answers (5 → 4.5–5.0). Default true. Without
-   * it the answers are integer stars and the model's star probabilities are
-   * calibrated, so rating prediction defaults to their expectation (which
-   * minimises squared error) instead of the decoded star.
-   */
-  ratingNoise?: boolean;
   quiet?: boolean;
   log?: (msg: string) => void;
   signal?: AbortSignal;
@@ -161,9 +71,9 @@ export interface P5TrainResult {
 }
 
 /** Prompt text to train the tokenizer on: one epoch's sources and targets (capped), plus every item and user token. */
-function tokenizerCorpus(ds: Dataset, collection: PromptCollection, o: P5TrainOptions, ids: IdView, cap = 40000): string[] {
+function tokenizerCorpus(ds: Dataset, collection: PromptCollection, d: ResolvedP5Config['data'], ids: IdView, cap = 40000): string[] {
   const lines: string[] = [];
-  const stream = trainingInstances(ds, collection, { tasks: o.tasks, seed: o.seed, negatives: Math.min(o.negatives ?? NEGATIVES, 19), leakFree: o.leakFree, ids, only: o.prompts });
+  const stream = trainingInstances(ds, collection, { tasks: opt(d.tasks), seed: d.seed, negatives: Math.min(d.negatives, 19), leakFree: d.leakFree, ids, only: opt(d.prompts) });
   for (const inst of stream) {
     lines.push(inst.source, inst.target);
     if (lines.length >= cap) break;
@@ -204,9 +114,9 @@ function templateWords(collection: PromptCollection): string[] {
  * initial activations keep their size.
  */
 async function initItemRows(model: T5Model, ds: Dataset, tok: T5Tokenizer, view: IdView, seed: number): Promise<void> {
-  if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`--item-init cooccurrence needs one token per item (--item-ids independent or cid+iid), got '${view.indexing}'`, { field: 'item-init' });
+  if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`itemInit 'cooccurrence' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${view.indexing}'`, { field: 'itemInit' });
   const table = model.params.get('shared.weight');
-  if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'item-init' });
+  if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'itemInit' });
   const [V, d] = table.shape as [number, number];
   const w = Float32Array.from(await table.data());
   const rowsOf = view.items.map((text) => tok.pieceToId(text.split(' ').at(-1)!));
@@ -225,7 +135,7 @@ async function initItemRows(model: T5Model, ds: Dataset, tok: T5Tokenizer, view:
   }
   const scale = itemNorm > 0 ? tableNorm / itemNorm : 0;
   rowsOf.forEach((row, j) => {
-    if (row === null || row === undefined) throw new InputError(`item ${ds.items.token[j]}: its id token is not in the tokenizer`, { field: 'item-init' });
+    if (row === null || row === undefined) throw new InputError(`item ${ds.items.token[j]}: its id token is not in the tokenizer`, { field: 'itemInit' });
     for (let k = 0; k < d; k++) w[row * d + k] = e[j * d + k] * scale;
   });
   table.assign(tf().tensor(w, [V, d]));
@@ -236,7 +146,7 @@ function assignParams(model: T5Model, params: Float32Array, layout: ParamLayout)
   for (const e of layout.entries) model.params.get(e.name)!.assign(tf().tensor(params.slice(e.offset, e.offset + e.size), e.shape));
 }
 
-/** Where a `--force` run is built beside the model it replaces (resumable there; renamed into place when done). */
+/** Where a forced run (`force`) is built beside the model it replaces (resumable there; renamed into place when done). */
 export function stagingDir(out: string): string {
   return join(dirname(resolve(out)), `.${basename(resolve(out))}.next`);
 }
@@ -256,7 +166,7 @@ function partialRun(runDir: string): string | null {
 /**
  * Where this run trains, decided before anything is written: in place (a
  * new or empty folder, or one with a run that never reached a checkpoint),
- * in the staging folder (`--force` over a model or a partial run: the old
+ * in the staging folder (`force` over a model or a partial run: the old
  * one stays whole until the new one is complete), or where the run to resume is.
  */
 function planRun(o: P5TrainOptions): { runDir: string; staged: boolean; createdOut: boolean } {
@@ -271,49 +181,29 @@ function planRun(o: P5TrainOptions): { runDir: string; staged: boolean; createdO
   const hasModel = entries.includes('model.json');
   const partial = partialRun(out);
   const foreign = entries.length > 0 && !hasModel && !entries.includes('train');
-  if (foreign) throw new InputError(`the folder holds files that are not a p5rec model (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); ${o.force ? 'refusing to replace it' : 'choose another --out'}`, { file: out });
+  if (foreign) throw new InputError(`the folder holds files that are not a p5rec model (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); ${o.force ? 'refusing to replace it' : 'choose another out folder'}`, { file: out });
   if (!o.force) {
     const staged = partialRun(stage);
-    if (hasModel) throw new InputError(`model folder already holds a model (pass --force to replace it, --resume to continue${staged ? ` the partial --force run in ${stage} (${staged})` : ' its run'})`, { file: out });
-    if (partial) throw new InputError(`a partial run exists at ${join(out, 'train')} (${partial}); pass --resume to continue it or --force to start over`, { file: out });
+    if (hasModel) throw new InputError(`model folder already holds a model (set force to replace it, resume to continue${staged ? ` the partial forced run in ${stage} (${staged})` : ' its run'})`, { file: out });
+    if (partial) throw new InputError(`a partial run exists at ${join(out, 'train')} (${partial}); set resume to continue it or force to start over`, { file: out });
   }
   if (hasModel || partial) return { runDir: stage, staged: true, createdOut: false };
   return { runDir: out, staged: false, createdOut: !existsSync(out) };
 }
 
-/** Check every option that can be checked without the data, so a bad one costs nothing on disk. */
-function validateOptions(o: P5TrainOptions): void {
-  const indexing = o.itemIds ?? 'plain';
-  if (indexing !== 'plain' && o.init) throw new InputError(`item ids '${indexing}' need a tokenizer trained here; they cannot start from --init`, { field: 'item-ids' });
-  if (o.validate && !(Number.isInteger(o.validate.every) && o.validate.every > 0)) throw new InputError(`validate.every must be a positive integer, got ${o.validate.every}`, { field: 'validate-every' });
-  const epochs = o.epochs ?? 10;
-  if (!Number.isInteger(epochs) || epochs < 1) throw new InputError(`epochs must be a positive integer, got ${epochs}`, { field: 'epochs' });
-  if (o.steps !== undefined && !(Number.isInteger(o.steps) && o.steps >= 1)) throw new InputError(`steps must be a positive integer, got ${o.steps}`, { field: 'steps' });
-  if (o.itemInit === 'cooccurrence' && indexing !== 'independent' && indexing !== 'cid+iid') throw new InputError(`--item-init cooccurrence needs one token per item (--item-ids independent or cid+iid), got '${indexing}'`, { field: 'item-init' });
-  if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) throw new InputError(`must be in [0, 1), got ${o.dropout}`, { field: 'dropout' });
-  // The model config, with a stand-in vocabulary size (the tokenizer's is set later): every other field is checked now.
-  if (!o.init) {
-    try {
-      if (typeof o.config === 'object') resolveT5Config({ preset: 'small', ...o.config, vocab_size: 8003 });
-      else resolveT5Config(o.config ?? 'small');
-    } catch (e) {
-      if (e instanceof InputError && !e.facts.file) throw new InputError(e.message, { ...e.facts, field: `config.${e.facts.field ?? ''}`.replace(/\.$/, '') });
-      throw e;
-    }
-  }
-}
-
 export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5TrainOptions): Promise<P5TrainResult> {
-  validateOptions(o);
-  // --init is read once, before anything is written: its weights, config and tokenizer.
-  const init = o.init ? loadT5(o.init, { tokenizer: true, seed: o.seed ?? 0, overrides: o.dropout !== undefined ? { dropout_rate: o.dropout } : undefined }) : null;
-  if (init && !init.tokenizer) throw new InputError('--init folder has no tokenizer.json', { file: o.init });
+  // Every option is resolved and checked once, before anything is read or written.
+  const cfg = resolveP5Options(o);
+  // The init folder is read once, before anything is written: its weights, config and tokenizer.
+  const { init: initDir, dropout } = cfg.model;
+  const init = initDir ? loadT5(initDir, { tokenizer: true, seed: cfg.loop.seed, overrides: dropout !== null ? { dropout_rate: dropout } : undefined }) : null;
+  if (init && !init.tokenizer) throw new InputError('the init folder has no tokenizer.json', { file: initDir!, field: 'init' });
   const plan = planRun(o);
   throwIfStopped(o.signal, 'before training started; nothing was written');
-  // --force starts over: an earlier forced run left in the staging folder is p5rec's own, and is replaced.
+  // force starts over: an earlier forced run left in the staging folder is p5rec's own, and is replaced.
   if (plan.staged && !o.resume) rmSync(plan.runDir, { recursive: true, force: true });
   try {
-    return await trainIn(plan.runDir, ds, collection, o, init, plan.staged);
+    return await trainIn(plan.runDir, ds, collection, o, cfg, init, plan.staged);
   } catch (err) {
     init?.model.dispose();
     const kept = partialRun(plan.runDir);
@@ -325,7 +215,7 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
     if (err instanceof InterruptedError) {
       const untouched = plan.staged ? `; the model in ${o.out} is untouched` : '';
       const msg = kept
-        ? `${err.message}; checkpoint saved in ${join(plan.runDir, 'train', 'checkpoint')}${err.message.includes(' at step ') ? '' : ` (${kept})`}: run the same command with --resume to continue (or --force to start over)${untouched}`
+        ? `${err.message}; checkpoint saved in ${join(plan.runDir, 'train', 'checkpoint')}${err.message.includes(' at step ') ? '' : ` (${kept})`}: run it again with resume set to continue (or force to start over)${untouched}`
         : `${err.message}; nothing was kept${plan.staged ? untouched : ''}`;
       throw new InterruptedError(msg, err.signal, { file: o.out });
     }
@@ -333,15 +223,15 @@ export async function trainP5(ds: Dataset, collection: PromptCollection, o: P5Tr
   }
 }
 
-async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection, o: P5TrainOptions, init: ReturnType<typeof loadT5> | null, staged: boolean): Promise<P5TrainResult> {
+async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection, o: P5TrainOptions, cfg: ResolvedP5Config, init: ReturnType<typeof loadT5> | null, staged: boolean): Promise<P5TrainResult> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
-  const seed = o.seed ?? 0;
+  const { model: m, optimizer: optim, data: d, loop } = cfg;
+  const seed = loop.seed;
   const workDir = join(runDir, 'train');
   mkdirSync(workDir, { recursive: true });
-  const indexing = o.itemIds ?? 'plain';
   // The id view: stored with the model, so a resumed run and every evaluation write ids the same way.
-  const view = o.resume ? readIdView(runDir, ds) : buildIdView(ds, indexing, o.seed ?? DEFAULT_SEED);
+  const view = o.resume ? readIdView(runDir, ds) : buildIdView(ds, m.itemIds, d.seed);
   throwIfStopped(o.signal, 'while building the item ids');
   // Tokenizer: kept from the first run on resume, T5's own with --init, else trained on the prompts.
   let tok: T5Tokenizer;
@@ -350,16 +240,16 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   else {
     const t = Date.now();
     const plain = view.indexing === 'plain';
-    const ids = plain ? [...(o.itemPieces ? ds.items.token : []), ...(o.userPieces ? ds.users.token : [])] : [];
+    const ids = plain ? [...(m.itemPieces ? ds.items.token : []), ...(m.userPieces ? ds.users.token : [])] : [];
     let required = ids.length ? [...new Set(ids)].flatMap((x) => [x, `\u2581${x}`]) : undefined;
     // With id tokens, the prompts' own words are whole pieces too: the Unigram trainer, fed
     // prompts where ids are most of the text, otherwise spells template words letter by letter.
     if (!plain) required = templateWords(collection);
-    const text = tokenizerCorpus(ds, collection, o, view);
+    const text = tokenizerCorpus(ds, collection, d, view);
     throwIfStopped(o.signal, 'while collecting the tokenizer text');
     // In a child process: the native training blocks its thread for seconds to minutes, and Ctrl-C must still work.
     tok = await T5Tokenizer.trainStoppable(text, {
-      vocabSize: o.vocabSize, digitGroup: o.digitGroup ?? 0, requiredPieces: required, idTokens: plain ? undefined : idTokens(view, Boolean(o.userPieces)),
+      vocabSize: opt(m.vocabSize), digitGroup: m.digitGroup, requiredPieces: required, idTokens: plain ? undefined : idTokens(view, m.userPieces),
     }, o.signal).catch((e: unknown) => {
       throwIfStopped(o.signal, 'while training the tokenizer');
       throw e;
@@ -371,10 +261,10 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     if (view.indexing !== 'plain') writeFileAtomic(join(runDir, IDS_FILE), JSON.stringify({ format: 'p5rec-ids', version: 1, indexing: view.indexing, items: view.items }));
   }
 
-  const epochs = o.epochs ?? 10;
+  const epochs = loop.epochs;
   const corpus = await buildCorpus(ds, collection, tok, {
-    epochs, seed: o.seed, tasks: o.tasks, weights: o.weights, negatives: o.negatives, maxHistory: o.maxHistory, leakFree: o.leakFree, ratingNoise: o.ratingNoise, ids: view, only: o.prompts,
-    tokensPerBatch: o.tokensPerBatch, maxBatch: o.maxBatch, maxSourceLength: o.maxSourceLength, quiet: o.quiet, signal: o.signal,
+    epochs, seed: d.seed, tasks: opt(d.tasks), weights: opt(d.weights), negatives: d.negatives, maxHistory: d.maxHistory, leakFree: d.leakFree, ratingNoise: d.ratingNoise, ids: view, only: opt(d.prompts),
+    tokensPerBatch: d.tokensPerBatch, maxBatch: d.maxBatch, maxSourceLength: d.maxSourceLength, quiet: o.quiet, signal: o.signal,
     bareIdAnswers: view.indexing !== 'plain',
   });
   if (corpus.examples === 0) throw new InputError('no training prompts: none of the selected tasks can be filled from this dataset', { file: ds.dir });
@@ -383,48 +273,49 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
 
   const config: T5Config = init
     ? init.config
-    : typeof o.config === 'object'
-      ? resolveT5Config({ preset: 'small', ...o.config, vocab_size: tok.vocabSize })
-      : resolveT5Config({ ...resolveT5Config(o.config ?? 'small'), vocab_size: tok.vocabSize });
-  if (o.dropout !== undefined) config.dropout_rate = o.dropout;
+    : typeof m.config === 'object'
+      ? resolveT5Config({ preset: 'small', ...m.config, vocab_size: tok.vocabSize })
+      : resolveT5Config({ ...resolveT5Config(m.config), vocab_size: tok.vocabSize });
+  if (m.dropout !== null) config.dropout_rate = m.dropout;
   if (config.vocab_size < tok.vocabSize) throw new InputError(`the model's vocab_size ${config.vocab_size} is smaller than the tokenizer's ${tok.vocabSize}`, { field: 'config' });
-  const trainSplit = o.leakFree === false ? 'rating' : 'both';
+  const trainSplit = d.leakFree ? 'both' : 'rating';
   const trained = collection.templates.filter((t) => corpus.templates.includes(t.id));
   const settings: P5Settings = {
     ...DEFAULT_P5_SETTINGS,
     prompts: defaultPrompts(trained),
-    maxHistory: o.maxHistory ?? DEFAULT_P5_SETTINGS.maxHistory,
-    ratingMode: o.ratingNoise === false ? 'expected' : 'greedy',
+    maxHistory: d.maxHistory,
+    ratingMode: d.ratingNoise ? 'greedy' : 'expected',
     trainedPlaceholders: [...new Set(trained.flatMap((t) => t.placeholders))],
     // With id tokens an item answer is one token; its `</s>` is neither trained nor scored.
     answerEos: view.indexing === 'plain',
   };
   const p5json = {
-    format: 'p5rec-p5', version: 1, settings, tasks: o.tasks ?? null, leakFree: o.leakFree !== false, itemPieces: Boolean(o.itemPieces), userPieces: Boolean(o.userPieces),
-    itemIds: view.indexing, itemInit: o.itemInit ?? 'random', trainedTemplates: corpus.templates, digitGroup: o.digitGroup ?? 0, ratingNoise: o.ratingNoise !== false,
+    format: 'p5rec-p5', version: 1, settings, tasks: d.tasks, leakFree: d.leakFree, itemPieces: m.itemPieces, userPieces: m.userPieces,
+    itemIds: view.indexing, itemInit: m.itemInit, trainedTemplates: corpus.templates, digitGroup: m.digitGroup, ratingNoise: d.ratingNoise,
   };
 
-  const workers = o.workers ?? 1;
+  const workers = loop.workers;
   const common = {
-    batchSize: o.batchesPerStep ?? 1,
+    batchSize: loop.batchesPerStep,
     microBatchSize: 1,
-    ...(o.steps ? { steps: o.steps } : { epochs: 1 }),
-    lr: o.lr ?? 1e-3,
-    ...(o.embeddingLrScale && o.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? (o.embeddingLrScale as number) : 1) } : {}),
-    warmupRatio: o.warmupRatio ?? 0.05,
-    eps: o.adamEps ?? 1e-6,
-    weightDecay: o.weightDecay ?? 0.01,
-    clipNorm: o.clipNorm ?? 1.0,
+    ...(loop.steps ? { steps: loop.steps } : { epochs: 1 }),
+    lr: optim.lr,
+    // 0 too is the base rate, as before the recipe was resolved in one place.
+    ...(optim.embeddingLrScale && optim.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? optim.embeddingLrScale : 1) } : {}),
+    warmupRatio: optim.warmupRatio,
+    eps: optim.adamEps,
+    weightDecay: optim.weightDecay,
+    clipNorm: optim.clipNorm,
     seed,
     outDir: workDir,
-    checkpointEvery: o.checkpointEvery ?? 200,
+    checkpointEvery: loop.checkpointEvery,
     resume: o.resume,
     quiet: o.quiet,
     signal: o.signal,
     onStep: o.onStep,
   };
   const model = init ? init.model : T5Model.create(config, { seed });
-  if (o.itemInit === 'cooccurrence' && !o.resume) {
+  if (m.itemInit === 'cooccurrence' && !o.resume) {
     const t = Date.now();
     await initItemRows(model, ds, tok, view, seed);
     log(`item rows: co-occurrence init (${config.d_model} dims) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
@@ -433,13 +324,14 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   const bestDir = join(workDir, 'best');
   let bestParams: Float32Array | null = null;
   let bestLayout: ParamLayout | null = null;
-  const validate: ValidationOptions | undefined = o.validate && {
-    every: o.validate.every,
-    patience: o.validate.patience,
+  const vopts = loop.validate;
+  const validate: ValidationOptions | undefined = vopts ? {
+    every: vopts.every,
+    patience: vopts.patience,
     run: async (_step, params, layout) => {
       if (workers > 1) assignParams(model, params, layout);
       const rec = new P5Recommender(ds, model, tok, collection, trainSplit, { ...settings }, view);
-      const r = await evaluate(ds, rec, 'sequential', { split: 'valid', maxUsers: o.validate!.users ?? 1000, quiet: true });
+      const r = await evaluate(ds, rec, 'sequential', { split: 'valid', maxUsers: vopts.users, quiet: true });
       const se = r.stderr ?? {};
       return { metric: r.metrics['NDCG@10'], values: { users: r.count, 'HR@10': r.metrics['HR@10'], 'NDCG@10': r.metrics['NDCG@10'], 'HR@10 se': se['HR@10'], 'NDCG@10 se': se['NDCG@10'] } };
     },
@@ -453,12 +345,12 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
       rmSync(bestDir, { recursive: true, force: true });
       renameSync(tmp, bestDir);
     },
-  };
+  } : undefined;
   let result;
   if (workers > 1) {
     result = await train({
       ...common, workers, validate,
-      taskModule: { module: P5_TASK_MODULE, options: { corpus, tokenizerJson: tok.toJSON(), config: o.init ? undefined : config, init: o.init, seed } },
+      taskModule: { module: P5_TASK_MODULE, options: { corpus, tokenizerJson: tok.toJSON(), config: m.init ? undefined : config, init: opt(m.init), seed } },
     });
     // Final parameters come back flat, in layout order.
     assignParams(model, result.params, result.layout);
@@ -512,7 +404,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) renameSync(join(tmp, f), join(runDir, f));
     rmSync(tmp, { recursive: true, force: true });
     // Integer-star models predict the expected star; fit its calibration on the validation ratings.
-    if (o.calibrateRatings !== false && o.ratingNoise === false && (o.tasks ?? ['rating']).includes('rating') && ds.manifest.fields.rating) {
+    if (loop.calibrateRatings && !d.ratingNoise && (d.tasks ?? ['rating']).includes('rating') && ds.manifest.fields.rating) {
       const rec = new P5Recommender(ds, model, tok, collection, trainSplit, settings, view);
       const ids = collection.templates.filter((t) => t.task === 'rating').map((t) => t.id);
       const cal = await fitRatingCalibration(rec, ds, ids);
@@ -525,11 +417,12 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
       }
     }
     writeFileAtomic(join(runDir, 'p5.json'), `${JSON.stringify(p5json, null, 2)}\n`);
+    writeFileAtomic(join(runDir, RECIPE_FILE), `${JSON.stringify(recipeJson(cfg), null, 2)}\n`);
     const card: ModelCard = {
       format: MODEL_FORMAT,
       kind: 'p5',
       trainSplit,
-      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: common.batchSize, tokensPerBatch: o.tokensPerBatch ?? 4096, lr: common.lr, embeddingLrScale: o.embeddingLrScale ?? 1, adamEps: o.adamEps ?? 1e-6, negatives: o.negatives ?? NEGATIVES, weights: o.weights ?? null, init: o.init ?? null } },
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: loop.batchesPerStep, tokensPerBatch: d.tokensPerBatch, lr: optim.lr, embeddingLrScale: optim.embeddingLrScale, adamEps: optim.adamEps, negatives: d.negatives, weights: d.weights, init: m.init } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
       fit: {
         seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec), examplesPerSec: Math.round(res.examplesPerSec),
@@ -541,13 +434,18 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   }
   model.dispose();
   if (staged) {
-    // --force: the complete new model replaces the old one by renames; the old one is removed only then.
+    // force: the complete new model replaces the old one by renames; the old one is removed only then.
     const old = join(dirname(resolve(o.out)), `.${basename(resolve(o.out))}.old-${process.pid}`);
     renameSync(o.out, old);
     renameSync(runDir, o.out);
     rmSync(old, { recursive: true, force: true });
   }
   return res;
+}
+
+/** An optional option of the resolved config as a callee's optional argument. */
+function opt<T>(v: T | null): T | undefined {
+  return v === null ? undefined : v;
 }
 
 /**

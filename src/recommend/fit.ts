@@ -2,16 +2,19 @@
  * Fit any registered model as a library call: defaults, overrides, checks,
  * then the factory's own training loop; optionally saved as a model folder.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { DEFAULT_SEED } from '../data/build.js';
 import { InputError } from '../errors.js';
 import type { Recommender, TrainSplit } from './recommender.js';
 import { getFactory } from './registry.js';
-import { saveModel, type ModelCard } from './store.js';
+import { readModelCard, saveModel, type ModelCard } from './store.js';
 
 export interface FitOptions {
-  /** rating (random 0.8 split) or sequential (leave-one-out); default: the model's own. */
-  split?: 'rating' | 'sequential';
+  /** rating (random 0.8 split), sequential (leave-one-out) or both (P5); default: the model's own. */
+  split?: TrainSplit;
   /** Hyper-parameters over the model's defaults (`getFactory(kind).defaults` lists them). */
   hyper?: Record<string, unknown>;
   seed?: number;
@@ -42,7 +45,18 @@ export async function fitModel(ds: Dataset, kind: string, opts: FitOptions = {})
   const split: TrainSplit = opts.split ?? factory.defaultSplit;
   const seed = opts.seed ?? DEFAULT_SEED;
   const t0 = Date.now();
-  const rec = await factory.fit(ds, config, split, { log: opts.log ?? (() => {}), quiet: opts.quiet ?? true, seed });
+  const ctx = { log: opts.log ?? (() => {}), quiet: opts.quiet ?? true, seed };
+  if (factory.ownFolder) {
+    // It writes its folder as it trains (a temporary one when none is asked for).
+    const out = opts.out ?? mkdtempSync(join(tmpdir(), `p5rec-${kind}-`));
+    try {
+      const rec = await factory.fit(ds, config, split, { ...ctx, out });
+      return { rec, card: opts.out ? readModelCard(out) : undefined, seconds: (Date.now() - t0) / 1000 };
+    } finally {
+      if (!opts.out) rmSync(out, { recursive: true, force: true });
+    }
+  }
+  const rec = await factory.fit(ds, config, split, ctx);
   const seconds = (Date.now() - t0) / 1000;
   const card = opts.out ? saveModel(opts.out, rec, ds, { seconds, peakRssMB: Math.round(process.memoryUsage().rss / 2 ** 20), seed }) : undefined;
   return { rec, card, seconds };

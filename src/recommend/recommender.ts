@@ -58,6 +58,8 @@ export interface ModelState {
   tensors: Record<string, Tensor>;
   /** Small JSON-able extras (e.g. popularity counts kept as tensors instead). */
   extra?: Record<string, unknown>;
+  /** The model folder, when the store loads one: a factory with `ownFolder` reads its own files there. */
+  dir?: string;
 }
 
 export interface FitContext {
@@ -67,6 +69,10 @@ export interface FitContext {
   /** Folder for intermediate checkpoints; fit resumes from it when `resume` is set. */
   checkpointDir?: string;
   resume?: boolean;
+  /** The model folder a factory with `ownFolder` writes during fit (the others leave saving to the store). */
+  out?: string;
+  /** ownFolder factories: replace a model already in `out`. */
+  force?: boolean;
 }
 
 /** How a model is built: defaults documented beside the model, fit and load. */
@@ -79,4 +85,15 @@ export interface RecommenderFactory<C extends Record<string, unknown> = Record<s
   readonly defaults: C;
   fit(ds: Dataset, config: C, split: TrainSplit, ctx: FitContext): Promise<Recommender>;
   load(ds: Dataset, state: ModelState, split: TrainSplit): Recommender;
+  /**
+   * The model keeps its own folder format (P5: a Hugging Face T5 folder with
+   * its tokenizer): fit writes the whole folder, model.json included, into
+   * `ctx.out`, and load reads it from `state.dir`. The store then neither
+   * saves `state()` nor reads weights.safetensors for it.
+   */
+  readonly ownFolder?: boolean;
+  /** Runs on the tensor engine: `initEngine()` must be done before load (fit starts it when it is not). */
+  readonly engine?: boolean;
+  /** Asked through prompt templates (its recommenders have `prompted`): prompts, beams, the text tasks. */
+  readonly prompted?: boolean;
 }

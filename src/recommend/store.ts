@@ -8,7 +8,6 @@ import { VERSION } from '../version.js';
 import type { ModelState, Recommender } from './recommender.js';
 import { datasetFingerprint, MODEL_FORMAT, type ModelCard } from './card.js';
 import { FACTORIES, getFactory } from './registry.js';
-import { loadP5 } from '../p5/load.js';
 
 export { MODEL_FORMAT, datasetFingerprint, type ModelCard } from './card.js';
 
@@ -42,7 +41,7 @@ export function readModelCard(dir: string): ModelCard {
   if (!card || typeof card !== 'object' || Array.isArray(card)) throw new InputError('model card must be a JSON object', { file: path });
   if (card.format !== MODEL_FORMAT) throw new InputError(`not a p5rec model (format '${String(card.format)}')`, { file: path, field: 'format' });
   // An edited card must fail here, by field, not as a TypeError deep in a loader.
-  const kinds = ['p5', ...FACTORIES.map((f) => f.kind)];
+  const kinds = FACTORIES.map((f) => f.kind);
   if (!kinds.includes(card.kind)) throw new InputError(`unknown model kind ${JSON.stringify(card.kind)} (expected one of ${kinds.join(', ')})`, { file: path, field: 'kind' });
   if (!['rating', 'sequential', 'both'].includes(card.trainSplit)) throw new InputError(`must be rating, sequential or both, got ${JSON.stringify(card.trainSplit)}`, { file: path, field: 'trainSplit' });
   if (!card.config || typeof card.config !== 'object') throw new InputError('must be an object', { file: path, field: 'config' });
@@ -56,16 +55,19 @@ export function loadModel(dir: string, ds: Dataset): { rec: Recommender; card: M
   if (card.dataset.fingerprint !== fp) {
     throw new InputError(`model was trained on dataset '${card.dataset.name}' (${card.dataset.fingerprint}), not on ${ds.dir} (${fp}): ids would not line up`, { file: join(dir, 'model.json'), field: 'dataset' });
   }
-  if (card.kind === 'p5') return { rec: loadP5(dir, ds, card), card };
-  const st = readSafetensors(join(dir, 'weights.safetensors'));
+  const factory = getFactory(card.kind);
+  // A model with its own folder format reads its files itself; the others get weights.safetensors' tensors.
   const tensors: Record<string, Tensor> = {};
-  for (const name of st.names) {
-    const info = st.info(name);
-    tensors[name] = info.dtype === 'I32' || info.dtype === 'I64' ? { dtype: 'I32', shape: info.shape, data: st.int32(name) } : { dtype: 'F32', shape: info.shape, data: st.float32(name) };
+  if (!factory.ownFolder) {
+    const st = readSafetensors(join(dir, 'weights.safetensors'));
+    for (const name of st.names) {
+      const info = st.info(name);
+      tensors[name] = info.dtype === 'I32' || info.dtype === 'I64' ? { dtype: 'I32', shape: info.shape, data: st.int32(name) } : { dtype: 'F32', shape: info.shape, data: st.float32(name) };
+    }
   }
-  const state: ModelState = { config: card.config, tensors, extra: card.extra };
+  const state: ModelState = { config: card.config, tensors, extra: card.extra, dir };
   try {
-    return { rec: getFactory(card.kind).load(ds, state, card.trainSplit), card };
+    return { rec: factory.load(ds, state, card.trainSplit), card };
   } catch (e) {
     // A loader names the tensor or field; the user needs the file too.
     if (e instanceof InputError && !e.facts.file) throw new InputError(`${e.message} (model kind '${card.kind}')`, { ...e.facts, file: join(dir, 'weights.safetensors') });

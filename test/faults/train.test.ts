@@ -135,7 +135,7 @@ describe('fit', () => {
   it('refuses an unknown model kind, naming the known ones', () => {
     const r = cli(['fit', data, '--model', 'gpt5', '--out', join(tmp, 'fit-kind'), '--quiet']);
     expect(r.status).toBe(2);
-    expect(errorLine(r)).toMatch(/field 'model': unknown model 'gpt5' \(known: pop, .*sasrec\)/);
+    expect(errorLine(r)).toMatch(/field 'model': unknown model 'gpt5' \(known: pop, .*sasrec, p5\)/);
     expect(existsSync(join(tmp, 'fit-kind'))).toBe(false);
   });
 
@@ -215,7 +215,7 @@ describe('eval / predict / generate', () => {
     for (const args of [['eval', data, '--model', bad, '--task', 'sequential'], ['predict', bad, '--dataset', data, '--task', 'sequential', '--user', '#1']]) {
       const r = cli([...args, '--quiet']);
       expect(r.status).toBe(2);
-      expect(errorLine(r)).toBe(`p5rec: error: ${bad}/model.json: field 'kind': unknown model kind "x" (expected one of p5, pop, mf, mlp, bpr-mf, bpr-mlp, simplex, sasrec)`);
+      expect(errorLine(r)).toBe(`p5rec: error: ${bad}/model.json: field 'kind': unknown model kind "x" (expected one of pop, mf, mlp, bpr-mf, bpr-mlp, simplex, sasrec, p5)`);
     }
     expect(existsSync(join(bad, 'evals'))).toBe(false);
   });
@@ -297,7 +297,7 @@ describe('train', () => {
       [['--epochs', '0'], /--epochs must be an integer >= 1, got '0'/],
       [['--config', '{"preset":'], /--config: inline JSON does not parse/],
       [['--config', '{"preset":"huge"}'], /unknown T5 preset 'huge'/],
-      [['--item-init', 'cooccurrence'], /field 'item-init': --item-init cooccurrence needs one token per item/],
+      [['--item-init', 'cooccurrence'], /field 'itemInit': itemInit 'cooccurrence' needs one token per item/],
     ] as const) {
       const r = cli(['train', data, '--out', p5, '--force', ...args, '--quiet']);
       expect(r.status, args.join(' ')).toBe(2);
@@ -322,7 +322,7 @@ describe('train', () => {
   it('without --force an existing model is refused in one line', () => {
     const r = cli(['train', data, '--out', p5, ...TINY, '--quiet']);
     expect(r.status).toBe(2);
-    expect(errorLine(r)).toMatch(/model folder already holds a model \(pass --force/);
+    expect(errorLine(r)).toMatch(/model folder already holds a model \(set force to replace it/);
   });
 
   describe('SIGTERM mid-run, the accidental restart, and --resume', () => {
@@ -336,7 +336,7 @@ describe('train', () => {
     it('stops within seconds, exits 143, and says where the resumable checkpoint is', () => {
       expect(killed.status, killed.stderr).toBe(143);
       expect(killed.stopSeconds).toBeLessThan(5);
-      expect(errorLine(killed)).toMatch(new RegExp(`${out()}: interrupted by SIGTERM at step \\d+ of 12; checkpoint saved in ${out()}/train/checkpoint: run the same command with --resume`));
+      expect(errorLine(killed)).toMatch(new RegExp(`${out()}: interrupted by SIGTERM at step \\d+ of 12; checkpoint saved in ${out()}/train/checkpoint: run it again with resume set to continue`));
       const state = JSON.parse(readFileSync(join(out(), 'train', 'checkpoint', 'trainer.json'), 'utf8'));
       expect(state.step).toBeGreaterThan(0); // saved at the stop, not only every 100 steps
       expect(existsSync(join(out(), 'model.json'))).toBe(false);
@@ -346,7 +346,7 @@ describe('train', () => {
       const before = snapshot(join(out(), 'train'));
       const r = await run([...args(), '--quiet']);
       expect(r.status).toBe(2);
-      expect(errorLine(r)).toMatch(new RegExp(`a partial run exists at ${out()}/train \\(step \\d+ of 12\\); pass --resume to continue it or --force to start over`));
+      expect(errorLine(r)).toMatch(new RegExp(`a partial run exists at ${out()}/train \\(step \\d+ of 12\\); set resume to continue it or force to start over`));
       expect(snapshot(join(out(), 'train'))).toEqual(before);
     }, 60_000);
 
