@@ -83,10 +83,10 @@ export function loadServedModels(ds: Dataset, specs: readonly (string | ModelSpe
     const dir = opts.modelRoot ? confineModelDir(opts.modelRoot, spec.dir) : resolve(spec.dir);
     const t0 = Date.now();
     const { rec, card } = loadModel(dir, ds);
-    // P5's sequential prompts name a user (2-1: "purchase history of user_X"), and no
+    // A prompted model's sequential prompts name a user (P5 2-1: "purchase history of user_X"), and no
     // template reads a history alone: an anonymous session borrows the nearest known
     // user's token (via: nearest-user) instead of probing.
-    if (card.kind === 'p5' && !('anonymous' in rec)) Object.defineProperty(rec, 'anonymous', { value: false, enumerable: false });
+    if (rec.prompted && !('anonymous' in rec)) Object.defineProperty(rec, 'anonymous', { value: false, enumerable: false });
     opts.log?.(`loaded model '${spec.name}' (${card.kind}, ${card.trainSplit} split) from ${dir} in ${Date.now() - t0} ms`);
     out.set(spec.name, { rec, card, dir });
   }

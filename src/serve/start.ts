@@ -62,7 +62,7 @@ export async function startServe(o: ServeOptions): Promise<Served> {
   if (!o.modelRoot) log('no modelRoot: model paths are not confined to a folder');
   const models = loadServedModels(ds, specs, { modelRoot: o.modelRoot, log });
   let generator: Generator | undefined;
-  const p5Names = [...models].filter(([, m]) => m.card.kind === 'p5').map(([n]) => n);
+  const p5Names = [...models].filter(([, m]) => m.rec.prompted).map(([n]) => n);
   if (o.generator !== undefined) {
     if (!p5Names.includes(o.generator)) throw new InputError(`generator '${o.generator}' is not a loaded P5 model (P5 models: ${p5Names.join(', ') || 'none'})`, { field: 'generator' });
   }
