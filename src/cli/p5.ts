@@ -22,9 +22,9 @@ import { loadModel, readModelCard } from '../recommend/store.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 import { MAX_LENGTH } from '../tokenizer/tokenizer.js';
 import { MAX_HISTORY, NEGATIVES } from '../defaults.js';
+import { MAX_BEAMS } from '../eval/run-file.js';
 
-/** Beam search keeps beams × vocabulary scores per step; far beyond this the WASM heap runs out. P5 uses 20. */
-export const MAX_BEAMS = 256;
+export { MAX_BEAMS };
 
 interface TrainFlags extends CommonFlags {
   config: string;
