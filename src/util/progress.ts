@@ -37,6 +37,17 @@ export function setProgressListener(fn: ((e: ProgressEvent) => void) | null): vo
   listener = fn;
 }
 
+let interrupt: (() => void) | null = null;
+
+/**
+ * A check run at every progress report, before anything is drawn; it may
+ * throw. runPipeline uses it to stop work that takes no AbortSignal (baseline
+ * fits, evaluations) at its next report instead of at the end of the stage.
+ */
+export function setProgressInterrupt(fn: (() => void) | null): void {
+  interrupt = fn;
+}
+
 export class Progress {
   private done = 0;
   private readonly start = Date.now();
@@ -69,6 +80,7 @@ export class Progress {
   }
 
   private draw(final: boolean, extra?: string): void {
+    interrupt?.();
     if (listener) {
       const now = Date.now();
       if (!final && now - this.lastDraw < 250) return;
