@@ -20,7 +20,7 @@ export const LAYERS = [
   ['recommend/recommender.ts', 'recommend/card.ts', 'baselines', 'train', 'eval/metrics.ts'],
   ['p5', 'llm', 'eval'],
   ['recommend'],
-  ['serve'],
+  ['serve', 'pipeline'],
   ['cli', 'index.ts'],
 ];
 
