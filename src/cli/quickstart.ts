@@ -27,7 +27,6 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parseTaskWeights } from '../prompts/templates.js';
 import { runPipeline, type PipelineConfig, type PipelineModel, type PipelineP5, type PipelineStage } from '../pipeline/pipeline.js';
-import { stopOnSignals } from '../train/stop.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -175,6 +174,8 @@ export interface QuickstartOptions {
   fast?: boolean;
   quiet?: boolean;
   log?: (msg: string) => void;
+  /** SIGINT/SIGTERM as runPipeline's handleSignals (the CLI sets it). */
+  handleSignals?: boolean;
 }
 
 /** A stage's record in the result (and quickstart.json): see PipelineStage for what peakRssMB means. */
@@ -226,6 +227,7 @@ export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): Pi
     quiet: o.quiet,
     log: o.log,
     signal,
+    handleSignals: o.handleSignals,
     p5Recipe: r,
   };
 }
@@ -296,16 +298,16 @@ export function registerQuickstartCommand(program: Command): void {
     .option('--fast', 'cheap settings throughout (smoke tests): 2 epochs, a smaller P5 recipe, the first 40 users/rows evaluated, 2 LLM users')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
-    .action((f: QuickstartFlags) => runCommand(f, async () => {
-      const options = { dir: f.dir, p5Steps: f.p5Steps === undefined ? undefined : parseIntFlag('p5-steps', f.p5Steps, 1, 1), skipP5: f.skipP5, fast: f.fast, quiet: f.quiet, log: logger(f) };
-      // SIGINT/SIGTERM stop the running stage (P5 training keeps its last step); a rerun resumes.
-      const stop = stopOnSignals('stopping (finished stages are kept; run the quickstart again to resume)');
-      try {
-        return await runQuickstart(options, stop.signal);
-      } finally {
-        stop.dispose();
-      }
-    }, (r) => {
+    // SIGINT/SIGTERM: runPipeline's handleSignals (P5 training stops cleanly and resumes on a rerun; other stages end at once).
+    .action((f: QuickstartFlags) => runCommand(f, async () => runQuickstart({
+      dir: f.dir,
+      p5Steps: f.p5Steps === undefined ? undefined : parseIntFlag('p5-steps', f.p5Steps, 1, 1),
+      skipP5: f.skipP5,
+      fast: f.fast,
+      quiet: f.quiet,
+      log: logger(f),
+      handleSignals: true,
+    }), (r) => {
       const s = r.stats as { users: number; items: number; interactions: number };
       const sl = r.slice as { dataset: string; stats: { users: number; items: number; interactions: number; titled: number }; serve: string; page: string; llm: { label: string; count: number; metrics: Record<string, number>; notes?: string; error?: string } };
       return [

@@ -67,6 +67,8 @@ export async function llmRunToFile(ds: Dataset, o: {
   quiet?: boolean;
   log: (msg: string) => void;
   signal?: AbortSignal;
+  /** Changes the run before it is written (a label, notes). */
+  relabel?: (run: LlmRun) => LlmRun;
 }): Promise<LlmRun> {
   const isLlama = o.provider.kind === 'llama';
   const provider = await makeProvider(o.provider);
@@ -90,7 +92,8 @@ export async function llmRunToFile(ds: Dataset, o: {
   if (ref.asked > 0 && ref.firstTry + ref.afterReask === 0) {
     throw new P5recError(`no usable answer: ${ref.gaveUp} of ${ref.asked} answers (100%) were unusable after ${o.eval.refineRetries ?? 2} re-asks; ${o.file} was not written`, { field: 'answers' });
   }
+  const out = o.relabel ? o.relabel(run) : run;
   mkdirSync(dirname(o.file), { recursive: true });
-  writeFileAtomic(o.file, `${JSON.stringify(run, null, 2)}\n`);
-  return run;
+  writeFileAtomic(o.file, `${JSON.stringify(out, null, 2)}\n`);
+  return out;
 }

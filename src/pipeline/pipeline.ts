@@ -33,9 +33,10 @@ import { loadPromptCollection } from '../prompts/templates.js';
 import { fitModel } from '../recommend/fit.js';
 import { loadModel, saveModel } from '../recommend/store.js';
 import { findCheckpoint } from '../train/checkpoint.js';
-import { throwIfStopped } from '../train/stop.js';
+import { stopOnSignals, throwIfStopped } from '../train/stop.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { Progress, setProgressInterrupt } from '../util/progress.js';
-import type { LlmEvalOptions } from '../llm/eval.js';
+import type { LlmEvalOptions, LlmRun } from '../llm/eval.js';
 import { DEFAULT_SEED } from '../defaults.js';
 import { llmRunToFile, mostFrequentRun, type PipelineLlmProvider } from './extra-runs.js';
 
@@ -125,6 +126,13 @@ export interface PipelineConfig extends PipelinePart {
   log?: (msg: string) => void;
   /** Stops the run: P5 training and LLM requests at once, other stages at their next progress report. */
   signal?: AbortSignal;
+  /**
+   * Handle SIGINT/SIGTERM (the CLI does): during P5 training and LLM requests
+   * the first signal stops the stage cleanly (the last completed step is kept
+   * for a resume; a second signal exits at once); during every other stage no
+   * handler is installed, so a signal ends the process at once. Default false.
+   */
+  handleSignals?: boolean;
 }
 
 export interface PipelineStage {
@@ -178,6 +186,18 @@ const sameJson = (p: string, v: unknown): boolean => existsSync(p) && JSON.strin
 const peakRssMB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 const isText = (t: string): t is TextTask => t === 'explanation' || t === 'review';
 
+/** A signal aborted when either is, with its reason (the signal's name, for the exit status). */
+function eitherSignal(a: AbortSignal | undefined, b: AbortSignal): { signal: AbortSignal; dispose(): void } {
+  if (!a) return { signal: b, dispose: () => {} };
+  const ac = new AbortController();
+  const onA = (): void => ac.abort(a.reason);
+  const onB = (): void => ac.abort(b.reason);
+  if (a.aborted) onA();
+  a.addEventListener('abort', onA, { once: true });
+  b.addEventListener('abort', onB, { once: true });
+  return { signal: ac.signal, dispose: () => { a.removeEventListener('abort', onA); b.removeEventListener('abort', onB); } };
+}
+
 /** How many stages a config has (the pipeline's progress total). */
 function countStages(c: PipelineConfig): number {
   const part = (p: PipelinePart): number => 3 + (p.models?.length ?? 0) + (p.p5 ? 1 + p.p5.evals.length : 0)
@@ -205,19 +225,31 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
    * One stage: timed, logged, with the process's peak RSS after it. The CLI
    * once ran each stage in a child process so a fit's peak RSS was its own;
    * in one process only the peak so far can be read, and that is recorded.
-   * `interruptible`: the stage takes no AbortSignal, so a stop request ends it
-   * at its next progress report.
+   *
+   * Stopping: a stage that takes an AbortSignal (`takesSignal`: P5 training,
+   * LLM requests) gets one, aborted by `config.signal` or, with
+   * `handleSignals`, by SIGINT/SIGTERM. Any other stage runs synchronous
+   * compute that leaves the event loop no turn to run a signal handler, so it
+   * gets none: `config.signal` stops it at its next progress report, and a
+   * process signal ends the process at once, as it ended the child process
+   * each stage once ran in. Those stages write their outputs atomically
+   * (model.json last, eval files and the dataset by rename), so a rerun
+   * redoes just the stage that was cut.
    */
-  const stage = async <T>(name: string, body: () => Promise<T>, reused = false, interruptible = true): Promise<T> => {
+  const stage = async <T>(name: string, body: (signal?: AbortSignal) => Promise<T>, reused = false, takesSignal = false): Promise<T> => {
     throwIfStopped(signal, `before ${name}`);
     const t0 = Date.now();
     log(`${name}${reused ? ' (reused)' : ' ...'}`);
-    if (signal && interruptible) setProgressInterrupt(() => throwIfStopped(signal, `during ${name}`));
+    const handlers = takesSignal && config.handleSignals && !reused ? stopOnSignals(`stopping ${name} (finished stages are kept; run again to resume)`) : null;
+    const linked = handlers ? eitherSignal(signal, handlers.signal) : null;
+    if (signal && !takesSignal) setProgressInterrupt(() => throwIfStopped(signal, `during ${name}`));
     let r: T;
     try {
-      r = await body();
+      r = await body(linked?.signal ?? signal);
     } finally {
       setProgressInterrupt(null);
+      linked?.dispose();
+      handlers?.dispose();
     }
     const seconds = (Date.now() - t0) / 1000;
     stages.push({ stage: name, seconds, reused, peakRssMB: peakRssMB() });
@@ -250,12 +282,12 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
 
     // ---- fit --------------------------------------------------------------------
     /** Fit (or reuse) a model folder: reused when model.json exists and the recipe is the same. */
-    const fitStage = async (name: string, recipe: unknown, fit: (out: string, resume: boolean) => Promise<void>, interruptible: boolean): Promise<string> => {
+    const fitStage = async (name: string, recipe: unknown, fit: (out: string, resume: boolean, signal?: AbortSignal) => Promise<void>, takesSignal: boolean): Promise<string> => {
       const out = join(modelsDir, name);
       const recipePath = join(modelsDir, `${name}.recipe.json`);
       const same = sameJson(recipePath, recipe);
       const done = same && existsSync(join(out, 'model.json'));
-      await stage(named('fit', name), async () => {
+      await stage(named('fit', name), async (stageSignal) => {
         if (done) return;
         // An interrupted P5 training with the same recipe resumes from its checkpoint; anything else
         // (including a run killed before its first checkpoint) starts clean.
@@ -265,13 +297,13 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
           writeFileSync(recipePath, `${JSON.stringify(recipe, null, 2)}\n`);
         }
         try {
-          await fit(out, resume);
+          await fit(out, resume, stageSignal);
         } catch (err) {
           // A baseline keeps nothing to resume: leave no half-made folder behind.
-          if (interruptible) rmSync(out, { recursive: true, force: true });
+          if (!takesSignal) rmSync(out, { recursive: true, force: true });
           throw err;
         }
-      }, done, interruptible);
+      }, done, takesSignal);
       return out;
     };
 
@@ -282,7 +314,7 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
         const t0 = Date.now();
         const { rec } = await fitModel(ds, m.kind, { split: m.split, hyper: m.hyper, log, quiet });
         saveModel(out, rec, ds, { seconds: (Date.now() - t0) / 1000, peakRssMB: peakRssMB(), seed: DEFAULT_SEED });
-      }, true);
+      }, false);
       fitted.push({ name: m.name, kind: m.kind, dir, tasks: m.tasks });
     }
 
@@ -291,12 +323,12 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
       const cfg = p.p5;
       const name = cfg.name ?? 'p5';
       const recipe = cfg.recipe ?? cfg.train;
-      const dir = await fitStage(name, recipe, async (out, resume) => {
+      const dir = await fitStage(name, recipe, async (out, resume, stageSignal) => {
         if (!engineReady) await initEngine({ backend: cfg.backend ?? 'wasm' });
         engineReady = true;
         // trainP5 stops on the signal itself, keeping the last completed step for a resume.
-        await trainP5(ds, loadPromptCollection(), { ...cfg.train, out, resume, force: !resume, quiet, log, signal });
-      }, false);
+        await trainP5(ds, loadPromptCollection(), { ...cfg.train, out, resume, force: !resume, quiet, log, signal: stageSignal });
+      }, true);
       p5 = { name, dir, recipe };
     }
 
@@ -341,7 +373,7 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
           if (!isText(task) || !prompt) continue;
           const rows = usersFor(task);
           const file = join(mfDir, runFileName(task, split, { prompt, users: rows }));
-          if (!existsSync(file)) writeFileSync(file, `${JSON.stringify(mostFrequentRun(ds, datasetDir, task, prompt, split, rows), null, 2)}\n`);
+          if (!existsSync(file)) writeFileAtomic(file, `${JSON.stringify(mostFrequentRun(ds, datasetDir, task, prompt, split, rows), null, 2)}\n`);
           runs.push(file);
         }
       });
@@ -353,29 +385,29 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
       const file = join(root, 'runs', `llm-${l.name}-${l.eval.task}-${split}${l.eval.users ? `-u${l.eval.users}` : ''}.json`);
       const have = existsSync(file);
       const label = l.label ?? `llm ${l.name}`;
-      const r = await stage(l.stage ?? named('llm', l.name), async (): Promise<PipelineLlmResult> => {
+      const r = await stage(l.stage ?? named('llm', l.name), async (stageSignal): Promise<PipelineLlmResult> => {
         if (!have) {
+          // Label the row as what it is, and put the usable share first in its notes (before the
+          // file is written: a reused file is always the finished one).
+          const relabel = (run: LlmRun): LlmRun => {
+            if (!l.label && !l.note) return run;
+            const ref = run.llm.refinement;
+            const short = ref.repairs?.short_list ? `, ${ref.repairs.short_list} of them listing fewer than 10 distinct candidates` : '';
+            const usable = `usable answers ${ref.firstTry + ref.afterReask}/${ref.asked} (${ref.firstTry} first try${short})`;
+            return { ...run, label: l.label ?? run.label, notes: l.note ? `${usable}; ${l.note} | ${run.notes ?? ''}` : run.notes };
+          };
           try {
-            // In-process: node-llama-cpp loads beside the tensor engine without trouble, so no child process.
-            await llmRunToFile(ds, { provider: l.provider, eval: { ...l.eval, split }, file, cacheDir: l.cacheDir ?? join(root, 'llm-cache'), quiet, log, signal });
+            // In-process: node-llama-cpp runs beside the tensor engine (the quickstart's smoke row does), so no child process.
+            await llmRunToFile(ds, { provider: l.provider, eval: { ...l.eval, split }, file, cacheDir: l.cacheDir ?? join(root, 'llm-cache'), quiet, log, signal: stageSignal, relabel });
           } catch (err) {
-            if (!l.optional || signal?.aborted) throw err;
+            if (!l.optional || stageSignal?.aborted) throw err;
             log(`the ${label} run failed (the report has no row for it): ${(err as Error).message}`);
             return { name: l.name, file: null, label, count: 0, metrics: {}, error: (err as Error).message };
-          }
-          if (l.label || l.note) {
-            // Label the row as what it is, and put the usable share first in its notes.
-            const run = readJson(file) as { label?: string; notes?: string; llm?: { refinement?: { asked: number; firstTry: number; afterReask: number; repairs?: Record<string, number> } } };
-            const ref = run.llm?.refinement;
-            const short = ref?.repairs?.short_list ? `, ${ref.repairs.short_list} of them listing fewer than 10 distinct candidates` : '';
-            const usable = ref ? `usable answers ${ref.firstTry + ref.afterReask}/${ref.asked} (${ref.firstTry} first try${short})` : 'usable answers unknown';
-            const notes = l.note ? `${usable}; ${l.note} | ${run.notes ?? ''}` : run.notes;
-            writeFileSync(file, `${JSON.stringify({ ...run, label: l.label ?? run.label, notes }, null, 2)}\n`);
           }
         }
         const run = readJson(file) as { metrics: Record<string, number>; count: number; notes?: string; label: string };
         return { name: l.name, file, label: run.label, count: run.count, metrics: run.metrics, notes: run.notes };
-      }, have, false);
+      }, have, true);
       if (r.file) runs.push(r.file);
       llm.push(r);
     }
