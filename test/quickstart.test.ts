@@ -172,7 +172,8 @@ describe('p5rec quickstart --fast', () => {
     let sentAt = 0;
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       err += d;
-      if (!sentAt && err.includes('[quickstart] fit sasrec ...')) {
+      // The fit's own first line: the stage has replaced the old model and is training.
+      if (!sentAt && err.includes('[quickstart] sasrec: ')) {
         sentAt = Date.now();
         child.kill('SIGINT');
       }

@@ -15,7 +15,7 @@
  * is unchanged (a changed recipe refits it), each evaluation already written.
  * An interrupted P5 training resumes from its checkpoint, and only from one.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { importDataset, type ImportSource } from '../data/import.js';
 import type { BuildOptions } from '../data/build.js';
@@ -182,7 +182,14 @@ export interface PipelineResult {
 }
 
 const readJson = (p: string): unknown => JSON.parse(readFileSync(p, 'utf8'));
-const sameJson = (p: string, v: unknown): boolean => existsSync(p) && JSON.stringify(readJson(p)) === JSON.stringify(v);
+/** Whether the JSON file at `p` holds `v` (a missing or unreadable file does not: the model is refitted). */
+const sameJson = (p: string, v: unknown): boolean => {
+  try {
+    return existsSync(p) && JSON.stringify(readJson(p)) === JSON.stringify(v);
+  } catch {
+    return false;
+  }
+};
 const peakRssMB = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
 const isText = (t: string): t is TextTask => t === 'explanation' || t === 'review';
 
@@ -294,7 +301,7 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
         const resume = same && findCheckpoint(join(out, 'train')) !== null;
         if (!resume) {
           rmSync(out, { recursive: true, force: true });
-          writeFileSync(recipePath, `${JSON.stringify(recipe, null, 2)}\n`);
+          writeFileAtomic(recipePath, `${JSON.stringify(recipe, null, 2)}\n`);
         }
         try {
           await fit(out, resume, stageSignal);
