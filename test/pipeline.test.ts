@@ -62,6 +62,8 @@ describe('runPipeline', () => {
     const peaks = first.stages.map((s) => s.peakRssMB);
     expect(peaks).toEqual([...peaks].sort((a, b) => a - b));
     const stages = events.filter((e) => e.label === 'pipeline');
+    // One report per stage, named in `extra`, then the final one.
+    expect(stages.map((e) => e.extra)).toEqual([...first.stages.map((s) => s.stage), 'done']);
     expect(stages.at(-1)).toMatchObject({ final: true, done: 14, total: 14, unit: 'stages' });
     // The stages' own progress (fits, training, evaluations) goes to the listener too.
     expect(events.some((e) => e.label.startsWith('eval '))).toBe(true);
@@ -75,6 +77,7 @@ describe('runPipeline', () => {
     expect(first.runs).toContain(join(dir, 'models', 'p5', 'evals', 'sequential-test-p2-13-u20.json'));
     expect(first.runs).toContain(join(dir, 'runs', 'most-frequent', 'explanation-test-p3-11-u20.json'));
     const card = JSON.parse(readFileSync(join(dir, 'models', 'bpr-mf', 'model.json'), 'utf8'));
+    expect(card.fit).toMatchObject({ peakRssScope: 'process so far (in-process pipeline)' });
     expect(card.fit.peakRssMB).toBeGreaterThan(0);
     const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8')) as { tables: { task: string; rows: { model: string; count?: number; values: (number | null)[] }[] }[] };
     const rows = (task: string) => report.tables.find((t) => t.task === task)!.rows;

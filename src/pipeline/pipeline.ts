@@ -226,7 +226,8 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
   const split: EvalSplit = ev.split ?? 'test';
   const stages: PipelineStage[] = [];
   const t00 = Date.now();
-  const bar = new Progress({ label: 'pipeline', total: countStages(config), unit: 'stages', quiet: true });
+  // Only a listener sees it (stage lines go to `log`); every stage reaches it.
+  const bar = new Progress({ label: 'pipeline', total: countStages(config), unit: 'stages', quiet: true, throttle: false });
 
   /**
    * One stage: timed, logged, with the process's peak RSS after it. The CLI
@@ -320,7 +321,8 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
       const dir = await fitStage(m.name, recipe, async (out) => {
         const t0 = Date.now();
         const { rec } = await fitModel(ds, m.kind, { split: m.split, hyper: m.hyper, log, quiet });
-        saveModel(out, rec, ds, { seconds: (Date.now() - t0) / 1000, peakRssMB: peakRssMB(), seed: DEFAULT_SEED });
+        // Fitted after earlier stages in this process: the card says its peak RSS is the process's so far, not the fit's own.
+        saveModel(out, rec, ds, { seconds: (Date.now() - t0) / 1000, peakRssMB: peakRssMB(), peakRssScope: 'process so far (in-process pipeline)', seed: DEFAULT_SEED });
       }, false);
       fitted.push({ name: m.name, kind: m.kind, dir, tasks: m.tasks });
     }
@@ -435,6 +437,6 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
       return { dir: reportDir, files, tables: tables.length, runs: loaded.length, skipped };
     });
   }
-  bar.finish();
+  bar.finish('done');
   return { dir: config.dir, stages, seconds: (Date.now() - t00) / 1000, parts, runs, report };
 }

@@ -11,6 +11,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Minimum ms between non-TTY lines. */
   intervalMs?: number;
+  /** False: every report reaches a listener (coarse bars, such as a pipeline's stages); default true (at most one per 250 ms). */
+  throttle?: boolean;
 }
 
 /** One progress report, as a library caller's listener receives it. */
@@ -83,7 +85,7 @@ export class Progress {
     interrupt?.();
     if (listener) {
       const now = Date.now();
-      if (!final && now - this.lastDraw < 250) return;
+      if (!final && this.opts.throttle !== false && now - this.lastDraw < 250) return;
       this.lastDraw = now;
       const seconds = (now - this.start) / 1000;
       const rate = seconds > 0 ? this.done / seconds : 0;
