@@ -21,7 +21,7 @@ export const LAYERS = [
   ['p5', 'llm', 'eval'],
   // The registry, store and fitModel sit above every model family (P5 included): they know all, none knows them.
   ['recommend'],
-  ['serve'],
+  ['serve', 'pipeline'],
   ['cli', 'index.ts'],
 ];
 

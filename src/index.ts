@@ -43,6 +43,13 @@ export { rmse, mae, ratingStandardErrors, RankingAccumulator, bleu4, bleu2, roug
 export { collectRuns, buildTables, writeReport, type Run, type Table } from './eval/report.js';
 export { runEnv, type RunEnv } from './eval/run-env.js';
 
+// A whole experiment from one config: import, fit, train P5, evaluate, report (resumable).
+export {
+  runPipeline, type PipelineConfig, type PipelinePart, type PipelineSubPart, type PipelineModel, type PipelineP5, type PipelineLlm,
+  type PipelineLlmProvider, type PipelineEval, type PipelineResult, type PipelinePartResult, type PipelineStage, type PipelineLlmResult,
+} from './pipeline/pipeline.js';
+export { evaluateToRunFile, type RunOptions, type RunTask, type RatingMode } from './eval/run-file.js';
+
 // Serving.
 export { buildApp, type AppDeps } from './serve/app.js';
 export { startServe, type ServeOptions, type Served } from './serve/start.js';

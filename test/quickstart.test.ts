@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LLM_SMOKE_LABEL, QUICKSTART_BASELINES, QUICKSTART_P5, QUICKSTART_P5_PROMPTS, QUICKSTART_SLICE_BASELINES } from '../src/cli/quickstart.js';
 import { loadDataset } from '../src/data/dataset.js';
-import { BEAUTY_SLICE, cli, ROOT, STORIES_GGUF, tempDir, type CliResult } from './helpers/cli.js';
+import { BEAUTY_SLICE, BIN, cli, ROOT, STORIES_GGUF, tempDir, type CliResult } from './helpers/cli.js';
 
 const script = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'scripts/readme-results.mjs'), ...args], { encoding: 'utf8' });
 
@@ -163,6 +163,31 @@ describe('p5rec quickstart --fast', () => {
     expect(stages.find((s) => s.stage === 'fit p5')?.reused).toBe(false);
     expect(existsSync(join(p5, 'model.json'))).toBe(true);
   });
+
+  it('SIGINT during a baseline fit ends the process at once; the rerun refits just that model', async () => {
+    // The fit is synchronous compute in-process, so no handler could run: the signal's default action ends it, as it ended the child process each stage once ran in.
+    writeFileSync(join(dir, 'models', 'sasrec.recipe.json'), '{"changed":true}\n');
+    const child = spawn(process.execPath, [BIN, 'quickstart', '--dir', dir, '--fast', '--p5-steps', '4', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    let sentAt = 0;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      // The fit's own first line: the stage has replaced the old model and is training.
+      if (!sentAt && err.includes('[quickstart] sasrec: ')) {
+        sentAt = Date.now();
+        child.kill('SIGINT');
+      }
+    });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, s) => res([c, s])));
+    expect(sentAt, err.slice(-2000)).toBeGreaterThan(0);
+    expect(signal === 'SIGINT' || code === 130).toBe(true);
+    expect(Date.now() - sentAt).toBeLessThan(5000);
+    expect(existsSync(join(dir, 'models', 'sasrec', 'model.json'))).toBe(false);
+    const r = cli(['quickstart', '--dir', dir, '--fast', '--p5-steps', '4', '--json', '--quiet']);
+    expect(r.status, r.stderr).toBe(0);
+    const stages = (r.json as { stages: { stage: string; reused: boolean }[] }).stages;
+    expect(stages.filter((s) => !s.reused && (s.stage.startsWith('fit') || s.stage.startsWith('eval'))).map((s) => s.stage)).toEqual(['fit sasrec', 'eval sasrec sequential', 'eval sasrec direct']);
+  }, 240_000);
 
   it('the training recipe is one exported object', () => {
     expect(QUICKSTART_P5).toMatchObject({ config: 'tiny' });

@@ -3,19 +3,15 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { loadDataset } from '../data/dataset.js';
-import { evaluate, type EvalSplit } from '../eval/evaluate.js';
+import type { EvalSplit } from '../eval/evaluate.js';
 import { FACTORIES, getFactory } from '../recommend/registry.js';
-import { TASKS, type Task, type TrainSplit } from '../recommend/recommender.js';
+import { TASKS, type TrainSplit } from '../recommend/recommender.js';
 import { loadModel, readModelCard, saveModel } from '../recommend/store.js';
 import { initEngine } from '../engine/backend.js';
-import type { P5Recommender } from '../p5/recommender.js';
-import { evaluateText, type TextTask } from '../p5/evaluate-text.js';
 import { DEFAULT_SEED } from '../data/build.js';
-import { isBeauty } from '../eval/published.js';
 import { collectRunsWithSkips, writeReport } from '../eval/report.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
-import { MAX_BEAMS } from './p5.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { checkRunOptions, evaluateToRunFile, MAX_BEAMS, type RatingMode, type RunOptions, type RunTask } from '../eval/run-file.js';
 import { loopSettingProblem } from '../recommend/fit.js';
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -153,41 +149,17 @@ export function registerModelCommands(program: Command): void {
       const textTask = f.task === 'explanation' || f.task === 'review';
       if (!(TASKS as readonly string[]).includes(f.task) && !textTask) throw new InputError(`--task must be one of ${TASKS.join(', ')}, explanation, review; got '${f.task}'`);
       if (f.split !== 'test' && f.split !== 'valid') throw new InputError(`--split must be test or valid, got '${f.split}'`);
-      if (f.beams) boundedInt('beams', f.beams, 20, 1, MAX_BEAMS); // before any loading
       const card0 = readModelCard(f.model);
       const factory = getFactory(card0.kind);
-      if (!factory.prompted && (f.prompt || f.beams || f.ratingMode || textTask)) throw new InputError(`--prompt, --beams and the ${textTask ? f.task : ''} task are for P5 models; '${f.model}' is ${card0.kind}`, { field: 'prompt' });
+      const beams = f.beams ? boundedInt('beams', f.beams, 20, 1, MAX_BEAMS) : undefined;
+      const opts: RunOptions = { task: f.task as RunTask, split: f.split as EvalSplit, prompt: f.prompt, beams, ratingMode: f.ratingMode as RatingMode | undefined, quiet: f.quiet };
+      checkRunOptions(Boolean(factory.prompted), card0.kind, f.model, opts); // before any loading
       if (factory.engine) await initEngine();
       const ds = await loadDataset(dir);
-      const { rec, card } = loadModel(f.model, ds);
+      const loaded = loadModel(f.model, ds);
       const maxUsers = f.users ? parseIntFlag('users', f.users, 0, 1) : undefined;
-      let result: Record<string, unknown> & { task: string; split: string; metrics: Record<string, number>; count: number };
-      let prompt: string | undefined;
-      const prompted = rec.prompted;
-      if (prompted) {
-        if (f.beams) prompted.settings.beams = boundedInt('beams', f.beams, 20, 1, MAX_BEAMS);
-        if (f.ratingMode) {
-          if (f.ratingMode !== 'greedy' && f.ratingMode !== 'expected' && f.ratingMode !== 'calibrated') throw new InputError(`--rating-mode must be greedy, expected or calibrated, got '${f.ratingMode}'`, { field: 'rating-mode' });
-          prompted.settings.ratingMode = f.ratingMode;
-        }
-        if (textTask) {
-          // The text tasks are P5's own (the only prompted kind): they generate with its tokenizer and beams.
-          const p5 = rec as P5Recommender;
-          result = { ...(await evaluateText(p5, p5.collection, f.task as TextTask, { split: f.split as EvalSplit, prompt: f.prompt, maxRows: maxUsers, quiet: f.quiet })) };
-          prompt = result.prompt as string;
-        } else {
-          if (f.prompt) prompted.usePrompt(f.task as Task, f.prompt);
-          prompt = prompted.promptFor(f.task as Task);
-        }
-      }
-      if (!textTask) result = { ...(await evaluate(ds, rec, f.task as Task, { split: f.split as EvalSplit, maxUsers, quiet: f.quiet })) };
-      const tpl = prompt && prompted ? prompted.promptTemplates.find((t) => t.id === prompt) : undefined;
-      // P5 ratings: which star the row reports (greedy / expected / calibrated), in the label and the file name
-      const ratingMode = prompted && f.task === 'rating' ? prompted.settings.ratingMode : undefined;
-      const promptInfo: { prompt?: string; seen?: boolean; label?: string; ratingMode?: string } = prompt ? { prompt, seen: tpl?.seen ?? true, label: `P5 (${prompt}${tpl && !tpl.seen ? ', unseen' : ''}${ratingMode && ratingMode !== 'greedy' ? `, ${ratingMode} star` : ''})`, ...(ratingMode ? { ratingMode } : {}) } : {};
-      const run = { model: f.model, kind: card.kind, ...promptInfo, dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir: dir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed, fit: card.fit, config: card.config, ...result! };
       // Every evaluation is kept beside the model so `p5rec report` can gather runs.
-      writeFileAtomic(join(f.model, 'evals', `${result!.task}-${result!.split}${prompt ? `-p${prompt}` : ''}${f.ratingMode && ratingMode ? `-${ratingMode}` : ''}${f.users ? `-u${f.users}` : ''}.json`), `${JSON.stringify(run, null, 2)}\n`);
+      const { run } = await evaluateToRunFile(ds, dir, f.model, loaded, { ...opts, users: maxUsers });
       return run;
     }, (r) => `${r.label ?? r.kind} ${r.task}/${r.split} (${r.count} ${r.task === 'rating' ? 'ratings' : ['explanation', 'review'].includes(r.task) ? 'rows' : 'users'}): ${Object.entries(r.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}${withSe((r as { stderr?: Record<string, number> }).stderr, k)}`).join('  ')}`));
 }

@@ -23,12 +23,12 @@ import { getFactory } from '../recommend/registry.js';
 import { boundedInt, logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
 import { MAX_LENGTH } from '../tokenizer/tokenizer.js';
 import { P5_DEFAULTS, P5_VALIDATE_DEFAULTS } from '../p5/config.js';
+import { MAX_BEAMS } from '../eval/run-file.js';
 
 // The train command's defaults are the recipe's (src/p5/config.ts), never repeated here.
 const { model: DM, optimizer: DO, data: DD, loop: DL } = P5_DEFAULTS;
 
-/** Beam search keeps beams × vocabulary scores per step; far beyond this the WASM heap runs out. P5 uses 20. */
-export const MAX_BEAMS = 256;
+export { MAX_BEAMS };
 
 interface TrainFlags extends CommonFlags {
   config: string;

@@ -1,10 +1,10 @@
 /**
  * `p5rec quickstart`: the main job, offline, on the bundled Musical
  * Instruments reviews, then a part with product names on the bundled titled
- * Amazon Beauty slice. Every stage runs the same CLI command a user would
- * (`data import`, `fit`, `train`, `eval`, `llm eval`, `report`) in a child
- * process, so each fit's peak RSS is its own and the result files are exactly
- * what those commands write:
+ * Amazon Beauty slice. A thin shell: flags → a pipeline config
+ * (quickstartConfig) → runPipeline, which runs every stage in this process
+ * and writes what the matching commands (`data import`, `fit`, `train`,
+ * `eval`, `llm eval`, `report`) would:
  *
  *   DIR/dataset/                 the imported dataset
  *   DIR/models/<name>/           baselines and P5 (model.json; evals/*.json)
@@ -14,33 +14,24 @@
  *   DIR/beauty-slice/models/     pop, bpr-mf, sasrec on it (and recipes)
  *   DIR/beauty-slice/runs/       the embedded LLM smoke run (stories260K)
  *   DIR/report/                  report.md, report.json, report.html
+ *   DIR/quickstart.json          this run's record (stages, recipe)
  *
  * Re-running reuses every finished stage: the dataset, each model whose
  * recipe is unchanged (a changed recipe refits it), and each evaluation
  * already written. An interrupted P5 training resumes from its checkpoint.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { loadDataset, type Dataset } from '../data/dataset.js';
-import { datasetStats } from '../data/stats.js';
-import { auditLeak } from '../data/audit.js';
-import { P5recError } from '../errors.js';
-import { runEnv } from '../eval/run-env.js';
-import { mostFrequentAnswer, textMetrics, textStandardErrors, type TextTask } from '../p5/evaluate-text.js';
-import { evaluationInstances } from '../prompts/eval-instances.js';
-import { loadPromptCollection } from '../prompts/templates.js';
-import { isBeauty } from '../eval/published.js';
+import { parseTaskWeights } from '../prompts/templates.js';
+import { runPipeline, type PipelineConfig, type PipelineModel, type PipelineP5, type PipelineStage } from '../pipeline/pipeline.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
-import { findCheckpoint } from '../train/checkpoint.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The dataset that ships inside the package, so the main job runs offline. */
 export const BUNDLED_REVIEWS = resolve(HERE, '../../data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
-const BIN = resolve(HERE, '../../bin/p5rec.js');
 /**
  * The titled Amazon Beauty slice that ships beside it (data/amazon-beauty-slice,
  * written by scripts/make-beauty-slice.mjs: 1,906 users, 891 items, 20,067
@@ -183,268 +174,101 @@ export interface QuickstartOptions {
   fast?: boolean;
   quiet?: boolean;
   log?: (msg: string) => void;
+  /** SIGINT/SIGTERM as runPipeline's handleSignals (the CLI sets it). */
+  handleSignals?: boolean;
 }
 
-export interface StageTiming {
-  stage: string;
-  seconds: number;
-  reused: boolean;
-}
+/** A stage's record in the result (and quickstart.json): see PipelineStage for what peakRssMB means. */
+export type StageTiming = PipelineStage;
 
-interface ChildResult {
-  json: Record<string, unknown>;
-}
-
-/** Run `p5rec <args> --json` in a child process: progress passes through to stderr, the JSON result comes back. */
-function p5rec(args: string[], quiet: boolean, { quietFlag = true } = {}): Promise<ChildResult> {
-  return new Promise((res, rej) => {
-    // (`report` has no --quiet: it logs nothing.)
-    const child = spawn(process.execPath, [BIN, ...args, '--json', ...(quiet && quietFlag ? ['--quiet'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let errTail = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      errTail = (errTail + d).slice(-4000);
-      if (!quiet) process.stderr.write(d);
-    });
-    child.on('error', rej);
-    child.on('close', (code, signal) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      let json: Record<string, unknown> | null;
-      try {
-        json = JSON.parse(last);
-      } catch {
-        json = null;
-      }
-      if (code === 0 && json?.ok) return res({ json });
-      // The child's own one-line error (ours, or commander's usage error), else its last stderr line.
-      const lines = errTail.trim().split('\n');
-      const why = typeof json?.error === 'string' ? json.error
-        : (lines.filter((l) => /^(p5rec: )?error:/.test(l)).pop()?.replace(/^(p5rec: )?error: /, '') ?? (lines.pop() || `exit ${code ?? signal}`));
-      rej(new P5recError(`p5rec ${args.slice(0, 2).join(' ')} failed: ${why}`));
-    });
-  });
-}
-
-const readJson = (p: string): unknown => JSON.parse(readFileSync(p, 'utf8'));
-const sameJson = (p: string, v: unknown): boolean => existsSync(p) && JSON.stringify(readJson(p)) === JSON.stringify(v);
-
-/** The trivial text baseline on the same rows P5 is scored on, written as an eval run. */
-function mostFrequentRun(ds: Dataset, datasetDir: string, task: TextTask, prompt: string, maxRows?: number): Record<string, unknown> {
-  const collection = loadPromptCollection();
-  const t = collection.templates.find((x) => x.id === prompt)!;
-  const rows = [...evaluationInstances(ds, [t], 'test', { tasks: [task], templates: 'all' })].slice(0, maxRows ?? Infinity);
-  const refs = rows.map((r) => r.target);
-  const answer = mostFrequentAnswer(ds, task);
-  const outputs = refs.map(() => answer);
-  return {
-    model: 'most-frequent', kind: 'most-frequent', label: `most frequent training answer (${prompt} rows)`,
-    dataset: ds.manifest.name, beauty: isBeauty(ds.numUsers, ds.numItems), datasetDir, itemIndex: ds.manifest.options.itemIndex, seed: ds.manifest.options.seed,
-    task, split: 'test', prompt, answer,
-    protocol: `test rows of the random split that prompt ${prompt} is scored on; every row answered with the most frequent training ${task === 'explanation' ? 'explanation' : 'summary'}`,
-    metrics: textMetrics(task, outputs, refs), stderr: textStandardErrors(task, outputs, refs), count: refs.length,
-    env: runEnv(),
-    notes: `always answers "${answer.length > 60 ? `${answer.slice(0, 57)}...` : answer}"`,
-  };
-}
-
-export async function runQuickstart(o: QuickstartOptions): Promise<Record<string, unknown>> {
-  const log = o.log ?? (() => {});
-  const quiet = Boolean(o.quiet);
+/** The quickstart as a pipeline config: the Musical Instruments part, then the titled Beauty slice. */
+export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): PipelineConfig & { p5Recipe: Record<string, unknown> } {
   const dir = o.dir;
-  const datasetDir = join(dir, 'dataset');
-  const modelsDir = join(dir, 'models');
-  const reportDir = join(dir, 'report');
-  mkdirSync(modelsDir, { recursive: true });
-  const stages: StageTiming[] = [];
-  const t00 = Date.now();
-  const stage = async <T>(name: string, body: () => Promise<T>, reused = false): Promise<T> => {
-    const t0 = Date.now();
-    log(`[quickstart] ${name}${reused ? ' (reused)' : ' ...'}`);
-    const r = await body();
-    const seconds = (Date.now() - t0) / 1000;
-    stages.push({ stage: name, seconds, reused });
-    if (!reused) log(`[quickstart] ${name} done in ${seconds.toFixed(1)}s (total ${((Date.now() - t00) / 1000).toFixed(0)}s)`);
-    return r;
+  const fastHyper = (b: Baseline): Baseline['hyper'] => ({ ...b.hyper, ...(o.fast && b.kind !== 'pop' ? { epochs: FAST.epochs } : {}) });
+  const models = (list: readonly Baseline[]): PipelineModel[] => list.map((b) => ({ name: b.name, kind: b.kind, split: b.split, hyper: fastHyper(b), tasks: b.tasks.filter((t): t is 'rating' | 'sequential' | 'direct' => t !== 'explanation' && t !== 'review') }));
+  const r: Record<string, unknown> = { ...(o.fast ? FAST.p5 : QUICKSTART_P5), ...(o.p5Steps !== undefined ? { steps: o.p5Steps } : {}) };
+  // The recipe object is the reuse key (models/p5.recipe.json): its shape stays what earlier quickstarts wrote.
+  const train: PipelineP5['train'] = {
+    config: r.config as string, epochs: r.epochs as number, negatives: r.negatives as number, maxSourceLength: r.maxSourceLength as number,
+    tokensPerBatch: r.tokensPerBatch as number, maxBatch: r.maxBatch as number, lr: r.lr as number,
+    itemPieces: Boolean(r.itemPieces), userPieces: Boolean(r.userPieces),
+    ...(r.dropout !== undefined ? { dropout: r.dropout as number } : {}),
+    ...(r.embeddingLrScale !== undefined ? { embeddingLrScale: r.embeddingLrScale as number } : {}),
+    ...(r.adamEps !== undefined ? { adamEps: r.adamEps as number } : {}),
+    ...(r.ratingNoise === false ? { ratingNoise: false } : {}),
+    ...(r.weights ? { weights: parseTaskWeights(r.weights as string) } : {}),
+    ...(o.p5Steps !== undefined ? { steps: o.p5Steps } : {}),
   };
-
-  // ---- dataset --------------------------------------------------------------------
-  const haveDataset = existsSync(join(datasetDir, 'manifest.json'));
-  await stage('import', async () => {
-    if (!haveDataset) await p5rec(['data', 'import', 'amazon', '--reviews', BUNDLED_REVIEWS, '--out', datasetDir, '--force'], quiet);
-  }, haveDataset);
-  const ds = await loadDataset(datasetDir);
-  const stats = await stage('stats', async () => datasetStats(ds));
-  const audit = await stage('audit', async () => auditLeak(ds));
-
-  // ---- fit -------------------------------------------------------------------------
-  const evalUsers = o.fast ? FAST.evalUsers : undefined;
-  /** Fit (or reuse) a model folder: reused when model.json exists and the recipe is the same. */
-  const fitStage = async (name: string, recipe: unknown, args: (out: string, resume: boolean) => string[], where = { models: modelsDir, prefix: '' }): Promise<string> => {
-    const out = join(where.models, name);
-    const recipePath = join(where.models, `${name}.recipe.json`);
-    const same = sameJson(recipePath, recipe);
-    const done = same && existsSync(join(out, 'model.json'));
-    await stage(`fit ${where.prefix}${name}`, async () => {
-      if (done) return;
-      // An interrupted P5 training with the same recipe resumes from its checkpoint; anything else
-      // (including a run killed before its first checkpoint) starts clean.
-      const resume = same && findCheckpoint(join(out, 'train')) !== null;
-      if (!resume) {
-        rmSync(out, { recursive: true, force: true });
-        mkdirSync(where.models, { recursive: true });
-        writeFileSync(recipePath, `${JSON.stringify(recipe, null, 2)}\n`);
-      }
-      await p5rec(args(out, resume), quiet);
-    }, done);
-    return out;
-  };
-  /** Fit (or reuse) a baseline on a dataset. */
-  const fitBaseline = (b: Baseline, dsDir: string, where = { models: modelsDir, prefix: '' }): Promise<string> => {
-    const hyper = { ...b.hyper, ...(o.fast && b.kind !== 'pop' ? { epochs: FAST.epochs } : {}) };
-    const recipe = { kind: b.kind, split: b.split, hyper };
-    return fitStage(b.name, recipe, (outDir) => [
-      'fit', dsDir, '--model', b.kind, '--split', b.split, '--out', outDir, '--force',
-      ...Object.entries(hyper).flatMap(([k, v]) => [`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v)]),
-    ], where);
-  };
-
-  const fitted: { name: string; kind: string; dir: string; tasks: Task[] }[] = [];
-  for (const b of QUICKSTART_BASELINES) fitted.push({ name: b.name, kind: b.kind, dir: await fitBaseline(b, datasetDir), tasks: b.tasks });
-
-  let p5Dir: string | null = null;
-  const p5Recipe = { ...(o.fast ? FAST.p5 : QUICKSTART_P5), ...(o.p5Steps !== undefined ? { steps: o.p5Steps } : {}) };
-  if (!o.skipP5) {
-    p5Dir = await fitStage('p5', p5Recipe, (outDir, resume) => [
-      'train', datasetDir, '--out', outDir, '--config', p5Recipe.config, '--epochs', String(p5Recipe.epochs),
-      '--negatives', String(p5Recipe.negatives), '--max-source', String(p5Recipe.maxSourceLength),
-      '--batch-tokens', String(p5Recipe.tokensPerBatch), '--max-batch', String(p5Recipe.maxBatch), '--lr', String(p5Recipe.lr),
-      ...('itemPieces' in p5Recipe && p5Recipe.itemPieces ? ['--item-pieces'] : []),
-      ...('userPieces' in p5Recipe && p5Recipe.userPieces ? ['--user-pieces'] : []),
-      ...('dropout' in p5Recipe ? ['--dropout', String(p5Recipe.dropout)] : []),
-      ...('embeddingLrScale' in p5Recipe ? ['--embedding-lr-scale', String(p5Recipe.embeddingLrScale)] : []),
-      ...('adamEps' in p5Recipe ? ['--adam-eps', String(p5Recipe.adamEps)] : []),
-      ...('ratingNoise' in p5Recipe && p5Recipe.ratingNoise === false ? ['--no-rating-noise'] : []),
-      ...('weights' in p5Recipe && p5Recipe.weights ? ['--weights', p5Recipe.weights] : []),
-      ...(o.p5Steps !== undefined ? ['--steps', String(o.p5Steps)] : []),
-      ...(resume ? ['--resume'] : ['--force']),
-    ]);
-  }
-
-  // ---- evaluate ------------------------------------------------------------------------
-  const runFiles: string[] = [];
-  /** Evaluate (or reuse) one model on one task; the file name is the one `p5rec eval` writes. */
-  const evalStage = async (name: string, modelDir: string, task: Task, prompt?: string, ratingMode?: string, dsDir = datasetDir): Promise<void> => {
-    const users = evalUsers ?? (task === 'explanation' || task === 'review' ? QUICKSTART_EVAL.textRows : task === 'direct' ? QUICKSTART_EVAL.directUsers : undefined);
-    const file = join(modelDir, 'evals', `${task}-test${prompt ? `-p${prompt}` : ''}${ratingMode ? `-${ratingMode}` : ''}${users ? `-u${users}` : ''}.json`);
-    const done = existsSync(file);
-    await stage(`eval ${name} ${task}${prompt ? ` ${prompt}` : ''}${ratingMode ? ` (${ratingMode} star)` : ''}`, async () => {
-      if (done) return;
-      await p5rec(['eval', dsDir, '--model', modelDir, '--task', task, '--split', 'test',
-        ...(users ? ['--users', String(users)] : []),
-        ...(prompt ? ['--prompt', prompt] : []),
-        ...(ratingMode ? ['--rating-mode', ratingMode] : []),
-        ...(prompt && (task === 'sequential' || task === 'direct') ? ['--beams', String(QUICKSTART_EVAL.beams)] : []),
-      ], quiet);
-      if (!existsSync(file)) throw new P5recError(`eval ${name} ${task} wrote no ${file}`);
-    }, done);
-    runFiles.push(file);
-  };
-  for (const m of fitted) for (const task of m.tasks) await evalStage(m.name, m.dir, task);
-  if (p5Dir) for (const { task, prompt, ratingMode } of QUICKSTART_P5_PROMPTS) await evalStage('p5', p5Dir, task, prompt, ratingMode);
-
-  // The trivial text baseline, on the rows each P5 text prompt is scored on.
-  const mfDir = join(dir, 'runs', 'most-frequent');
-  await stage('most-frequent answer', async () => {
-    mkdirSync(mfDir, { recursive: true });
-    for (const { task, prompt } of QUICKSTART_P5_PROMPTS) {
-      if (task !== 'explanation' && task !== 'review') continue;
-      const rows = evalUsers ?? QUICKSTART_EVAL.textRows;
-      const file = join(mfDir, `${task}-test-p${prompt}${rows ? `-u${rows}` : ''}.json`);
-      if (!existsSync(file)) writeFileSync(file, `${JSON.stringify(mostFrequentRun(ds, datasetDir, task, prompt, rows), null, 2)}\n`);
-      runFiles.push(file);
-    }
-  });
-
-  // ---- names: the titled Beauty slice ---------------------------------------------------------
-  // Musical Instruments has no item metadata; the slice's items have titles, so the page
-  // shows product names and the LLM recommender (which prompts with titles) can run.
   const sliceRoot = join(dir, 'beauty-slice');
-  const sliceDataset = join(sliceRoot, 'dataset');
-  const sliceModels = join(sliceRoot, 'models');
-  const haveSlice = existsSync(join(sliceDataset, 'manifest.json'));
-  await stage('import slice', async () => {
-    if (!haveSlice) {
-      await p5rec(['data', 'import', 'p5', '--sequences', join(BUNDLED_SLICE, 'sequential.txt'), '--datamaps', join(BUNDLED_SLICE, 'datamaps.json'),
-        '--meta', join(BUNDLED_SLICE, 'meta.jsonl'), '--name', 'beauty-slice', '--out', sliceDataset, '--force'], quiet);
-    }
-  }, haveSlice);
-  const sliceDs = await loadDataset(sliceDataset);
-  const sliceStats = datasetStats(sliceDs);
-  const titled = sliceDs.items.title.filter((t) => typeof t === 'string' && t.trim() !== '').length;
-  const sliceFitted: string[] = [];
-  for (const b of QUICKSTART_SLICE_BASELINES) {
-    const out = await fitBaseline(b, sliceDataset, { models: sliceModels, prefix: 'slice ' });
-    sliceFitted.push(b.name);
-    for (const task of b.tasks) await evalStage(`slice ${b.name}`, out, task, undefined, undefined, sliceDataset);
-  }
-  // The embedded LLM recommender on a few users: a smoke row, labelled as the toy model it is.
   const llmUsers = o.fast ? QUICKSTART_LLM.fastUsers : QUICKSTART_LLM.users;
-  const llmFile = join(sliceRoot, 'runs', `llm-stories260K-${QUICKSTART_LLM.task}-test-u${llmUsers}.json`);
-  const haveLlm = existsSync(llmFile);
-  const llm = await stage('llm smoke (stories260K)', async () => {
-    if (!haveLlm) {
-      try {
-        await p5rec(['llm', 'eval', sliceDataset, '--provider', 'llama', '--gguf', BUNDLED_GGUF, '--task', QUICKSTART_LLM.task, '--split', 'test',
-          '--users', String(llmUsers), '--history', String(QUICKSTART_LLM.history), '--title-max-chars', String(QUICKSTART_LLM.titleMaxChars),
-          '--refine-retries', String(QUICKSTART_LLM.refineRetries), '--cache', join(sliceRoot, 'llm-cache'), '--out', llmFile], quiet);
-      } catch (err) {
-        // A smoke test of a toy model: its failure is reported, it does not undo the rest of the run.
-        log(`[quickstart] the LLM smoke row failed (the report has no LLM row): ${(err as Error).message}`);
-        return { file: null, label: LLM_SMOKE_LABEL, count: 0, metrics: {}, notes: undefined, error: (err as Error).message };
-      }
-      // Label the row as what it is, and put the usable share first in its notes.
-      const run = readJson(llmFile) as { notes?: string; llm?: { refinement?: { asked: number; firstTry: number; afterReask: number; gaveUp: number; repairs?: Record<string, number> } } };
-      const r = run.llm?.refinement;
-      const short = r?.repairs?.short_list ? `, ${r.repairs.short_list} of them listing fewer than 10 distinct candidates` : '';
-      const usable = r ? `usable answers ${r.firstTry + r.afterReask}/${r.asked} (${r.firstTry} first try${short})` : 'usable answers unknown';
-      writeFileSync(llmFile, `${JSON.stringify({ ...run, label: LLM_SMOKE_LABEL, notes: `${usable}; ${LLM_SMOKE_NOTE} | ${run.notes ?? ''}` }, null, 2)}\n`);
-    }
-    const run = readJson(llmFile) as { metrics: Record<string, number>; count: number; notes?: string; label: string };
-    return { file: llmFile, label: run.label, count: run.count, metrics: run.metrics, notes: run.notes };
-  }, haveLlm);
-  if (llm.file)   runFiles.push(llmFile);
+  return {
+    dir,
+    dataset: { source: { kind: 'amazon', reviews: BUNDLED_REVIEWS } },
+    models: models(QUICKSTART_BASELINES),
+    ...(o.skipP5 ? {} : { p5: { recipe: r, train, evals: QUICKSTART_P5_PROMPTS.map((x) => ({ ...x })) } }),
+    mostFrequent: true,
+    // Musical Instruments has no item metadata; the slice's items have titles, so the page
+    // shows product names and the LLM recommender (which prompts with titles) can run.
+    parts: [{
+      label: 'slice', folder: 'beauty-slice',
+      dataset: { source: { kind: 'p5', sequences: join(BUNDLED_SLICE, 'sequential.txt'), datamaps: join(BUNDLED_SLICE, 'datamaps.json'), meta: join(BUNDLED_SLICE, 'meta.jsonl') }, build: { name: 'beauty-slice' } },
+      models: models(QUICKSTART_SLICE_BASELINES),
+      // The embedded LLM recommender on a few users: a smoke row, labelled as the toy model it is;
+      // its failure is reported, it does not undo the rest of the run.
+      llm: [{
+        name: 'stories260K', stage: 'llm smoke (stories260K)', label: LLM_SMOKE_LABEL, note: LLM_SMOKE_NOTE, optional: true,
+        provider: { kind: 'llama', gguf: BUNDLED_GGUF },
+        eval: { task: QUICKSTART_LLM.task, users: llmUsers, historyLength: QUICKSTART_LLM.history, titleMaxChars: QUICKSTART_LLM.titleMaxChars, refineRetries: QUICKSTART_LLM.refineRetries },
+        cacheDir: join(sliceRoot, 'llm-cache'),
+      }],
+    }],
+    eval: { users: o.fast ? FAST.evalUsers : undefined, directUsers: QUICKSTART_EVAL.directUsers, textRows: QUICKSTART_EVAL.textRows, beams: QUICKSTART_EVAL.beams },
+    report: join(dir, 'report'),
+    quiet: o.quiet,
+    log: o.log,
+    signal,
+    handleSignals: o.handleSignals,
+    p5Recipe: r,
+  };
+}
 
-  // ---- report ------------------------------------------------------------------------------
-  const report = await stage('report', async () => (await p5rec(['report', '--runs', ...runFiles, '--out', reportDir, '--force'], quiet, { quietFlag: false })).json);
+export async function runQuickstart(o: QuickstartOptions, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  const log = o.log ?? (() => {});
+  const config = quickstartConfig({ ...o, log: (m) => log(`[quickstart] ${m}`) }, signal);
+  const r = await runPipeline(config);
+  const [main, slice] = r.parts;
+  const dir = o.dir;
   // Paths as the user would type them: relative when inside the current folder.
   const rel = (p: string): string => {
-    const r = relative(process.cwd(), resolve(p));
-    return r && !r.startsWith('..') && !isAbsolute(r) ? r : resolve(p);
+    const x = relative(process.cwd(), resolve(p));
+    return x && !x.startsWith('..') && !isAbsolute(x) ? x : resolve(p);
   };
-  const servedModels = [...(p5Dir ? [`p5=${rel(p5Dir)}`] : []), ...['bpr-mf', 'sasrec', 'pop', 'mf'].map((n) => `${n}=${rel(join(modelsDir, n))}`)];
-  const serve = `p5rec serve --dataset ${rel(datasetDir)} ${servedModels.map((m) => `--model ${m}`).join(' ')}`;
+  const modelsDir = join(dir, 'models');
+  const servedModels = [...(main.p5 ? [`p5=${rel(main.p5.dir)}`] : []), ...['bpr-mf', 'sasrec', 'pop', 'mf'].map((n) => `${n}=${rel(join(modelsDir, n))}`)];
+  const serve = `p5rec serve --dataset ${rel(main.dataset)} ${servedModels.map((m) => `--model ${m}`).join(' ')}`;
   // `serve` takes one dataset: the slice (models with product names) is a second server on the next port.
-  const serveNames = `p5rec serve --dataset ${rel(sliceDataset)} ${sliceFitted.map((n) => `--model ${n}=${rel(join(sliceModels, n))}`).join(' ')} --port 8081`;
+  const serveNames = `p5rec serve --dataset ${rel(slice.dataset)} ${slice.models.map((m) => `--model ${m.name}=${rel(m.dir)}`).join(' ')} --port 8081`;
+  const { name: _name, ...llm } = slice.llm[0];
+  const reportDir = r.report!.dir;
   const result = {
     dir,
-    dataset: datasetDir,
+    dataset: main.dataset,
     host: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.versions.node}`,
     fast: Boolean(o.fast),
-    p5: o.skipP5 ? null : { dir: p5Dir, recipe: p5Recipe },
-    stages,
-    seconds: (Date.now() - t00) / 1000,
-    stats: { users: stats.users, items: stats.items, interactions: stats.interactions },
-    audit: { itemIndex: audit.itemIndex, successorHR1: audit.successorHR1, verdict: audit.verdict },
-    models: fitted.map((m) => m.name).concat(p5Dir ? ['p5'] : []),
-    runs: runFiles.length,
-    report: { dir: reportDir, files: report.files as string[], html: join(reportDir, 'report.html'), markdown: join(reportDir, 'report.md') },
+    p5: main.p5 ? { dir: main.p5.dir, recipe: config.p5Recipe } : null,
+    stages: r.stages,
+    seconds: r.seconds,
+    stats: { users: main.stats.users, items: main.stats.items, interactions: main.stats.interactions },
+    audit: { itemIndex: main.audit.itemIndex, successorHR1: main.audit.successorHR1, verdict: main.audit.verdict },
+    models: main.models.map((m) => m.name).concat(main.p5 ? [main.p5.name] : []),
+    runs: r.runs.length,
+    report: { dir: reportDir, files: r.report!.files, html: join(reportDir, 'report.html'), markdown: join(reportDir, 'report.md') },
     serve,
     page: 'http://127.0.0.1:8080/',
     slice: {
-      dataset: sliceDataset,
-      stats: { users: sliceStats.users, items: sliceStats.items, interactions: sliceStats.interactions, titled },
-      models: sliceFitted,
+      dataset: slice.dataset,
+      stats: { users: slice.stats.users, items: slice.stats.items, interactions: slice.stats.interactions, titled: slice.titled },
+      models: slice.models.map((m) => m.name),
       llm,
       serve: serveNames,
       page: 'http://127.0.0.1:8081/',
@@ -474,6 +298,7 @@ export function registerQuickstartCommand(program: Command): void {
     .option('--fast', 'cheap settings throughout (smoke tests): 2 epochs, a smaller P5 recipe, the first 40 users/rows evaluated, 2 LLM users')
     .option('--json', 'print one JSON result object on stdout')
     .option('--quiet', 'no progress on stderr')
+    // SIGINT/SIGTERM: runPipeline's handleSignals (P5 training stops cleanly and resumes on a rerun; other stages end at once).
     .action((f: QuickstartFlags) => runCommand(f, async () => runQuickstart({
       dir: f.dir,
       p5Steps: f.p5Steps === undefined ? undefined : parseIntFlag('p5-steps', f.p5Steps, 1, 1),
@@ -481,6 +306,7 @@ export function registerQuickstartCommand(program: Command): void {
       fast: f.fast,
       quiet: f.quiet,
       log: logger(f),
+      handleSignals: true,
     }), (r) => {
       const s = r.stats as { users: number; items: number; interactions: number };
       const sl = r.slice as { dataset: string; stats: { users: number; items: number; interactions: number; titled: number }; serve: string; page: string; llm: { label: string; count: number; metrics: Record<string, number>; notes?: string; error?: string } };

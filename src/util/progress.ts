@@ -11,6 +11,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Minimum ms between non-TTY lines. */
   intervalMs?: number;
+  /** False: every report reaches a listener (coarse bars, such as a pipeline's stages); default true (at most one per 250 ms). */
+  throttle?: boolean;
 }
 
 /** One progress report, as a library caller's listener receives it. */
@@ -35,6 +37,17 @@ let listener: ((e: ProgressEvent) => void) | null = null;
  */
 export function setProgressListener(fn: ((e: ProgressEvent) => void) | null): void {
   listener = fn;
+}
+
+let interrupt: (() => void) | null = null;
+
+/**
+ * A check run at every progress report, before anything is drawn; it may
+ * throw. runPipeline uses it to stop work that takes no AbortSignal (baseline
+ * fits, evaluations) at its next report instead of at the end of the stage.
+ */
+export function setProgressInterrupt(fn: (() => void) | null): void {
+  interrupt = fn;
 }
 
 export class Progress {
@@ -69,9 +82,10 @@ export class Progress {
   }
 
   private draw(final: boolean, extra?: string): void {
+    interrupt?.();
     if (listener) {
       const now = Date.now();
-      if (!final && now - this.lastDraw < 250) return;
+      if (!final && this.opts.throttle !== false && now - this.lastDraw < 250) return;
       this.lastDraw = now;
       const seconds = (now - this.start) / 1000;
       const rate = seconds > 0 ? this.done / seconds : 0;

@@ -244,7 +244,7 @@ describe('eval / predict / generate', () => {
   it('P5-only flags on a baseline are refused by name', () => {
     const r = cli(['eval', data, '--model', pop, '--task', 'sequential', '--prompt', '2-1', '--quiet']);
     expect(r.status).toBe(2);
-    expect(errorLine(r)).toMatch(/--prompt, --beams .* are for P5 models; .* is pop/);
+    expect(errorLine(r)).toMatch(/field 'prompt': prompt, beams and rating mode are for prompted \(P5\) models; .* is pop/);
     const e = cli(['predict', pop, '--dataset', data, '--task', 'explanation', '--user', '#1', '--item', '#1', '--quiet']);
     expect(e.status).toBe(2);
     expect(errorLine(e)).toMatch(/field 'task': .*explanation task are for P5 models; .* is pop/);
