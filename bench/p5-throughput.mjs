@@ -7,8 +7,12 @@
  * all-item next-item prompts 2-1..2-3), on the same tiny d-64 T5 and on the
  * d-128 model the current recipe trains. Corpus building and the tokenizer
  * are excluded (they are reported apart); each run trains `--steps` steps.
+ * With `--rounds N` the recipes run in turn N times (old, new, new128, old,
+ * …), so a drift in the machine's speed hits every recipe alike; the table
+ * gives each recipe's median and the median of the per-round ratios to the
+ * old recipe.
  *
- *   npm run bench:p5-throughput -- [--steps 300] [--workdir DIR] [--only old|new|new128] [--json]
+ *   npm run bench:p5-throughput -- [--steps 300] [--rounds 1] [--workdir DIR] [--only old,new,new128] [--json]
  *
  * Not run in CI (needs ../shared/datasets/amazon-beauty). For a timing of the
  * whole command over several runs: farm-bench.
@@ -19,7 +23,9 @@ import { join, resolve } from 'node:path';
 import { args, BIN, importBeautyArgs, opt, ROOT } from './beauty-common.mjs';
 const WORK = resolve(opt('--workdir', join(ROOT, 'runs/p5-throughput')));
 const STEPS = opt('--steps', '300');
-const ONLY = opt('--only', undefined);
+const ONLY = opt('--only', undefined)?.split(',');
+const ROUNDS = Number(opt('--rounds', '1'));
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a positive integer, got '${opt('--rounds')}'`);
 const TINY = '{"preset":"tiny"}';
 const D128 = '{"preset":"tiny","d_model":128,"d_kv":32,"d_ff":512}';
 const COMMON = ['--epochs', '1', '--steps', STEPS, '--batch-tokens', '8192', '--max-batch', '128', '--lr', '2e-3', '--negatives', '19', '--checkpoint-every', '0'];
@@ -49,28 +55,43 @@ if (!existsSync(join(ds, 'manifest.json'))) {
   log('importing Beauty (random ids)');
   p5rec(importBeautyArgs(ds));
 }
+const runs = Object.fromEntries(Object.keys(RECIPES).map((k) => [k, []]));
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const [name, r] of Object.entries(RECIPES)) {
+    if (ONLY && !ONLY.includes(name)) continue;
+    const out = join(WORK, name);
+    rmSync(out, { recursive: true, force: true });
+    log(`${name}: ${r.about}, ${STEPS} steps${ROUNDS > 1 ? ` (round ${round}/${ROUNDS})` : ''}`);
+    const t0 = Date.now();
+    const j = p5rec(['train', ds, '--out', out, ...r.flags, ...COMMON]);
+    runs[name].push({ j, wall: (Date.now() - t0) / 1000 });
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round2 = (x) => Math.round(x * 100) / 100;
 const rows = [];
 for (const [name, r] of Object.entries(RECIPES)) {
-  if (ONLY && ONLY !== name) continue;
-  const out = join(WORK, name);
-  rmSync(out, { recursive: true, force: true });
-  log(`${name}: ${r.about}, ${STEPS} steps`);
-  const t0 = Date.now();
-  const j = p5rec(['train', ds, '--out', out, ...r.flags, ...COMMON]);
-  const wall = (Date.now() - t0) / 1000;
-  const promptsPerStep = j.examples / j.batches;
+  const rs = runs[name];
+  if (!rs.length) continue;
+  const j = rs[0].j;
+  // Per round, this recipe's examples/s over the old recipe's in the same round.
+  const ratios = runs.old.length === rs.length ? rs.map((x, i) => x.j.examplesPerSec / runs.old[i].j.examplesPerSec) : [];
   rows.push({
     recipe: name, about: r.about, steps: j.steps, vocab: j.vocab, parameters: j.parameters,
-    promptsPerBatch: Math.round(promptsPerStep),
-    examplesPerSec: Math.round(j.examplesPerSec), tokensPerSec: Math.round(j.tokensPerSec), wallSeconds: Math.round(wall), peakRssMB: j.peakRssMB,
+    promptsPerBatch: Math.round(j.examples / j.batches),
+    examplesPerSec: Math.round(median(rs.map((x) => x.j.examplesPerSec))), tokensPerSec: Math.round(median(rs.map((x) => x.j.tokensPerSec))),
+    wallSeconds: Math.round(median(rs.map((x) => x.wall))), peakRssMB: Math.max(...rs.map((x) => x.j.peakRssMB)),
+    rounds: rs.length, perRound: rs.map((x) => Math.round(x.j.examplesPerSec)),
+    speedup: ratios.length ? round2(median(ratios)) : null, speedupPerRound: ratios.map(round2),
   });
-  rmSync(out, { recursive: true, force: true });
 }
-const base = rows.find((r) => r.recipe === 'old');
-for (const r of rows) r.speedup = base ? Math.round((r.examplesPerSec / base.examplesPerSec) * 100) / 100 : null;
-if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ steps: Number(STEPS), rows })}\n`);
+if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ steps: Number(STEPS), rounds: ROUNDS, rows })}\n`);
 else {
-  console.log(`P5 training throughput on Beauty, ${STEPS} steps each (examples/s of step time; corpus build excluded)`);
-  console.log('| recipe | vocab | parameters | prompts/batch | examples/s | tok/s | × before | peak RSS MB |\n|---|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.about} | ${r.vocab} | ${r.parameters} | ${r.promptsPerBatch} | ${r.examplesPerSec} | ${r.tokensPerSec} | ${r.speedup ?? '—'} | ${r.peakRssMB} |`);
+  console.log(`P5 training throughput on Beauty, ${STEPS} steps each, ${ROUNDS} round(s) (examples/s of step time, median over rounds; corpus build excluded)`);
+  console.log('| recipe | vocab | parameters | prompts/batch | examples/s (per round) | tok/s | × before (per round) | peak RSS MB |\n|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.about} | ${r.vocab} | ${r.parameters} | ${r.promptsPerBatch} | ${r.examplesPerSec} (${r.perRound.join(', ')}) | ${r.tokensPerSec} | ${r.speedup ?? '—'} (${r.speedupPerRound.join(', ')}) | ${r.peakRssMB} |`);
 }

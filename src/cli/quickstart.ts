@@ -198,6 +198,8 @@ export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): Pi
     ...(r.ratingNoise === false ? { ratingNoise: false } : {}),
     ...(r.weights ? { weights: parseTaskWeights(r.weights as string) } : {}),
     ...(o.p5Steps !== undefined ? { steps: o.p5Steps } : {}),
+    // One seed for the prompts and the weights, as `p5rec train` (which the quickstart ran before it moved in-process) defaults to.
+    seed: 0,
   };
   const sliceRoot = join(dir, 'beauty-slice');
   const llmUsers = o.fast ? QUICKSTART_LLM.fastUsers : QUICKSTART_LLM.users;
