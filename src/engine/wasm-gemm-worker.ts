@@ -18,6 +18,7 @@ import {
   HELPER_ACTIVATIONS,
   jobId,
   setWasmThreads,
+  type JobParams,
 } from './threads.js';
 import type { Tf } from './types.js';
 
@@ -27,23 +28,8 @@ interface HelperData {
   port: MessagePort;
 }
 
-interface Params {
-  nChunks: number;
-  items: number;
-  M: number;
-  N: number;
-  K: number;
-  per: number;
-  bItems: number;
-  act: number;
-  alpha: number;
-  aOff: number;
-  bOff: number;
-  cOff: number;
-  hasBias: number;
-  biasOff: number;
-  mode: number;
-}
+/** What the main thread published (threads.ts publishJob), every field read back. */
+type Params = Required<JobParams>;
 
 function readParams(ctrl: Int32Array, ctrlF: Float32Array): Params {
   return {
