@@ -8,8 +8,7 @@
 // sequential.txt). The training part is every item but the last two.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { collaborativeTokens } from '../dist/data/collaborative.js';
-import { Rng } from '../dist/util/rng.js';
+import { collaborativeTokens, Rng } from '../dist/index.js';
 
 const file = process.argv[2] ?? '/work/shared/datasets/amazon-beauty/sequential.txt';
 const seed = Number(process.argv[3] ?? 42);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
-import { EXPLANATION_WORD_LISTS, extractExplanations } from '../dist/data/explanations.js';
+import { EXPLANATION_WORD_LISTS, extractExplanations } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const flag = (name, def) => {

@@ -4,8 +4,8 @@
 //   npx tsc -p tsconfig.build.json && node bench/llm-titles.mjs [meta.jsonl] [--n 2000]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { TitleIndex } from '../dist/llm/refine.js';
-import { Rng } from '../dist/util/rng.js';
+import { TitleIndex } from '../dist/llm/index.js';
+import { Rng } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const nAt = args.indexOf('--n');

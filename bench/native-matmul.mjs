@@ -15,8 +15,7 @@
  * on the shapes where it takes seconds.
  */
 import { performance } from 'node:perf_hooks';
-import { initEngine, installKernels, nativeInfo, setNativeThreads } from '../dist/engine/backend.js';
-import { loadNative } from '../dist/engine/native.js';
+import { initEngine, installKernels, nativeInfo, setNativeThreads, loadNativeAddon as loadNative } from '../dist/engine/backend.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -30,10 +30,7 @@ import { performance } from 'node:perf_hooks';
 import * as engine from '../dist/engine/backend.js';
 
 const { initEngine, installKernels } = engine;
-import { resolveT5Config } from '../dist/models/t5/config.js';
-import { T5Model } from '../dist/models/t5/model.js';
-import { t5Task, T5_TASK_MODULE } from '../dist/train/t5-task.js';
-import { train } from '../dist/train/trainer.js';
+import { resolveT5Config, T5Model, t5Task, T5_TASK_MODULE, train } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {

@@ -16,6 +16,8 @@ export type { TableColumns } from './data/import-table.js';
 export type { Manifest } from './data/manifest.js';
 export { datasetStats } from './data/stats.js';
 export { auditLeak } from './data/audit.js';
+export { collaborativeTokens } from './data/collaborative.js';
+export { extractExplanations, EXPLANATION_WORD_LISTS } from './data/explanations.js';
 export { bundledData } from './bundled.js';
 
 // Models behind the one Recommender seam: fit, save, load.
@@ -36,6 +38,9 @@ export { initEngine, type Engine, type EngineOptions, type BackendName } from '.
 export { T5Tokenizer } from './tokenizer/tokenizer.js';
 export { T5Model } from './models/t5/model.js';
 export { resolveT5Config, T5_PRESETS, type T5Config, type T5Preset } from './models/t5/config.js';
+// The training loop (data-parallel workers, AdamW, checkpoints) and the T5 task it runs.
+export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { t5Task, T5_TASK_MODULE } from './train/t5-task.js';
 
 // Evaluation and reports.
 export { evaluate, type EvalOptions, type EvalResult, type EvalSplit } from './eval/evaluate.js';

@@ -201,7 +201,8 @@ export function engineBackend(): BackendName | null {
 
 export { installKernels, activeKernels, stockKernel, CUSTOM_KERNELS } from './kernels/index.js';
 export type { CustomKernelName, InstallOptions, KernelSelector } from './kernels/index.js';
-export { nativeInfo, setNativeThreads } from './native.js';
+// The addon itself (null when unavailable), for benchmarks that call its SGEMM directly.
+export { nativeInfo, setNativeThreads, loadNative as loadNativeAddon } from './native.js';
 export { setWasmThreads, wasmThreads, startWasmHelper } from './threads.js';
 
 /**
