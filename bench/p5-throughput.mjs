@@ -12,7 +12,11 @@
  * gives each recipe's median and the median of the per-round ratios to the
  * old recipe.
  *
- *   npm run bench:p5-throughput -- [--steps 300] [--rounds 1] [--workdir DIR] [--only old,new,new128] [--json]
+ * With `--vs-bin OTHER/bin/p5rec.js` every recipe also runs, in the same
+ * round, with another checkout's CLI, and the table adds its examples/s and
+ * the per-round ratio this/other (a code change measured on the same recipe).
+ *
+ *   npm run bench:p5-throughput -- [--steps 300] [--rounds 1] [--workdir DIR] [--only old,new,new128] [--vs-bin PATH] [--json]
  *
  * Not run in CI (needs ../shared/datasets/amazon-beauty). For a timing of the
  * whole command over several runs: farm-bench.
@@ -25,6 +29,8 @@ const WORK = resolve(opt('--workdir', join(ROOT, 'runs/p5-throughput')));
 const STEPS = opt('--steps', '300');
 const ONLY = opt('--only', undefined)?.split(',');
 const ROUNDS = Number(opt('--rounds', '1'));
+// Another checkout's CLI (e.g. an older commit's bin/p5rec.js), run alternately with this one's in every round.
+const VS_BIN = opt('--vs-bin', undefined);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a positive integer, got '${opt('--rounds')}'`);
 const TINY = '{"preset":"tiny"}';
 const D128 = '{"preset":"tiny","d_model":128,"d_kv":32,"d_ff":512}';
@@ -36,8 +42,8 @@ const RECIPES = {
 };
 const log = (m) => process.stderr.write(`[bench:p5-throughput] ${m}\n`);
 
-function p5rec(cliArgs) {
-  const r = spawnSync(process.execPath, [BIN, ...cliArgs, '--json', '--quiet'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+function p5rec(cliArgs, bin = BIN) {
+  const r = spawnSync(process.execPath, [bin, ...cliArgs, '--json', '--quiet'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   const last = (r.stdout ?? '').trim().split('\n').at(-1);
   let json = null;
   try {
@@ -56,6 +62,7 @@ if (!existsSync(join(ds, 'manifest.json'))) {
   p5rec(importBeautyArgs(ds));
 }
 const runs = Object.fromEntries(Object.keys(RECIPES).map((k) => [k, []]));
+const vs = {};
 for (let round = 1; round <= ROUNDS; round++) {
   for (const [name, r] of Object.entries(RECIPES)) {
     if (ONLY && !ONLY.includes(name)) continue;
@@ -66,6 +73,11 @@ for (let round = 1; round <= ROUNDS; round++) {
     const j = p5rec(['train', ds, '--out', out, ...r.flags, ...COMMON]);
     runs[name].push({ j, wall: (Date.now() - t0) / 1000 });
     rmSync(out, { recursive: true, force: true });
+    if (VS_BIN) {
+      log(`${name}: the same with ${VS_BIN}`);
+      (vs[name] ??= []).push(p5rec(['train', ds, '--out', out, ...r.flags, ...COMMON], VS_BIN));
+      rmSync(out, { recursive: true, force: true });
+    }
   }
 }
 const median = (xs) => {
@@ -87,6 +99,11 @@ for (const [name, r] of Object.entries(RECIPES)) {
     wallSeconds: Math.round(median(rs.map((x) => x.wall))), peakRssMB: Math.max(...rs.map((x) => x.j.peakRssMB)),
     rounds: rs.length, perRound: rs.map((x) => Math.round(x.j.examplesPerSec)),
     speedup: ratios.length ? round2(median(ratios)) : null, speedupPerRound: ratios.map(round2),
+    ...(vs[name] ? {
+      vsExamplesPerSec: Math.round(median(vs[name].map((x) => x.examplesPerSec))),
+      vsRatio: round2(median(rs.map((x, i) => x.j.examplesPerSec / vs[name][i].examplesPerSec))),
+      vsRatioPerRound: rs.map((x, i) => Math.round((x.j.examplesPerSec / vs[name][i].examplesPerSec) * 1000) / 1000),
+    } : {}),
   });
 }
 if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ steps: Number(STEPS), rounds: ROUNDS, rows })}\n`);
@@ -94,4 +111,9 @@ else {
   console.log(`P5 training throughput on Beauty, ${STEPS} steps each, ${ROUNDS} round(s) (examples/s of step time, median over rounds; corpus build excluded)`);
   console.log('| recipe | vocab | parameters | prompts/batch | examples/s (per round) | tok/s | × before (per round) | peak RSS MB |\n|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.about} | ${r.vocab} | ${r.parameters} | ${r.promptsPerBatch} | ${r.examplesPerSec} (${r.perRound.join(', ')}) | ${r.tokensPerSec} | ${r.speedup ?? '—'} (${r.speedupPerRound.join(', ')}) | ${r.peakRssMB} |`);
+  if (VS_BIN) {
+    console.log(`\nThe same recipes with ${VS_BIN}, alternately in each round:`);
+    console.log('| recipe | examples/s here | examples/s there | here/there (per round) |\n|---|---|---|---|');
+    for (const r of rows) if (r.vsRatio) console.log(`| ${r.recipe} | ${r.examplesPerSec} | ${r.vsExamplesPerSec} | ${r.vsRatio} (${r.vsRatioPerRound.join(', ')}) |`);
+  }
 }
