@@ -73,6 +73,21 @@ describe.each(FACTORIES.map((f) => [f.kind, f] as const))('%s conforms to the Re
     expect(help).toContain(`  ${kind} (${factory.defaultSplit} split;`);
   });
 
+  it('has a schema for every hyper-parameter it declares, which its defaults satisfy and its fit enforces by field', async () => {
+    if (!factory.schema) {
+      // Only models without hyper-parameters, or with a resolver of their own (P5: resolveP5Options), go without one.
+      expect(Object.keys(factory.defaults).length === 0 || factory.ownFolder).toBe(true);
+      return;
+    }
+    expect(Object.keys(factory.schema).sort()).toEqual(Object.keys(factory.defaults).sort());
+    for (const [name, spec] of Object.entries(factory.schema)) {
+      const bad = spec.type === 'number' ? (spec.max !== undefined && spec.max < 1e6 ? spec.max + 1 : spec.min - 1) : spec.type === 'boolean' ? 'yes' : spec.oneOf ? 'none-of-them' : 7;
+      const err = await fitModel(ds, kind, { hyper: { [name]: bad } }).then(() => null, (e: unknown) => e as { facts?: { field?: string }; message: string });
+      expect(err, `${name}=${String(bad)} was accepted`).not.toBeNull();
+      expect(err!.facts?.field, err!.message).toBe(name);
+    }
+  });
+
   it('refuses an unknown hyper-parameter and a zero epoch count by name', async () => {
     await expect(fitModel(ds, kind, { hyper: { nonsense: 1 } })).rejects.toThrow(/unknown hyper-parameter\(s\) nonsense/);
     if ('epochs' in factory.defaults) await expect(fitModel(ds, kind, { hyper: { epochs: 0 } })).rejects.toThrow(/epochs must be an integer >= 1/);

@@ -21,10 +21,10 @@
  */
 import { InputError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
-import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
+import type { FitContext, HyperSchema, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
 import { biasedDotScores, fillNormal, softplusNeg, sigmoid } from './nn.js';
-import { checkNumber, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
+import { checkHyper, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
 
 export interface BprMfConfig extends Record<string, unknown> {
   dim: number;
@@ -85,17 +85,18 @@ class BprMfModel implements Recommender {
   }
 }
 
-function checkConfig(c: BprMfConfig): void {
-  checkNumber('bpr-mf', 'dim', c.dim, 1, 4096, true);
-  checkNumber('bpr-mf', 'epochs', c.epochs, 0, 1e6, true);
-  checkNumber('bpr-mf', 'lr', c.lr, 0, 10);
-  checkNumber('bpr-mf', 'lrDecay', c.lrDecay, 0, 1);
-  checkNumber('bpr-mf', 'reg', c.reg, 0);
-  checkNumber('bpr-mf', 'regBias', c.regBias, 0);
-  checkNumber('bpr-mf', 'initStd', c.initStd, 0);
-  checkNumber('bpr-mf', 'patience', c.patience, 0, 1e6, true);
-  if (typeof c.itemBias !== 'boolean') throw new InputError(`model 'bpr-mf': itemBias must be true or false`, { field: 'itemBias' });
-}
+/** What each hyper-parameter may be (checked before fit and load; `fit --help` shows it). */
+export const BPR_MF_SCHEMA: HyperSchema = {
+  dim: { type: 'number', min: 1, max: 4096, integer: true },
+  epochs: { type: 'number', min: 0, max: 1e6, integer: true },
+  lr: { type: 'number', min: 0, max: 10 },
+  lrDecay: { type: 'number', min: 0, max: 1 },
+  reg: { type: 'number', min: 0 },
+  regBias: { type: 'number', min: 0 },
+  initStd: { type: 'number', min: 0 },
+  patience: { type: 'number', min: 0, max: 1e6, integer: true },
+  itemBias: { type: 'boolean' },
+};
 
 /** Ranking models learn from the leave-one-out prefix: the random split cannot be evaluated by ranking without leaking. */
 export function requireSequential(kind: string, split: TrainSplit): void {
@@ -108,9 +109,10 @@ export const bprMf: RecommenderFactory<BprMfConfig> = {
   tasks: ['direct', 'sequential'],
   defaultSplit: 'sequential',
   defaults: BPR_MF_DEFAULTS,
+  schema: BPR_MF_SCHEMA,
   async fit(ds: Dataset, config: BprMfConfig, split: TrainSplit, ctx: FitContext) {
     const c = { ...BPR_MF_DEFAULTS, ...config };
-    checkConfig(c);
+    checkHyper('bpr-mf', BPR_MF_SCHEMA, c);
     requireSequential('bpr-mf', split);
     const rows = trainRows(ds, split);
     if (!rows.length) throw new InputError('no training interactions', { file: ds.dir });

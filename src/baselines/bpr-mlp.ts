@@ -25,9 +25,9 @@ import { InputError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
-import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, sigmoid, softplusNeg, Tower, checkTowerConfig, type TowerConfig } from './nn.js';
+import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, sigmoid, softplusNeg, Tower, checkTowerConfig, type TowerConfig, TOWER_SCHEMA } from './nn.js';
 import { requireSequential } from './bpr-mf.js';
-import { checkNumber, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
+import { checkHyper, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
 
 export type BprMlpConfig = TowerConfig;
 
@@ -73,7 +73,7 @@ class BprMlpModel implements Recommender {
 }
 
 function checkConfig(c: BprMlpConfig): number[] {
-  return checkTowerConfig('bpr-mlp', c, checkNumber);
+  return checkTowerConfig('bpr-mlp', c, checkHyper);
 }
 
 const towerOf = (c: BprMlpConfig, hidden: number[]): Tower => new Tower('mlp', [2 * c.dim, ...hidden, 1]);
@@ -84,6 +84,7 @@ export const bprMlp: RecommenderFactory<BprMlpConfig> = {
   tasks: ['direct', 'sequential'],
   defaultSplit: 'sequential',
   defaults: BPR_MLP_DEFAULTS,
+  schema: TOWER_SCHEMA,
   async fit(ds: Dataset, config: BprMlpConfig, split: TrainSplit, ctx: FitContext) {
     const c = { ...BPR_MLP_DEFAULTS, ...config };
     const hidden = checkConfig(c);

@@ -17,10 +17,10 @@
  * valid 0.9208, test 0.9047.
  */
 import type { Dataset } from '../data/dataset.js';
-import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
+import type { FitContext, HyperSchema, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
 import { biasedDotScores, dot, fillNormal } from './nn.js';
-import { checkNumber, f32, initRng, makeValidator, permutation, ratedRows, runLoop, tensorOf, type LoopResult, type Trainable } from './train.js';
+import { checkHyper, f32, initRng, makeValidator, permutation, ratedRows, runLoop, tensorOf, type LoopResult, type Trainable } from './train.js';
 
 export interface MfConfig extends Record<string, unknown> {
   dim: number;
@@ -91,16 +91,17 @@ class MfModel implements Recommender {
   }
 }
 
-function checkConfig(c: MfConfig): void {
-  checkNumber('mf', 'dim', c.dim, 1, 4096, true);
-  checkNumber('mf', 'epochs', c.epochs, 0, 1e6, true);
-  checkNumber('mf', 'lr', c.lr, 0, 10);
-  checkNumber('mf', 'lrDecay', c.lrDecay, 0, 1);
-  checkNumber('mf', 'reg', c.reg, 0);
-  checkNumber('mf', 'regBias', c.regBias, 0);
-  checkNumber('mf', 'initStd', c.initStd, 0);
-  checkNumber('mf', 'patience', c.patience, 0, 1e6, true);
-}
+/** What each hyper-parameter may be (checked before fit and load; `fit --help` shows it). */
+export const MF_SCHEMA: HyperSchema = {
+  dim: { type: 'number', min: 1, max: 4096, integer: true },
+  epochs: { type: 'number', min: 0, max: 1e6, integer: true },
+  lr: { type: 'number', min: 0, max: 10 },
+  lrDecay: { type: 'number', min: 0, max: 1 },
+  reg: { type: 'number', min: 0 },
+  regBias: { type: 'number', min: 0 },
+  initStd: { type: 'number', min: 0 },
+  patience: { type: 'number', min: 0, max: 1e6, integer: true },
+};
 
 export const mf: RecommenderFactory<MfConfig> = {
   kind: 'mf',
@@ -108,9 +109,10 @@ export const mf: RecommenderFactory<MfConfig> = {
   tasks: ['rating', 'direct', 'sequential'],
   defaultSplit: 'rating',
   defaults: MF_DEFAULTS,
+  schema: MF_SCHEMA,
   async fit(ds: Dataset, config: MfConfig, split: TrainSplit, ctx: FitContext) {
     const c = { ...MF_DEFAULTS, ...config };
-    checkConfig(c);
+    checkHyper('mf', MF_SCHEMA, c);
     const rows = ratedRows(ds, split, 'mf');
     const d = c.dim, U = ds.numUsers, I = ds.numItems;
     const rng = initRng(ctx.seed, 'mf');

@@ -23,8 +23,8 @@
 import type { Dataset } from '../data/dataset.js';
 import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
-import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, Tower, checkTowerConfig, type TowerConfig } from './nn.js';
-import { checkNumber, f32, initRng, makeValidator, permutation, ratedRows, runLoop, tensorOf, type Trainable } from './train.js';
+import { Adam, fillNormal, PairScorer, Param, paramState, parseLayers, Tower, checkTowerConfig, type TowerConfig, TOWER_SCHEMA } from './nn.js';
+import { checkHyper, f32, initRng, makeValidator, permutation, ratedRows, runLoop, tensorOf, type Trainable } from './train.js';
 
 export type MlpConfig = TowerConfig;
 
@@ -96,7 +96,7 @@ class MlpModel implements Recommender {
 }
 
 function checkConfig(c: MlpConfig): number[] {
-  return checkTowerConfig('mlp', c, checkNumber);
+  return checkTowerConfig('mlp', c, checkHyper);
 }
 
 const towerOf = (c: MlpConfig, hidden: number[]): Tower => new Tower('deep', [2 * c.dim, ...hidden, 1]);
@@ -107,6 +107,7 @@ export const mlp: RecommenderFactory<MlpConfig> = {
   tasks: ['rating', 'direct', 'sequential'],
   defaultSplit: 'rating',
   defaults: MLP_DEFAULTS,
+  schema: TOWER_SCHEMA,
   async fit(ds: Dataset, config: MlpConfig, split: TrainSplit, ctx: FitContext) {
     const c = { ...MLP_DEFAULTS, ...config };
     const hidden = checkConfig(c);

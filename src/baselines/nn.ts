@@ -16,6 +16,7 @@
  */
 import { InputError } from '../errors.js';
 import type { Rng } from '../util/rng.js';
+import type { HyperSchema } from '../recommend/recommender.js';
 
 /** A trainable array with its gradient and Adam moments. */
 export class Param {
@@ -365,15 +366,21 @@ export interface TowerConfig extends Record<string, unknown> {
   patience: number;
 }
 
-/** Validate a tower model's hyper-parameters; returns the hidden layer sizes. */
-export function checkTowerConfig(kind: string, c: TowerConfig, check: (kind: string, name: string, v: unknown, min: number, max?: number, integer?: boolean) => number): number[] {
-  check(kind, 'dim', c.dim, 1, 4096, true);
-  check(kind, 'epochs', c.epochs, 0, 1e6, true);
-  check(kind, 'batchSize', c.batchSize, 1, 1e6, true);
-  check(kind, 'lr', c.lr, 0, 10);
-  check(kind, 'reg', c.reg, 0);
-  check(kind, 'regTower', c.regTower, 0);
-  check(kind, 'initStd', c.initStd, 0);
-  check(kind, 'patience', c.patience, 0, 1e6, true);
+/** A tower model's hyper-parameters (MLP, BPR-MLP): `layers` is checked by parseLayers. */
+export const TOWER_SCHEMA: HyperSchema = {
+  dim: { type: 'number', min: 1, max: 4096, integer: true },
+  layers: { type: 'string' },
+  epochs: { type: 'number', min: 0, max: 1e6, integer: true },
+  batchSize: { type: 'number', min: 1, max: 1e6, integer: true },
+  lr: { type: 'number', min: 0, max: 10 },
+  reg: { type: 'number', min: 0 },
+  regTower: { type: 'number', min: 0 },
+  initStd: { type: 'number', min: 0 },
+  patience: { type: 'number', min: 0, max: 1e6, integer: true },
+};
+
+/** Validate a tower model's hyper-parameters (`check`: train.ts's checkHyper); returns the hidden layer sizes. */
+export function checkTowerConfig(kind: string, c: TowerConfig, check: (kind: string, schema: HyperSchema, c: Record<string, unknown>) => void): number[] {
+  check(kind, TOWER_SCHEMA, c);
   return parseLayers(c.layers, `model '${kind}'`);
 }

@@ -40,12 +40,12 @@ import { VALID } from '../data/splits.js';
 import { initEngine } from '../engine/backend.js';
 import type { Tensor, Tf } from '../engine/types.js';
 import { rankOfTarget } from '../eval/metrics.js';
-import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
+import type { FitContext, HyperSchema, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import { Rng, hashString } from '../util/rng.js';
 import { requireSequential } from './bpr-mf.js';
 import { Adam, Param, paramState } from './nn.js';
 import { DropoutSource, forwardTf, initWeights, makeBatch, NetCpu, softmaxCrossEntropy, weightShapes, type NetShape } from './sasrec-net.js';
-import { checkNumber, f32, initRng, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable, type Validator } from './train.js';
+import { checkHyper, f32, initRng, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable, type Validator } from './train.js';
 
 export type SasrecLoss = 'ce' | 'bce';
 
@@ -111,20 +111,24 @@ class SasrecModel implements Recommender {
   }
 }
 
+/** What each hyper-parameter may be (checked before fit and load; `fit --help` shows it). */
+export const SASREC_SCHEMA: HyperSchema = {
+  dim: { type: 'number', min: 1, max: 4096, integer: true },
+  blocks: { type: 'number', min: 0, max: 64, integer: true },
+  heads: { type: 'number', min: 1, max: 4096, integer: true },
+  maxLen: { type: 'number', min: 1, max: 4096, integer: true },
+  dropout: { type: 'number', min: 0, max: 0.95 },
+  loss: { type: 'string', oneOf: ['ce', 'bce'] },
+  lr: { type: 'number', min: 0, max: 10 },
+  batchSize: { type: 'number', min: 1, max: 1e5, integer: true },
+  epochs: { type: 'number', min: 0, max: 1e6, integer: true },
+  patience: { type: 'number', min: 0, max: 1e6, integer: true },
+  validUsers: { type: 'number', min: 0, max: 1e9, integer: true },
+};
+
 function checkConfig(c: SasrecConfig): void {
-  const k = 'sasrec';
-  checkNumber(k, 'dim', c.dim, 1, 4096, true);
-  checkNumber(k, 'blocks', c.blocks, 0, 64, true);
-  checkNumber(k, 'heads', c.heads, 1, c.dim, true);
+  checkHyper('sasrec', SASREC_SCHEMA, c);
   if (c.dim % c.heads !== 0) throw new InputError(`model 'sasrec': dim (${c.dim}) must be divisible by heads (${c.heads})`, { field: 'heads' });
-  checkNumber(k, 'maxLen', c.maxLen, 1, 4096, true);
-  checkNumber(k, 'dropout', c.dropout, 0, 0.95);
-  if (c.loss !== 'ce' && c.loss !== 'bce') throw new InputError(`model 'sasrec': loss must be ce or bce, got ${JSON.stringify(c.loss)}`, { field: 'loss' });
-  checkNumber(k, 'lr', c.lr, 0, 10);
-  checkNumber(k, 'batchSize', c.batchSize, 1, 1e5, true);
-  checkNumber(k, 'epochs', c.epochs, 0, 1e6, true);
-  checkNumber(k, 'patience', c.patience, 0, 1e6, true);
-  checkNumber(k, 'validUsers', c.validUsers, 0, 1e9, true);
 }
 
 /** One training sequence: a user's train prefix (last maxLen + 1 items). */
@@ -224,6 +228,7 @@ export const sasrec: RecommenderFactory<SasrecConfig> = {
   tasks: ['direct', 'sequential'],
   defaultSplit: 'sequential',
   defaults: SASREC_DEFAULTS,
+  schema: SASREC_SCHEMA,
   async fit(ds: Dataset, config: SasrecConfig, split: TrainSplit, ctx: FitContext) {
     const c = { ...SASREC_DEFAULTS, ...config };
     checkConfig(c);

@@ -36,11 +36,11 @@
  */
 import { InputError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
-import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
+import type { FitContext, HyperSchema, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
 import { Adam, axpy, denseRows, dot, fillGlorot, fillNormal, Param, paramState } from './nn.js';
 import { requireSequential } from './bpr-mf.js';
-import { checkNumber, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
+import { checkHyper, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
 
 export interface SimplexConfig extends Record<string, unknown> {
   dim: number;
@@ -146,22 +146,22 @@ class SimplexModel implements Recommender {
   }
 }
 
-function checkConfig(c: SimplexConfig): void {
-  const k = 'simplex';
-  checkNumber(k, 'dim', c.dim, 1, 4096, true);
-  checkNumber(k, 'epochs', c.epochs, 0, 1e6, true);
-  checkNumber(k, 'batchSize', c.batchSize, 1, 1e6, true);
-  checkNumber(k, 'lr', c.lr, 0, 10);
-  checkNumber(k, 'negatives', c.negatives, 1, 1e5, true);
-  checkNumber(k, 'margin', c.margin, -1, 1);
-  checkNumber(k, 'negWeight', c.negWeight, 0);
-  checkNumber(k, 'gamma', c.gamma, 0, 1);
-  checkNumber(k, 'reg', c.reg, 0);
-  checkNumber(k, 'maxHistory', c.maxHistory, 0, 1e6, true);
-  checkNumber(k, 'initStd', c.initStd, 0);
-  checkNumber(k, 'patience', c.patience, 0, 1e6, true);
-  if (typeof c.excludeTarget !== 'boolean') throw new InputError(`model 'simplex': excludeTarget must be true or false`, { field: 'excludeTarget' });
-}
+/** What each hyper-parameter may be (checked before fit and load; `fit --help` shows it). */
+export const SIMPLEX_SCHEMA: HyperSchema = {
+  dim: { type: 'number', min: 1, max: 4096, integer: true },
+  epochs: { type: 'number', min: 0, max: 1e6, integer: true },
+  batchSize: { type: 'number', min: 1, max: 1e6, integer: true },
+  lr: { type: 'number', min: 0, max: 10 },
+  negatives: { type: 'number', min: 1, max: 1e5, integer: true },
+  margin: { type: 'number', min: -1, max: 1 },
+  negWeight: { type: 'number', min: 0 },
+  gamma: { type: 'number', min: 0, max: 1 },
+  reg: { type: 'number', min: 0 },
+  maxHistory: { type: 'number', min: 0, max: 1e6, integer: true },
+  initStd: { type: 'number', min: 0 },
+  patience: { type: 'number', min: 0, max: 1e6, integer: true },
+  excludeTarget: { type: 'boolean' },
+};
 
 /**
  * Loss and gradients of one batch of CCL (exported for the gradient check
@@ -304,9 +304,10 @@ export const simplex: RecommenderFactory<SimplexConfig> = {
   tasks: ['direct', 'sequential'],
   defaultSplit: 'sequential',
   defaults: SIMPLEX_DEFAULTS,
+  schema: SIMPLEX_SCHEMA,
   async fit(ds: Dataset, config: SimplexConfig, split: TrainSplit, ctx: FitContext) {
     const c = { ...SIMPLEX_DEFAULTS, ...config };
-    checkConfig(c);
+    checkHyper('simplex', SIMPLEX_SCHEMA, c);
     requireSequential('simplex', split);
     const rows = trainRows(ds, split);
     if (!rows.length) throw new InputError('no training interactions', { file: ds.dir });

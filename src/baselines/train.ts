@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { TRAIN, VALID } from '../data/splits.js';
-import type { FitContext, ModelState, Recommender, TrainSplit } from '../recommend/recommender.js';
+import type { FitContext, HyperSchema, ModelState, Recommender, TrainSplit } from '../recommend/recommender.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Progress } from '../util/progress.js';
 import { Rng, hashString } from '../util/rng.js';
@@ -130,6 +130,18 @@ export function checkNumber(kind: string, name: string, v: unknown, min: number,
     throw new InputError(`model '${kind}': ${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${JSON.stringify(v)}`, { field: name });
   }
   return v;
+}
+
+/** Check every field of `c` that `schema` names, by field (the first that fails throws). */
+export function checkHyper(kind: string, schema: HyperSchema, c: Record<string, unknown>): void {
+  for (const [name, spec] of Object.entries(schema)) {
+    const v = c[name];
+    if (spec.type === 'number') checkNumber(kind, name, v, spec.min, spec.max, spec.integer);
+    else if (spec.type === 'boolean' && typeof v !== 'boolean') throw new InputError(`model '${kind}': ${name} must be true or false, got ${JSON.stringify(v)}`, { field: name });
+    else if (spec.type === 'string' && (typeof v !== 'string' || (spec.oneOf && !spec.oneOf.includes(v)))) {
+      throw new InputError(`model '${kind}': ${name} must be ${spec.oneOf ? spec.oneOf.join(' or ') : 'a string'}, got ${JSON.stringify(v)}`, { field: name });
+    }
+  }
 }
 
 export function f32(shape: number[], data: Float32Array): Tensor {

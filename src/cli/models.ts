@@ -5,7 +5,7 @@ import { InputError } from '../errors.js';
 import { loadDataset } from '../data/dataset.js';
 import type { EvalSplit } from '../eval/evaluate.js';
 import { FACTORIES, getFactory } from '../recommend/registry.js';
-import { TASKS, type TrainSplit } from '../recommend/recommender.js';
+import { describeHyper, TASKS, type TrainSplit } from '../recommend/recommender.js';
 import { loadModel, readModelCard, saveModel } from '../recommend/store.js';
 import { initEngine } from '../engine/backend.js';
 import { DEFAULT_SEED } from '../data/build.js';
@@ -64,13 +64,13 @@ interface EvalFlags extends CommonFlags {
   ratingMode?: string;
 }
 
-/** Every model's hyper-parameters with their defaults, from the registry (what `--name value` can set). */
+/** Every model's hyper-parameters with their defaults and allowed values, from the registry (what `--name value` can set). */
 function hyperHelp(): string {
   const lines = FACTORIES.map((f) => {
-    const h = Object.entries(f.defaults).map(([k, v]) => `--${kebab(k)} ${String(v)}`).join('  ');
+    const h = Object.entries(f.defaults).map(([k, v]) => `--${kebab(k)} ${String(v)}${f.schema?.[k] ? ` ${describeHyper(f.schema[k])}` : ''}`).join('  ');
     return `  ${f.kind} (${f.defaultSplit} split; ${f.description}):\n    ${h || '(none)'}`;
   });
-  return `\nHyper-parameters per model, with their defaults:\n${lines.join('\n')}\n`;
+  return `\nHyper-parameters per model, with their defaults and allowed values:\n${lines.join('\n')}\n`;
 }
 
 export function registerModelCommands(program: Command): void {

@@ -75,6 +75,21 @@ export interface FitContext {
   force?: boolean;
 }
 
+/** One hyper-parameter's allowed values: a number in [min, max] (an integer when `integer`), a boolean, or one of some strings. */
+export type HyperSpec =
+  | { readonly type: 'number'; readonly min: number; readonly max?: number; readonly integer?: boolean }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'string'; readonly oneOf?: readonly string[] };
+
+export type HyperSchema = Readonly<Record<string, HyperSpec>>;
+
+/** The spec as `fit --help` writes it: `[1, 4096] integer`, `true|false`, `ce|bce`. */
+export function describeHyper(spec: HyperSpec): string {
+  if (spec.type === 'boolean') return 'true|false';
+  if (spec.type === 'string') return spec.oneOf ? spec.oneOf.join('|') : 'text';
+  return `[${spec.min}, ${spec.max ?? '∞'}]${spec.integer ? ' integer' : ''}`;
+}
+
 /** How a model is built: defaults documented beside the model, fit and load. */
 export interface RecommenderFactory<C extends Record<string, unknown> = Record<string, unknown>> {
   readonly kind: string;
@@ -83,6 +98,12 @@ export interface RecommenderFactory<C extends Record<string, unknown> = Record<s
   readonly defaultSplit: TrainSplit;
   /** Hyper-parameters with their defaults; CLI flags --name value override them. */
   readonly defaults: C;
+  /**
+   * What each hyper-parameter may be: checked (by field) before every fit and
+   * load, shown by `fit --help`. Relations between fields (e.g. SASRec's
+   * heads dividing dim) stay in the model's own check.
+   */
+  readonly schema?: HyperSchema;
   fit(ds: Dataset, config: C, split: TrainSplit, ctx: FitContext): Promise<Recommender>;
   load(ds: Dataset, state: ModelState, split: TrainSplit): Recommender;
   /**
