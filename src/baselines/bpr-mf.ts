@@ -24,6 +24,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { FitContext, HyperSchema, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import type { Rng } from '../util/rng.js';
 import { biasedDotScores, fillNormal, softplusNeg, sigmoid } from './nn.js';
+import { MF_SCHEMA } from './mf.js';
 import { checkHyper, f32, initRng, makeValidator, permutation, runLoop, tensorOf, trainRows, UserItems, type Trainable } from './train.js';
 
 export interface BprMfConfig extends Record<string, unknown> {
@@ -87,14 +88,8 @@ class BprMfModel implements Recommender {
 
 /** What each hyper-parameter may be (checked before fit and load; `fit --help` shows it). */
 export const BPR_MF_SCHEMA: HyperSchema = {
-  dim: { type: 'number', min: 1, max: 4096, integer: true },
-  epochs: { type: 'number', min: 0, max: 1e6, integer: true },
-  lr: { type: 'number', min: 0, max: 10 },
-  lrDecay: { type: 'number', min: 0, max: 1 },
-  reg: { type: 'number', min: 0 },
-  regBias: { type: 'number', min: 0 },
-  initStd: { type: 'number', min: 0 },
-  patience: { type: 'number', min: 0, max: 1e6, integer: true },
+  // MF's hyper-parameters, with the same ranges, and the item bias switch.
+  ...MF_SCHEMA,
   itemBias: { type: 'boolean' },
 };
 
