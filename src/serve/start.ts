@@ -9,6 +9,7 @@ import { buildApp, checkApiKey, resolveTimeouts, type ServerTimeouts } from './a
 import { confineModelDir, loadServedModels, modelKinds, parseModelSpec } from './models.js';
 import { p5Generator, type Generator, type P5Like } from './generator.js';
 import { initEngine } from '../engine/backend.js';
+import { FACTORIES } from '../recommend/registry.js';
 
 export const DEFAULT_CACHE = 10_000;
 
@@ -50,11 +51,11 @@ export async function startServe(o: ServeOptions): Promise<Served> {
   // Refuse bad model paths before the (slower) dataset load.
   const specs = o.models.map(parseModelSpec);
   if (o.modelRoot) for (const s of specs) confineModelDir(o.modelRoot, s.dir);
-  // P5 models run on the tensor engine; baselines score in plain arrays and need none.
+  // Models whose factory runs on the tensor engine (P5) need it started; baselines score in plain arrays.
   const kinds = modelKinds(specs, o.modelRoot);
-  if (kinds.includes('p5')) {
+  if (kinds.some((k) => FACTORIES.find((f) => f.kind === k)?.engine)) {
     const e = await initEngine();
-    log(`tensor engine: ${e.backend} (a P5 model is served)`);
+    log(`tensor engine: ${e.backend} (a model on the engine is served)`);
   }
   const t0 = Date.now();
   const ds = await loadDataset(o.dataset);
