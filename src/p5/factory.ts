@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { engineBackend, initEngine } from '../engine/backend.js';
 import { InputError } from '../errors.js';
-import { parseItemIndexing } from '../prompts/ids.js';
+import type { ItemIndexing } from '../prompts/ids.js';
 import { loadPromptCollection, parseTaskList } from '../prompts/templates.js';
 import type { FitContext, ModelState, Recommender, RecommenderFactory, TrainSplit } from '../recommend/recommender.js';
 import { P5_DEFAULTS, type P5RecipeOptions } from './config.js';
@@ -49,10 +49,9 @@ export const P5_HYPER = {
 };
 export type P5Hyper = typeof P5_HYPER;
 
-/** The hyper-parameters as trainP5's recipe options; trainP5 checks them (by field). */
+/** The hyper-parameters as trainP5's recipe options; trainP5 checks them (by field), only the split is checked here. */
 export function p5RecipeOf(h: P5Hyper, split: TrainSplit, seed: number): P5RecipeOptions {
   if (split === 'sequential') throw new InputError("P5 trains on both splits ('both': sequential prefixes, leak-free rating rows) or on 'rating' (P5's leaky rows); not on 'sequential' alone", { field: 'split' });
-  if (h.itemInit !== 'random' && h.itemInit !== 'cooccurrence') throw new InputError(`itemInit must be random or cooccurrence, got '${h.itemInit}'`, { field: 'itemInit' });
   let config: P5RecipeOptions['config'] = h.config;
   if (h.config.trim().startsWith('{')) {
     try {
@@ -67,7 +66,8 @@ export function p5RecipeOf(h: P5Hyper, split: TrainSplit, seed: number): P5Recip
     config,
     tasks: tasks.trim() ? parseTaskList(tasks) : undefined,
     steps: steps ? steps : undefined,
-    itemIds: parseItemIndexing(itemIds, 'itemIds'),
+    // Checked, with every other option, by trainP5's resolveP5Options.
+    itemIds: itemIds as ItemIndexing,
     itemInit: itemInit as 'random' | 'cooccurrence',
     leakFree: split !== 'rating',
     seed,

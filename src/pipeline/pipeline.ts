@@ -22,7 +22,7 @@ import type { BuildOptions } from '../data/build.js';
 import { loadDataset } from '../data/dataset.js';
 import { datasetStats, type DatasetStats } from '../data/stats.js';
 import { auditLeak, type AuditResult } from '../data/audit.js';
-import { initEngine } from '../engine/backend.js';
+import { initEngine, engineBackend } from '../engine/backend.js';
 import type { EvalSplit } from '../eval/evaluate.js';
 import { collectRunsWithSkips, writeReport } from '../eval/report.js';
 import { evaluateToRunFile, runFileName, type RatingMode, type RunTask } from '../eval/run-file.js';
@@ -266,7 +266,6 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
     return r;
   };
 
-  let engineReady = false;
   const parts: PipelinePartResult[] = [];
   const all: { p: PipelinePart; label: string; root: string }[] = [
     { p: config, label: '', root: config.dir },
@@ -333,8 +332,7 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
       const name = cfg.name ?? 'p5';
       const recipe = cfg.recipe ?? cfg.train;
       const dir = await fitStage(name, recipe, async (out, resume, stageSignal) => {
-        if (!engineReady) await initEngine({ backend: cfg.backend ?? 'wasm' });
-        engineReady = true;
+        if (engineBackend() === null) await initEngine({ backend: cfg.backend ?? 'wasm' });
         // trainP5 stops on the signal itself, keeping the last completed step for a resume.
         await trainP5(ds, loadPromptCollection(), { ...cfg.train, out, resume, force: !resume, quiet, log, signal: stageSignal });
       }, true);
@@ -355,8 +353,7 @@ export async function runPipeline(config: PipelineConfig): Promise<PipelineResul
         await stage(named('eval', `${m.name} ${e.task}${e.prompt ? ` ${e.prompt}` : ''}${e.ratingMode ? ` (${e.ratingMode} star)` : ''}`), async () => {
           if (done) return;
           if (!loaded) {
-            if (isP5 && !engineReady) await initEngine({ backend: p.p5?.backend ?? 'wasm' });
-            engineReady ||= isP5;
+            if (isP5 && engineBackend() === null) await initEngine({ backend: p.p5?.backend ?? 'wasm' });
             loaded = loadModel(m.dir, ds);
             const s = loaded.rec.prompted?.settings as P5Settings | undefined;
             if (s) base = structuredClone(s);
