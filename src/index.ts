@@ -46,6 +46,7 @@ export { t5Task, T5_TASK_MODULE } from './train/t5-task.js';
 export { evaluate, type EvalOptions, type EvalResult, type EvalSplit } from './eval/evaluate.js';
 export { rmse, mae, ratingStandardErrors, RankingAccumulator, bleu4, bleu2, rouge } from './eval/metrics.js';
 export { collectRuns, buildTables, writeReport, type Run, type Table } from './eval/report.js';
+export { pairedDifference, encodePerUser, decodeUsers, decodeRanks, metricFromRanks, type PairedDifference, type PerUserRanks } from './eval/paired.js';
 export { runEnv, type RunEnv } from './eval/run-env.js';
 
 // A whole experiment from one config: import, fit, train P5, evaluate, report (resumable).

@@ -5,6 +5,7 @@ import type { Recommender, Task } from '../recommend/recommender.js';
 import { Progress } from '../util/progress.js';
 import { runEnv, type RunEnv } from './run-env.js';
 import { mae, rankOfTarget, RankingAccumulator, ratingStandardErrors, rmse, sampledRank } from './metrics.js';
+import { encodePerUser, type PerUserRanks } from './paired.js';
 
 export type EvalSplit = 'test' | 'valid';
 
@@ -25,6 +26,8 @@ export interface EvalResult {
   /** The standard error of each metric (same keys): over users for ranking, over rows for rating. */
   stderr?: Record<string, number>;
   count: number;
+  /** Ranking: each scored user's 0-based rank of the held-out item, in the order scored (layout in paired.ts), for paired comparisons. */
+  perUser?: PerUserRanks;
   seconds: number;
   /** The code and machine that produced the numbers. */
   env: RunEnv;
@@ -81,6 +84,7 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   const users: number[] = [];
   for (let u = 0; u < ds.numUsers && (!opts.maxUsers || users.length < opts.maxUsers); u++) if (ds.sequenceSplit(u, code).length) users.push(u);
   const bar = new Progress({ label: `eval ${task}/${split}`, total: users.length, unit: 'users', quiet: opts.quiet });
+  const ranks: number[] = [];
   const chunk = rec.scoreMany ? 64 : 1;
   for (let i0 = 0; i0 < users.length; i0 += chunk) {
     const part = users.slice(i0, i0 + chunk).map((u) => {
@@ -98,7 +102,9 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
     const scores = rec.scoreMany ? await rec.scoreMany(part) : [await rec.score(part[0].user, part[0].history, part[0].candidates)];
     part.forEach((r, i) => {
       const s = scores[i];
-      acc.add(task === 'direct' ? sampledRank(s[0], s.subarray(1)) : rankOfTarget(s, r.target, r.history));
+      const rank = task === 'direct' ? sampledRank(s[0], s.subarray(1)) : rankOfTarget(s, r.target, r.history);
+      acc.add(rank);
+      ranks.push(rank);
     });
     bar.tick(part.length);
   }
@@ -110,6 +116,6 @@ export async function evaluate(ds: Dataset, rec: Recommender, task: Task, opts: 
   return {
     task, split,
     protocol: task === 'direct' ? `leave-one-out, ${split} item ranked among the ${ds.manifest.options.negatives} stored negatives` : `leave-one-out, ${split} item ranked among all ${ds.numItems} items, history excluded`,
-    metrics, stderr, count, seconds: (Date.now() - t0) / 1000, env: runEnv(),
+    metrics, stderr, count, perUser: encodePerUser(users, ranks), seconds: (Date.now() - t0) / 1000, env: runEnv(),
   };
 }

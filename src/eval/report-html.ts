@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import type { CurvePoint, LearningCurve } from './curves.js';
-import { fmt, marginText, SIGNIFICANT_Z, TASK_TITLES, withSe, type ReportHeader, type Table } from './report-tables.js';
+import { fmt, marginText, TASK_TITLES, TEST_NOTE, withSe, type ReportHeader, type Table } from './report-tables.js';
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
 /** Approximate width of 12 px system-ui text, so full labels fit beside their bars. */
@@ -83,6 +83,6 @@ function curvesHtml(curves: LearningCurve[]): string {
 
 export function renderHtml(tables: Table[], header?: ReportHeader, curves: LearningCurve[] = []): string {
   const css = 'body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}tr.pub{color:#666;font-style:italic}tr.win td.margin{color:#1a7f37;font-weight:600}tr.loss td.margin{color:#b42318;font-weight:600}h2{margin-top:1.6em}.curve{display:inline-block;vertical-align:top;margin:0 1em 1em 0}figure{display:inline-block;margin:0 .5em}figcaption{font-size:12px;color:#444;max-width:420px}';
-  const note = `<p>Each value is the mean over the n users (ranking) or rows (rating, text) scored, ± its standard error (text: bootstrap over rows). A margin against the trivial baseline is marked better or worse only beyond ${SIGNIFICANT_Z} standard errors.</p>`;
+  const note = `<p>Each value is the mean over the n users (ranking) or rows (rating, text) scored, ± its standard error (text: bootstrap over rows). ${esc(TEST_NOTE)}</p>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>p5rec report</title><style>${css}</style></head><body><h1>p5rec report</h1>${header ? headerHtml(header) : ''}${note}${tables.map(tableHtml).join('\n')}${curvesHtml(curves)}<p><small>Grey rows are published figures copied from the cited papers, not rerun.</small></p></body></html>\n`;
 }

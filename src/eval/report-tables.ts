@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { VERSION } from '../version.js';
+import { metricFromRanks, pairedDifference, type PairedDifference, type PerUserRanks } from './paired.js';
 import { BEAUTY_PUBLISHED } from './published.js';
 import type { RunEnv } from './run-env.js';
 
@@ -25,6 +26,8 @@ export interface Run {
   /** Standard error of each metric (same keys), where the evaluation measured one. */
   stderr?: Record<string, number>;
   count: number;
+  /** Ranking runs: each scored user's 0-based rank of the held-out item (layout in paired.ts); absent from older files and other tasks. */
+  perUser?: PerUserRanks;
   fit?: { seconds?: number; peakRssMB?: number; seed?: number };
   /** Which code and machine produced the number (absent from runs written before it was recorded). */
   env?: RunEnv;
@@ -51,19 +54,32 @@ const TRIVIAL: Record<string, string> = { rating: 'pop', sequential: 'pop', dire
 export const lowerIsBetter = (metric: string): boolean => /RMSE|MAE/.test(metric);
 /** A margin counts as a win or a loss only beyond this many standard errors. */
 export const SIGNIFICANT_Z = 2;
+/** The one sentence report.md and report.html give on which test each mark used. */
+export const TEST_NOTE = `A margin against the trivial baseline counts only beyond ${SIGNIFICANT_Z} standard errors of the difference: "paired SE" where both ranking runs kept per-user ranks of the same users (sd of the per-user differences / √n), else "SE" (unpaired, √(se² + se_baseline²); ratings and text are always unpaired).`;
 
-/** A model's margin over the trivial baseline on the headline metric, in standard errors. */
+/** A model's margin over the trivial baseline on the headline metric, in standard errors of the difference. */
 export interface Margin {
   baseline: string;
   metric: string;
   /** Positive = better than the baseline (for RMSE/MAE: lower). */
   margin: number;
-  /** margin / √(se² + se_baseline²): the runs score different draws of noise, so their errors add. Null without both errors. */
+  /**
+   * Which standard error of the difference z divides by. 'paired': both ranking runs kept per-user
+   * ranks of the same users, so se = sd(d_u)/√n of the per-user differences d_u (their correlation
+   * cancels). 'unpaired': √(se² + se_baseline²), which treats the runs as independent — right for
+   * runs on different draws, conservative for the same users (ratings and text are always unpaired).
+   */
+  test: 'paired' | 'unpaired';
+  /** That standard error of the difference; null without it. */
+  se: number | null;
+  /** margin / se. Null without both errors. */
   z: number | null;
   /** |z| ≥ 2; null when z is unknown. */
   significant: boolean | null;
   /** Why no z is given, when the reason is not a missing error (e.g. the two runs scored different users). */
   note?: string;
+  /** Why both runs' per-user ranks could not be paired (different users, or ranks that do not reproduce the stored metric). */
+  unpairedBecause?: string;
 }
 
 export interface TableRow {
@@ -89,11 +105,43 @@ export interface Table {
   rows: TableRow[];
 }
 
-export function margin(metric: string, value: number, se: number | undefined, base: number, baseSe: number | undefined, baseline: string): Margin {
-  const m = lowerIsBetter(metric) ? base - value : value - base;
+/**
+ * The margin of `value` over the baseline's `base` on `metric`. With `paired` (the per-user
+ * difference model − baseline of two runs on the same users) z is the paired one; otherwise the
+ * two standard errors add (unpaired).
+ */
+export function margin(metric: string, value: number, se: number | undefined, base: number, baseSe: number | undefined, baseline: string, paired?: PairedDifference): Margin {
+  const lower = lowerIsBetter(metric);
+  const m = lower ? base - value : value - base;
+  if (paired) {
+    const z = paired.z === null ? null : lower ? -paired.z : paired.z;
+    const out: Margin = { baseline, metric, margin: m, test: 'paired', se: Number.isFinite(paired.se) ? paired.se : null, z, significant: z === null ? null : Math.abs(z) >= SIGNIFICANT_Z };
+    return z === null ? { ...out, note: paired.n < 2 ? 'fewer than two users' : 'every user differs by the same amount' } : out;
+  }
   const s = se !== undefined && baseSe !== undefined && Number.isFinite(se) && Number.isFinite(baseSe) ? Math.sqrt(se * se + baseSe * baseSe) : NaN;
   const z = s > 0 ? m / s : null;
-  return { baseline, metric, margin: m, z, significant: z === null ? null : Math.abs(z) >= SIGNIFICANT_Z };
+  return { baseline, metric, margin: m, test: 'unpaired', se: Number.isFinite(s) ? s : null, z, significant: z === null ? null : Math.abs(z) >= SIGNIFICANT_Z };
+}
+
+/** Stored and recomputed metrics may differ by summation order only: anything beyond this is misalignment. */
+const RECOMPUTE_TOLERANCE = 1e-9;
+
+/**
+ * The paired difference run − base on a ranking `metric`, when both runs kept per-user ranks:
+ * `{ diff }`, or `{ reason }` when they cannot be paired (different users, or ranks that do not
+ * reproduce a run's stored metric); undefined when either run has no per-user ranks.
+ */
+export function pairRuns(run: Run, base: Run, metric: string): { diff?: PairedDifference; reason?: string } | undefined {
+  if (!run.perUser || !base.perUser || !/^(HR|NDCG)@\d+$/.test(metric) || (run.task !== 'sequential' && run.task !== 'direct')) return undefined;
+  try {
+    for (const r of [run, base]) {
+      const again = metricFromRanks(r.perUser!, metric);
+      if (!(Math.abs(again - r.metrics[metric]) <= RECOMPUTE_TOLERANCE)) return { reason: `per-user ranks of ${rowLabel(r)} give ${metric} ${again}, not its ${r.metrics[metric]}` };
+    }
+    return { diff: pairedDifference(run.perUser, base.perUser, metric) };
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
 }
 
 const rowLabel = (r: Run): string => r.label ?? `${r.kind}${r.itemIndex ? ` (${r.itemIndex} ids)` : ''}`;
@@ -130,9 +178,10 @@ export function buildTables(runs: Run[]): Table[] {
       const base = rs.find((b) => b.kind === TRIVIAL[task] && (!r.prompt || !b.prompt || b.prompt === r.prompt || TRIVIAL[task] === 'pop')) ?? rs.find((b) => b.kind === TRIVIAL[task]);
       const v = r.metrics[headline];
       if (!base || v === undefined || base.metrics[headline] === undefined) return;
-      const m = margin(headline, v, r.stderr?.[headline], base.metrics[headline], base.stderr?.[headline], rows[rs.indexOf(base)].model);
       // Runs over different users (a 5-user smoke row beside all users) differ by more than noise: no verdict.
-      rows[i].vs = r.count === base.count ? m : { ...m, z: null, significant: null, note: `scored on ${r.count} vs ${base.count}` };
+      const pair = r.count === base.count ? pairRuns(r, base, headline) : undefined;
+      const m = margin(headline, v, r.stderr?.[headline], base.metrics[headline], base.stderr?.[headline], rows[rs.indexOf(base)].model, pair?.diff);
+      rows[i].vs = r.count !== base.count ? { ...m, z: null, significant: null, note: `scored on ${r.count} vs ${base.count}` } : pair?.reason ? { ...m, unpairedBecause: pair.reason } : m;
     });
     if (rs.some((r) => r.beauty) && split === 'test') {
       for (const p of BEAUTY_PUBLISHED.filter((x) => x.task === task)) {
@@ -198,6 +247,6 @@ export function marginText(m: Margin | undefined): string {
   const sign = m.margin >= 0 ? '+' : '−';
   if (m.z === null) return `${sign}${fmt(Math.abs(m.margin))} (${m.note ?? 'no error measured'})`;
   const verdict = m.significant ? (m.margin > 0 ? 'better' : 'worse') : 'within noise';
-  return `${sign}${fmt(Math.abs(m.margin))} (${Math.abs(m.z).toFixed(1)} SE, ${verdict})`;
+  return `${sign}${fmt(Math.abs(m.margin))} (${Math.abs(m.z).toFixed(1)} ${m.test === 'paired' ? 'paired SE' : 'SE'}, ${verdict}${m.unpairedBecause ? `; unpaired: ${m.unpairedBecause}` : ''})`;
 }
 

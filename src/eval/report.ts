@@ -4,9 +4,9 @@ import { InputError } from '../errors.js';
 import { withAtomicDir, writeFileAtomic, type OutputKind } from '../util/atomic.js';
 import { readLearningCurve, type LearningCurve } from './curves.js';
 import { renderHtml } from './report-html.js';
-import { buildHeader, buildTables, fmt, marginText, SIGNIFICANT_Z, TASK_TITLES, withSe, type ReportHeader, type Run, type Table } from './report-tables.js';
+import { buildHeader, buildTables, fmt, marginText, TASK_TITLES, TEST_NOTE, withSe, type ReportHeader, type Run, type Table } from './report-tables.js';
 
-export { buildHeader, buildTables, margin, type Margin, type ReportHeader, type Run, type Table, type TableRow } from './report-tables.js';
+export { buildHeader, buildTables, margin, pairRuns, type Margin, type ReportHeader, type Run, type Table, type TableRow } from './report-tables.js';
 
 /** Gather runs from eval JSON files, or model folders (their evals/); returns what was skipped and why. */
 export function collectRuns(paths: string[]): Run[] {
@@ -67,7 +67,7 @@ export function renderMarkdown(tables: Table[], header?: ReportHeader, curves: L
     out.push(`Generated ${header.generated} by p5rec ${header.p5rec}; commit ${header.commits.join(', ') || 'unrecorded'}; host ${header.hosts.join(', ') || 'unrecorded'}.`, '');
     out.push('| dataset | fingerprint | split seed |', '|---|---|---|', ...header.datasets.map((d) => `| ${d.name} | ${d.fingerprint ?? '–'} | ${d.seed ?? '–'} |`), '');
   }
-  out.push(`Every value is the mean over the n users (ranking) or rows (rating, text) scored, ± its standard error (text: bootstrap). A margin against the trivial baseline counts only beyond ${SIGNIFICANT_Z} standard errors.`, '');
+  out.push(`Every value is the mean over the n users (ranking) or rows (rating, text) scored, ± its standard error (text: bootstrap). ${TEST_NOTE}`, '');
   for (const t of tables) {
     out.push(`## ${t.dataset} — ${TASK_TITLES[t.task] ?? t.task} (${t.split})`, '');
     const base = t.rows.find((r) => r.vs)?.vs?.baseline;
@@ -119,7 +119,8 @@ export async function writeReport(runs: Run[], out: string, force = false): Prom
   const curves = collectCurves(runs);
   await withAtomicDir(out, async (tmp) => {
     writeFileAtomic(join(tmp, 'report.md'), renderMarkdown(tables, header, curves));
-    writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify({ header, tables, curves, runs }, null, 2)}\n`);
+    // Per-user ranks stay in the run files: the tables carry the paired margins they gave.
+    writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify({ header, tables, curves, runs: runs.map(({ perUser: _, ...r }) => r) }, null, 2)}\n`);
     writeFileAtomic(join(tmp, 'report.html'), renderHtml(tables, header, curves));
   }, { force, kind: REPORT_OUTPUT });
   return { tables, files: ['report.md', 'report.json', 'report.html'].map((f) => join(out, f)) };
