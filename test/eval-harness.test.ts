@@ -5,6 +5,9 @@ import { loadDataset, type Dataset } from '../src/data/dataset.js';
 import { TEST } from '../src/data/splits.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { buildTables, collectRuns, renderMarkdown } from '../src/eval/report.js';
+import { decodeRanks, decodeUsers, metricFromRanks } from '../src/eval/paired.js';
+import { evaluateToRunFile } from '../src/eval/run-file.js';
+import type { ModelCard } from '../src/recommend/card.js';
 import type { ModelState, Recommender } from '../src/recommend/recommender.js';
 import { readSafetensors, writeSafetensors } from '../src/util/safetensors.js';
 import { parseHyper } from '../src/cli/models.js';
@@ -55,6 +58,47 @@ describe('evaluation harness', () => {
     const rat = await evaluate(ds, new Oracle(ds, 'rating'), 'rating', { quiet: true });
     expect(rat.metrics.RMSE).toBe(0);
     expect(rat.count).toBe(ds.ratingRows(TEST).length);
+  });
+
+  it('ranking runs keep each user\'s rank (not retrieved: -), which round-trip through the run file and pair in the report', async () => {
+    // Popularity-like: rank u % 15; the model: two places better, and user 3 outside its beams (NaN target).
+    const ranker = (kind: string, rankOf: (u: number) => number): Recommender => ({
+      kind, tasks: ['sequential', 'direct'], trainSplit: 'sequential',
+      score: (user, _h, candidates) => {
+        const target = ds.sequenceSplit(user, TEST)[0];
+        const items = candidates ?? Int32Array.from({ length: ds.numItems }, (_, i) => i);
+        const r = rankOf(user);
+        let above = 0;
+        return Float32Array.from(items, (i) => (i === target ? (r === Infinity ? NaN : 0.5) : above++ < r ? 1 : 0));
+      },
+      state: () => ({ config: {}, tensors: {} }),
+    });
+    const card = (kind: string) => ({ kind, fit: { seconds: 1, peakRssMB: 1, seed: 1 }, config: {} }) as unknown as ModelCard;
+    const pop = ranker('pop', (u) => u % 15);
+    const model = ranker('sasrec', (u) => (u === 3 ? Infinity : Math.max(0, (u % 15) - 2)));
+    const res = await evaluate(ds, model, 'sequential', { quiet: true, maxUsers: 30 });
+    expect(decodeUsers(res.perUser!.users)).toEqual(Array.from({ length: 30 }, (_, u) => u));
+    expect(decodeRanks(res.perUser!.ranks).slice(0, 5)).toEqual([0, 0, 0, Infinity, 2]);
+    const dirs: string[] = [];
+    for (const rec of [pop, model]) {
+      const dir = join(tmp, `paired-${rec.kind}`);
+      const { file } = await evaluateToRunFile(ds, join(tmp, 'ml'), dir, { rec, card: card(rec.kind) }, { task: 'sequential', quiet: true });
+      const text = readFileSync(file, 'utf8');
+      // Two lines of JSON, however many users.
+      expect(text).toMatch(/"perUser": \{\n\s+"users": "0-\d+",\n\s+"ranks": "[0-9 -]+"\n\s+\}/);
+      dirs.push(dir);
+    }
+    const runs = collectRuns(dirs);
+    for (const r of runs) for (const m of ['HR@5', 'HR@10', 'NDCG@10', 'NDCG@20']) expect(metricFromRanks(r.perUser!, m)).toBe(r.metrics[m]);
+    const [t] = buildTables(runs);
+    const vs = t.rows.find((r) => r.kind === 'sasrec')!.vs!;
+    expect(vs).toMatchObject({ test: 'paired', metric: 'HR@10' });
+    expect(vs.se!).toBeLessThan(Math.hypot(...t.rows.map((r) => r.se[t.columns.indexOf('HR@10')]!)));
+    // Direct too: the sampled rank among 1 + 99.
+    const d = await evaluate(ds, model, 'direct', { quiet: true, maxUsers: 5 });
+    expect(d.perUser).toEqual({ users: '0-4', ranks: '0 0 0 - 2' });
+    const rat = await evaluate(ds, new Oracle(ds, 'rating'), 'rating', { quiet: true, maxUsers: 5 });
+    expect(rat.perUser).toBeUndefined();
   });
 
   it('refuses a model trained on the other split, and a task the model cannot do', async () => {
