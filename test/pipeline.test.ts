@@ -79,7 +79,7 @@ describe('runPipeline', () => {
     const card = JSON.parse(readFileSync(join(dir, 'models', 'bpr-mf', 'model.json'), 'utf8'));
     expect(card.fit).toMatchObject({ peakRssScope: 'process so far (in-process pipeline)' });
     expect(card.fit.peakRssMB).toBeGreaterThan(0);
-    const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8')) as { tables: { task: string; rows: { model: string; count?: number; values: (number | null)[] }[] }[] };
+    const report = JSON.parse(readFileSync(join(dir, 'report', 'report.json'), 'utf8')) as { tables: { task: string; rows: { model: string; count?: number; values: (number | null)[]; vs?: { test: string } }[] }[] };
     const rows = (task: string) => report.tables.find((t) => t.task === task)!.rows;
     expect(report.tables.map((t) => t.task).sort()).toEqual(['direct', 'explanation', 'rating', 'sequential']);
     expect(rows('sequential').map((r) => r.model)).toEqual(['pop (random ids)', 'bpr-mf (random ids)', 'P5 (2-13, unseen)']);
@@ -87,6 +87,11 @@ describe('runPipeline', () => {
     expect(rows('rating').map((r) => r.model)).toEqual(['P5 (1-1)']);
     expect(rows('explanation').map((r) => r.model)).toEqual(['P5 (3-11)', 'most frequent training answer (3-11 rows)']);
     for (const r of rows('sequential')) expect(r.count).toBe(20);
+    // P5 (beams: items outside them are not retrieved, "-") and BPR-MF kept per-user ranks of the same 20 users as popularity: paired marks.
+    const p5Run = JSON.parse(readFileSync(join(dir, 'models', 'p5', 'evals', 'sequential-test-p2-13-u20.json'), 'utf8'));
+    expect(p5Run.perUser.users).toBe('0-19');
+    expect(p5Run.perUser.ranks.split(' ')).toHaveLength(20);
+    expect(rows('sequential').slice(1).map((r) => r.vs?.test)).toEqual(['paired', 'paired']);
     for (const t of report.tables) for (const r of t.rows) expect(r.values.every((v) => v === null || Number.isFinite(v)), `${t.task} ${r.model}`).toBe(true);
     expect(first.report).toMatchObject({ dir: join(dir, 'report'), runs: 7, tables: 4 });
   });
