@@ -16,13 +16,20 @@
  * round, with another checkout's CLI, and the table adds its examples/s and
  * the per-round ratio this/other (a code change measured on the same recipe).
  *
- *   npm run bench:p5-throughput -- [--steps 300] [--rounds 1] [--workdir DIR] [--only old,new,new128] [--vs-bin PATH] [--json]
+ * With `--old-bin OLD/bin/p5rec.js` the old recipe runs with that checkout's
+ * CLI instead (the code of the day issue 12 was filed, commit 70c3729), so
+ * "× before" compares today's code and recipe with that day's code and
+ * recipe. Its examples/s is computed as p5rec's own figure is: steps × the
+ * corpus's mean prompts per batch over the summed step times of its train
+ * log (that CLI printed no examples/s).
+ *
+ *   npm run bench:p5-throughput -- [--steps 300] [--rounds 1] [--workdir DIR] [--only old,new,new128] [--vs-bin PATH] [--old-bin PATH] [--json]
  *
  * Not run in CI (needs ../shared/datasets/amazon-beauty). For a timing of the
  * whole command over several runs: farm-bench.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { args, BIN, importBeautyArgs, opt, ROOT } from './beauty-common.mjs';
 const WORK = resolve(opt('--workdir', join(ROOT, 'runs/p5-throughput')));
@@ -31,6 +38,8 @@ const ONLY = opt('--only', undefined)?.split(',');
 const ROUNDS = Number(opt('--rounds', '1'));
 // Another checkout's CLI (e.g. an older commit's bin/p5rec.js), run alternately with this one's in every round.
 const VS_BIN = opt('--vs-bin', undefined);
+// The checkout the old recipe runs with (default: this one).
+const OLD_BIN = opt('--old-bin', undefined);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a positive integer, got '${opt('--rounds')}'`);
 const TINY = '{"preset":"tiny"}';
 const D128 = '{"preset":"tiny","d_model":128,"d_kv":32,"d_ff":512}';
@@ -55,6 +64,14 @@ function p5rec(cliArgs, bin = BIN) {
   return json;
 }
 
+/** Older CLIs print no examples/s: derive it from the train log as src/p5/train.ts does (one batch per step). */
+function withExamplesPerSec(j, out) {
+  if (typeof j.examplesPerSec === 'number') return j;
+  const records = readFileSync(join(out, 'train', 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => typeof r.stepMs === 'number');
+  const ms = records.reduce((a, r) => a + r.stepMs, 0);
+  return { ...j, examplesPerSec: ms ? (records.length * (j.examples / j.batches)) / (ms / 1000) : 0 };
+}
+
 mkdirSync(WORK, { recursive: true });
 const ds = join(WORK, 'dataset');
 if (!existsSync(join(ds, 'manifest.json'))) {
@@ -70,7 +87,8 @@ for (let round = 1; round <= ROUNDS; round++) {
     rmSync(out, { recursive: true, force: true });
     log(`${name}: ${r.about}, ${STEPS} steps${ROUNDS > 1 ? ` (round ${round}/${ROUNDS})` : ''}`);
     const t0 = Date.now();
-    const j = p5rec(['train', ds, '--out', out, ...r.flags, ...COMMON]);
+    const bin = name === 'old' && OLD_BIN ? OLD_BIN : BIN;
+    const j = withExamplesPerSec(p5rec(['train', ds, '--out', out, ...r.flags, ...COMMON], bin), out);
     runs[name].push({ j, wall: (Date.now() - t0) / 1000 });
     rmSync(out, { recursive: true, force: true });
     if (VS_BIN) {
@@ -106,9 +124,9 @@ for (const [name, r] of Object.entries(RECIPES)) {
     } : {}),
   });
 }
-if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ steps: Number(STEPS), rounds: ROUNDS, rows })}\n`);
+if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ steps: Number(STEPS), rounds: ROUNDS, ...(OLD_BIN ? { oldBin: OLD_BIN } : {}), rows })}\n`);
 else {
-  console.log(`P5 training throughput on Beauty, ${STEPS} steps each, ${ROUNDS} round(s) (examples/s of step time, median over rounds; corpus build excluded)`);
+  console.log(`P5 training throughput on Beauty, ${STEPS} steps each, ${ROUNDS} round(s) (examples/s of step time, median over rounds; corpus build excluded)${OLD_BIN ? `; the old recipe ran with ${OLD_BIN}` : ''}`);
   console.log('| recipe | vocab | parameters | prompts/batch | examples/s (per round) | tok/s | × before (per round) | peak RSS MB |\n|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.about} | ${r.vocab} | ${r.parameters} | ${r.promptsPerBatch} | ${r.examplesPerSec} (${r.perRound.join(', ')}) | ${r.tokensPerSec} | ${r.speedup ?? '—'} (${r.speedupPerRound.join(', ')}) | ${r.peakRssMB} |`);
   if (VS_BIN) {
