@@ -188,6 +188,23 @@ describe.skipIf(!built)('fused attention (native) vs the tfjs composition', () =
     expect(bits[2]).toEqual(bits[0]);
   });
 
+  it('the addon rejects bad dims and out-of-range memory instead of touching it', () => {
+    const addon = loadNative()!;
+    const f = (n: number) => new Float32Array(n);
+    // B1 H1 Lq2 Lk2 dk2: q/k/v/o 4 floats, p 4 floats
+    const dims = [1, 1, 2, 2, 2, 2, 2, 2, 0];
+    const fwd = (q: Float32Array, d: number[], drop: number[] | null = null) => addon.attentionForward(q, 0, f(4), 0, f(4), 0, null, 0, null, 0, f(4), 0, f(4), 0, d, drop);
+    expect(() => fwd(f(4), dims)).not.toThrow();
+    expect(() => fwd(f(3), dims)).toThrow(RangeError);
+    expect(() => fwd(f(4), [1, 1, 2, 2, 2, 1, 2, 2, 0])).toThrow(/stride/);
+    expect(() => fwd(f(4), [1, 1, 2, 3, 2, 2, 2, 2, 1])).toThrow(/causal/);
+    expect(() => fwd(f(4), [1, 1, 2])).toThrow(TypeError);
+    expect(() => fwd(f(4), dims, [1, 2])).toThrow(TypeError);
+    const q = f(4);
+    expect(() => addon.attentionForward(q, 0, f(4), 0, f(4), 0, null, 0, null, 0, q, 0, f(4), 0, dims, null)).toThrow(/overlaps/);
+    expect(() => addon.attentionBackward(f(4), 0, f(4), 0, f(4), 0, f(4), 0, f(4), 0, f(4), 0, f(4), 0, f(4), 0, f(3), 0, dims, null)).toThrow(RangeError);
+  });
+
   it('leaves no tensors behind', () => {
     const c = CASES[1];
     runOn('wasm', () => run(c, 0.2, 'fused'));
