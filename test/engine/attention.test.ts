@@ -148,6 +148,19 @@ describe.skipIf(!built)('fused attention (native) vs the tfjs composition', () =
     }
   }
 
+  it('the scalar build of the kernel (no AVX2) agrees too', () => {
+    const addon = loadNative()!;
+    const best = addon.info().detectedIsa;
+    try {
+      expect(addon.setIsa('scalar')).toBe('scalar');
+      for (const c of [CASES[0], CASES[3], CASES[5]]) {
+        compareWith(`scalar ${c.name}`, () => run(c, 0.3, 'composed'), () => run(c, 0.3, 'fused'), 2e-5);
+      }
+    } finally {
+      addon.setIsa(best);
+    }
+  });
+
   it('drops exactly the elements Dropout.apply drops ([B, H, Lq, Lk] index order)', () => {
     // V = one-hot rows: each output row is its row of dropout(P), whose zeros are the mask's
     const [B, H, L, dk, rate] = [2, 3, 6, 8, 0.4];
