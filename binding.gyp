@@ -7,7 +7,7 @@
   "targets": [
     {
       "target_name": "p5rec_native",
-      "sources": ["native/p5rec_native.cc", "native/gemm.cc", "native/pool.cc", "native/adamw.cc"],
+      "sources": ["native/p5rec_native.cc", "native/gemm.cc", "native/pool.cc", "native/adamw.cc", "native/attention.cc"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags": ["-O3"],
       "cflags_cc": ["-O3", "-fno-math-errno"],

@@ -21,6 +21,12 @@
 //   rmsnormBackward(dy, dyOff, x, xOff, w, wOff, r, rOff, dx, dxOff, dw, dwOff, rows, cols)
 //   xentForward(x, xOff, target, tOff, weight, wOff, lse, lseOff, rows, cols) -> loss
 //   xentBackward(x, xOff, target, tOff, weight, wOff, lse, lseOff, dy, dx, dxOff, rows, cols)
+//   attentionForward(q, qOff, k, kOff, v, vOff, bias, biasOff, mask, maskOff, o, oOff, p, pOff, dims, dropout)
+//   attentionBackward(q, qOff, k, kOff, v, vOff, p, pOff, dout, doutOff, dq, dqOff, dk, dkOff, dv, dvOff,
+//                     dbias, dbiasOff, dims, dropout)
+//       fused T5 attention (native/attention.h); dims = [B, H, Lq, Lk, dk, qStride, kStride, vStride, causal];
+//       q/k/v offsets point at column 0 of head 0 (rows of *Stride floats); bias [H, Lq, Lk], mask [B, Lk]
+//       and dbias may be null; dropout = null or [a, b, threshold, keep]
 //   adamw(params, pOff, grads, gOff, m, mOff, v, vOff, n, beta1, beta2, eps, keep, stepSize, sqrtBc2, gradScale)
 //       in place, bit-identical to src/train/adamw.ts's loop
 //   info() -> { isa, detectedIsa, threads, version }
@@ -32,12 +38,14 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 
+#include "attention.h"
 #include "gemm.h"
 
 namespace {
 
-constexpr int kVersion = 2;
+constexpr int kVersion = 3;
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
 
 struct Ctx {
@@ -485,6 +493,137 @@ napi_value XentBackward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// ------------------------------------------------------------------ fused attention
+/** dims = [B, H, Lq, Lk, dk, qStride, kStride, vStride, causal] and dropout = null | [a, b, threshold, keep]. */
+bool attn_params(Ctx& cx, napi_value dims, napi_value dropout, p5::AttnShape* s, p5::AttnDropout* d) {
+  napi_env env = cx.env;
+  bool is = false;
+  uint32_t len = 0;
+  if (napi_is_array(env, dims, &is) != napi_ok || !is || napi_get_array_length(env, dims, &len) != napi_ok || len != 9) {
+    cx.type_error("dims must be [B, H, Lq, Lk, dk, qStride, kStride, vStride, causal]");
+    return false;
+  }
+  const char* names[9] = {"B", "H", "Lq", "Lk", "dk", "qStride", "kStride", "vStride", "causal"};
+  int64_t v[9];
+  for (uint32_t i = 0; i < 9; ++i) {
+    napi_value e;
+    if (napi_get_element(env, dims, i, &e) != napi_ok || !get_int(cx, e, names[i], 0, 2147483647.0, &v[i])) {
+      if (!cx.failed) cx.type_error("dims must hold numbers");
+      return false;
+    }
+  }
+  *s = p5::AttnShape{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8] != 0};
+  const int64_t hd = s->H * s->dk;
+  if (s->q_stride < hd || s->k_stride < hd || s->v_stride < hd) {
+    cx.range_error("attention: a row stride is below H*dk");
+    return false;
+  }
+  if (s->Lk == 0 && s->Lq > 0) {
+    cx.range_error("attention: no keys (Lk = 0)");
+    return false;
+  }
+  if (s->causal && s->Lq != s->Lk) {
+    cx.range_error("attention: causal needs Lq == Lk");
+    return false;
+  }
+  if (s->B * s->H * s->Lq * s->Lk > 4294967295LL) {
+    cx.range_error("attention: B*H*Lq*Lk exceeds 2^32 (dropout counters)");
+    return false;
+  }
+  if (is_nullish(env, dropout)) return true;
+  if (napi_is_array(env, dropout, &is) != napi_ok || !is || napi_get_array_length(env, dropout, &len) != napi_ok || len != 4) {
+    cx.type_error("dropout must be null or [a, b, threshold, keep]");
+    return false;
+  }
+  napi_value e[4];
+  for (uint32_t i = 0; i < 4; ++i) napi_get_element(env, dropout, i, &e[i]);
+  int64_t a, b, thr;
+  if (!get_int(cx, e[0], "dropout a", 0, 4294967295.0, &a) || !get_int(cx, e[1], "dropout b", 0, 4294967295.0, &b) ||
+      !get_int(cx, e[2], "dropout threshold", -2147483648LL, 2147483647.0, &thr) ||
+      !get_float(cx, e[3], "dropout keep", &d->keep))
+    return false;
+  d->on = true;
+  d->a = static_cast<uint32_t>(a);
+  d->b = static_cast<uint32_t>(b);
+  d->threshold = static_cast<int32_t>(thr);
+  return true;
+}
+
+/** Floats spanned by `rows` rows of `width` at `stride`. */
+int64_t rows_extent(int64_t rows, int64_t stride, int64_t width) { return rows > 0 && width > 0 ? (rows - 1) * stride + width : 0; }
+
+/** An optional (memory, offset) pair: null memory gives a null pointer. */
+bool opt_floats(Ctx& cx, napi_value mem, napi_value off, int64_t count, const char* what, float** out) {
+  *out = nullptr;
+  return is_nullish(cx.env, mem) || arg_floats(cx, mem, off, count, what, out);
+}
+
+napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[16];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  p5::AttnShape s;
+  p5::AttnDropout d;
+  if (!attn_params(cx, argv[14], argv[15], &s, &d)) return nullptr;
+  const int64_t hd = s.H * s.dk, nq = rows_extent(s.B * s.Lq, s.q_stride, hd), nk = rows_extent(s.B * s.Lk, s.k_stride, hd),
+                nv = rows_extent(s.B * s.Lk, s.v_stride, hd), no = s.B * s.Lq * hd, np = s.B * s.H * s.Lq * s.Lk;
+  float *q, *k, *v, *bias, *mask, *o, *p;
+  if (!arg_floats(cx, argv[0], argv[1], nq, "q", &q) || !arg_floats(cx, argv[2], argv[3], nk, "k", &k) ||
+      !arg_floats(cx, argv[4], argv[5], nv, "v", &v) ||
+      !opt_floats(cx, argv[6], argv[7], s.H * s.Lq * s.Lk, "bias", &bias) ||
+      !opt_floats(cx, argv[8], argv[9], s.B * s.Lk, "mask", &mask) || !arg_floats(cx, argv[10], argv[11], no, "o", &o) ||
+      !arg_floats(cx, argv[12], argv[13], np, "p", &p))
+    return nullptr;
+  for (auto [out, n] : {std::pair<float*, int64_t>{o, no}, {p, np}}) {
+    if (overlap(out, n, q, nq) || overlap(out, n, k, nk) || overlap(out, n, v, nv) ||
+        (bias && overlap(out, n, bias, s.H * s.Lq * s.Lk)) || (mask && overlap(out, n, mask, s.B * s.Lk))) {
+      cx.range_error("attentionForward: an output overlaps an input");
+      return nullptr;
+    }
+  }
+  if (overlap(o, no, p, np)) {
+    cx.range_error("attentionForward: o overlaps p");
+    return nullptr;
+  }
+  p5::attention_forward(s, q, k, v, bias, mask, d, o, p);
+  return undefined(env);
+}
+
+napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  Ctx cx{env};
+  napi_value argv[20];
+  size_t argc = 0;
+  if (!get_args(env, info, argv, &argc)) return nullptr;
+  p5::AttnShape s;
+  p5::AttnDropout d;
+  if (!attn_params(cx, argv[18], argv[19], &s, &d)) return nullptr;
+  const int64_t hd = s.H * s.dk, nq = rows_extent(s.B * s.Lq, s.q_stride, hd), nk = rows_extent(s.B * s.Lk, s.k_stride, hd),
+                nv = rows_extent(s.B * s.Lk, s.v_stride, hd), no = s.B * s.Lq * hd, np = s.B * s.H * s.Lq * s.Lk,
+                nb = s.H * s.Lq * s.Lk;
+  float *q, *k, *v, *p, *dout, *dq, *dk, *dv, *dbias;
+  if (!arg_floats(cx, argv[0], argv[1], nq, "q", &q) || !arg_floats(cx, argv[2], argv[3], nk, "k", &k) ||
+      !arg_floats(cx, argv[4], argv[5], nv, "v", &v) || !arg_floats(cx, argv[6], argv[7], np, "p", &p) ||
+      !arg_floats(cx, argv[8], argv[9], no, "dout", &dout) || !arg_floats(cx, argv[10], argv[11], nq, "dq", &dq) ||
+      !arg_floats(cx, argv[12], argv[13], nk, "dk", &dk) || !arg_floats(cx, argv[14], argv[15], nv, "dv", &dv) ||
+      !opt_floats(cx, argv[16], argv[17], nb, "dbias", &dbias))
+    return nullptr;
+  // dq, dk, dv may share one buffer (fused QKV: disjoint columns); none may overlap an input
+  for (auto [out, n] : {std::pair<float*, int64_t>{dq, nq}, {dk, nk}, {dv, nv}, {dbias, dbias ? nb : 0}}) {
+    if (overlap(out, n, q, nq) || overlap(out, n, k, nk) || overlap(out, n, v, nv) || overlap(out, n, p, np) ||
+        overlap(out, n, dout, no)) {
+      cx.range_error("attentionBackward: an output overlaps an input");
+      return nullptr;
+    }
+  }
+  if (dbias && (overlap(dbias, nb, dq, nq) || overlap(dbias, nb, dk, nk) || overlap(dbias, nb, dv, nv))) {
+    cx.range_error("attentionBackward: dbias overlaps dq, dk or dv");
+    return nullptr;
+  }
+  p5::attention_backward(s, q, k, v, p, dout, d, dq, dk, dv, dbias);
+  return undefined(env);
+}
+
 napi_value Adamw(napi_env env, napi_callback_info info) {
   Ctx cx{env};
   napi_value argv[16];
@@ -579,6 +718,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"rmsnormBackward", nullptr, RmsnormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"xentForward", nullptr, XentForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"xentBackward", nullptr, XentBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

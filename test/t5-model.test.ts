@@ -5,10 +5,11 @@
  * incremental decoding against the full forward pass, and wasm vs cpu.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initEngine, type Tf } from '../src/engine/backend.js';
+import { initEngine, loadNativeAddon, type Tf } from '../src/engine/backend.js';
 import { countT5Parameters, resolveT5Config, T5_PRESETS, type T5Config } from '../src/models/t5/config.js';
 import { collateSeq2Seq, type Seq2SeqBatch } from '../src/models/t5/collate.js';
 import { T5Model, type HFTensor } from '../src/models/t5/model.js';
+import { fusedAttentionAvailable } from '../src/models/t5/attention.js';
 import { dropoutMask } from '../src/models/t5/ops.js';
 import { relativePositionBucket } from '../src/models/t5/position-bias.js';
 
@@ -358,6 +359,44 @@ describe('T5 forward', () => {
       const analytic = fused.get(name)![idx];
       expect(Math.abs(numeric - analytic), `${name}[${idx}]: numeric ${numeric}, analytic ${analytic}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(analytic));
     }
+    m.dispose();
+  });
+
+  it('fused attention (native op) and the tfjs composition agree: a training step with dropout, loss and every gradient', () => {
+    const c = tinyConfig({ dropout_rate: 0.2, d_kv: 5, num_heads: 3 });
+    const m = T5Model.create(c, { seed: 11 });
+    const b = sampleBatch(c);
+    const vars = [...m.params.values()];
+    const names = [...m.params.keys()];
+    const step = (fused: boolean, fuse: boolean): { loss: number; grads: Map<string, Float32Array> } => {
+      m.fusedAttention = fused;
+      m.fuseProjections = fuse;
+      const grads = new Map<string, Float32Array>();
+      const before = tf.memory().numTensors;
+      const loss = tf.tidy(() => {
+        const { value, grads: g } = tf.variableGrads(() => m.loss(b, { training: true, seed: 3 }).loss, vars);
+        for (const n of names) grads.set(n, g[m.params.get(n)!.name].dataSync() as Float32Array);
+        return value.dataSync()[0];
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      return { loss, grads };
+    };
+    const nativeOn = fusedAttentionAvailable();
+    if (loadNativeAddon()) expect(nativeOn).toBe(true); // else both runs compose tfjs ops
+    for (const fuse of [false, true]) {
+      const composed = step(false, fuse);
+      const fused = step(true, fuse);
+      expect(Math.abs(fused.loss - composed.loss)).toBeLessThan(1e-5 * Math.abs(composed.loss));
+      for (const n of names) {
+        const a = fused.grads.get(n)!;
+        const p = composed.grads.get(n)!;
+        let max = 0;
+        for (const v of p) max = Math.max(max, Math.abs(v));
+        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - p[i]), `${n}[${i}] fuseProjections=${fuse} native=${nativeOn}`).toBeLessThan(1e-4 * (Math.abs(p[i]) + max) + 1e-7);
+      }
+    }
+    m.fusedAttention = true;
+    m.fuseProjections = false;
     m.dispose();
   });
 

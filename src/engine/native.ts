@@ -78,6 +78,26 @@ export interface NativeAddon {
     x: NativeMemory, xOff: number, target: NativeMemory, tOff: number, weight: NativeMemory, wOff: number,
     lse: NativeMemory, lseOff: number, dy: number, dx: NativeMemory, dxOff: number, rows: number, cols: number,
   ): void;
+  /**
+   * Fused T5 attention (native/attention.h). dims: [B, H, Lq, Lk, dk, qStride,
+   * kStride, vStride, causal 0/1]; q/k/v offsets point at head 0's first
+   * column, rows qStride/kStride/vStride floats apart; bias [H, Lq, Lk] and
+   * mask [B, Lk] (additive) may be null; dropout: null or [a, b, threshold,
+   * keep]. Writes o [B*Lq, H*dk] and p = softmax [B, H, Lq, Lk].
+   */
+  attentionForward(
+    q: NativeMemory, qOff: number, k: NativeMemory, kOff: number, v: NativeMemory, vOff: number,
+    bias: NativeMemory | null, biasOff: number, mask: NativeMemory | null, maskOff: number,
+    o: NativeMemory, oOff: number, p: NativeMemory, pOff: number,
+    dims: number[], dropout: number[] | null,
+  ): void;
+  /** Its gradients: dq/dk/dv in q/k/v's layouts (head columns only), dbias [H, Lq, Lk] summed over the batch (may be null) */
+  attentionBackward(
+    q: NativeMemory, qOff: number, k: NativeMemory, kOff: number, v: NativeMemory, vOff: number,
+    p: NativeMemory, pOff: number, dout: NativeMemory, doutOff: number,
+    dq: NativeMemory, dqOff: number, dk: NativeMemory, dkOff: number, dv: NativeMemory, dvOff: number,
+    dbias: NativeMemory | null, dbiasOff: number, dims: number[], dropout: number[] | null,
+  ): void;
   /** AdamW in place over n floats at the byte offsets; bit-identical to src/train/adamw.ts */
   adamw(
     params: NativeMemory, pOff: number, grads: NativeMemory, gOff: number,
@@ -100,7 +120,7 @@ export interface NativeInfo {
 }
 
 /** The addon ABI this code expects (`info().version`). */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Absolute path of the built addon (same from src/engine and dist/engine). */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/p5rec_native.node', import.meta.url));

@@ -10,6 +10,7 @@ import type { Tf } from '../types.js';
 import { makeBatchMatMulConfig, makeFusedMatMulConfig } from './BatchMatMul.js';
 import { makeNativeBatchMatMulConfig, makeNativeFusedMatMulConfig } from './native/BatchMatMul.js';
 import { makeNativeSoftmaxConfig } from './native/Softmax.js';
+import { makeNativeAttentionConfig, makeNativeAttentionGradConfig } from './native/Attention.js';
 import { nativeKernelsEnabled, setNativeKernels } from '../native.js';
 import { makeExpConfig } from './Exp.js';
 import { makeTransposeConfig } from './Transpose.js';
@@ -45,6 +46,9 @@ export const CUSTOM_KERNELS = [
   'cpu/P5RmsNormGrad',
   'cpu/P5SoftmaxXent',
   'cpu/P5SoftmaxXentGrad',
+  // T5's fused attention core and its gradient (./native/Attention.ts): native addon only
+  'wasm/P5Attention',
+  'wasm/P5AttentionGrad',
 ] as const;
 
 export type CustomKernelName = (typeof CUSTOM_KERNELS)[number];
@@ -109,6 +113,10 @@ function build(tf: Tf, name: CustomKernelName): KernelConfig {
       return makeCastConfig(stock(name));
     case 'cpu/UnsortedSegmentSum':
       return makeUnsortedSegmentSumCpuConfig();
+    case 'wasm/P5Attention':
+      return makeNativeAttentionConfig();
+    case 'wasm/P5AttentionGrad':
+      return makeNativeAttentionGradConfig();
     default: {
       const [backend, kernel] = split(name);
       return makeFusedConfig(tf, kernel as FusedKernelName, backend);

@@ -26,7 +26,8 @@
  * sequence and appends to per-layer self-attention key/value caches.
  *
  * Batches and their collation live in collate.ts, the hand-written ops
- * (dropout, RMSNorm, cross-entropy) in ops.ts, greedy decoding in greedy.ts.
+ * (dropout, RMSNorm, cross-entropy) in ops.ts, the fused attention op in
+ * attention.ts, greedy decoding in greedy.ts.
  */
 import type { Scalar, Tensor, Tensor2D, Tensor3D, Variable } from '@tensorflow/tfjs-core';
 import { nativeKernelsActive, tf as getTf } from '../../engine/backend.js';
@@ -36,6 +37,7 @@ import { validateT5Config } from './config.js';
 import type { EncoderBatch, Seq2SeqBatch } from './collate.js';
 import { generateGreedy } from './greedy.js';
 import { normalInit } from './init.js';
+import { fusedAttention, fusedAttentionAvailable } from './attention.js';
 import { Dropout, fusedSoftmaxCrossEntropy, geluTanh, hasKernel, rmsNorm, softmaxCrossEntropy } from './ops.js';
 import { bucketMatrix } from './position-bias.js';
 
@@ -165,6 +167,15 @@ export class T5Model {
    * bench shape). A switch for re-measuring when the kernels change.
    */
   fuseProjections = false;
+  /**
+   * Run the attention core of the teacher-forced forward pass (encoder,
+   * decoder self- and cross-attention; not `decodeStep`) as one fused op
+   * (attention.ts) where the engine has it: wasm with the native addon.
+   * Elsewhere, or false: the tfjs composition (`attend`). The same numbers
+   * to float32 rounding, the same dropout masks. Default true unless
+   * P5REC_FUSED_ATTENTION=0.
+   */
+  fusedAttention = fusedAttentionDefault();
 
   private constructor(config: T5Config, params: Map<string, Variable>, hfShapes: Map<string, number[]>) {
     this.config = config;
@@ -264,29 +275,63 @@ export class T5Model {
     return t.matMul(merged, this.w(`${pre}.o.weight`));
   }
 
+  /** Whether this forward pass runs the fused attention op. */
+  private useFusedAttention(): boolean {
+    return this.fusedAttention && fusedAttentionAvailable();
+  }
+
+  /** The bias of an attention: the fused op's parts, or (composed) their sum. */
+  private attnBias(fused: boolean, parts: { pos?: Tensor; mask?: Tensor; causal: boolean; Lq: number }): AttnBias {
+    if (fused) return { ...parts, fused: true };
+    const t = getTf();
+    const { pos, mask, causal, Lq } = parts;
+    let full = pos ?? mask!;
+    if (pos && mask) full = t.add(pos, mask);
+    if (causal) full = t.add(full, causalMask(Lq));
+    return { fused: false, full };
+  }
+
   /**
    * With `fuseProjections`, self-attention multiplies by [Wq | Wk | Wv] once
    * and cross-attention by [Wk | Wv] (one larger GEMM instead of three/two in
    * the forward pass and in both backward products).
    */
-  private attention(pre: string, x: Tensor2D, kvSrc: Tensor2D, B: number, Lq: number, Lk: number, bias: Tensor, drop: Dropout): Tensor2D {
+  private attention(pre: string, x: Tensor2D, kvSrc: Tensor2D, B: number, Lq: number, Lk: number, bias: AttnBias, drop: Dropout): Tensor2D {
     const t = getTf();
+    const { num_heads: H, d_kv: dk } = this.config;
+    const HD = H * dk;
     const wq = this.w(`${pre}.q.weight`);
     const wk = this.w(`${pre}.k.weight`);
     const wv = this.w(`${pre}.v.weight`);
+    // the projections: [q, k, v], [qkv] or [q, kv]; which holds q, k, v and at which column
+    let srcs: Tensor2D[];
+    let srcOf: [number, number, number];
+    let cols: [number, number, number];
     if (!this.fuseProjections) {
-      const q = this.heads(t.matMul(x, wq), B, Lq);
-      const k = this.heads(t.matMul(kvSrc, wk), B, Lk);
-      const v = this.heads(t.matMul(kvSrc, wv), B, Lk);
-      return this.attend(pre, q, k, v, B, Lq, bias, drop);
+      srcs = [t.matMul(x, wq), t.matMul(kvSrc, wk), t.matMul(kvSrc, wv)];
+      [srcOf, cols] = [[0, 1, 2], [0, 0, 0]];
+    } else if (x === kvSrc) {
+      srcs = [t.matMul(x, t.concat([wq, wk, wv], 1))];
+      [srcOf, cols] = [[0, 0, 0], [0, HD, 2 * HD]];
+    } else {
+      srcs = [t.matMul(x, wq), t.matMul(kvSrc, t.concat([wk, wv], 1))];
+      [srcOf, cols] = [[0, 1, 1], [0, 0, HD]];
     }
-    if (x === kvSrc) {
-      const [q, k, v] = t.split(t.matMul(x, t.concat([wq, wk, wv], 1)), 3, 1) as Tensor2D[];
-      return this.attend(pre, this.heads(q, B, Lq), this.heads(k, B, Lk), this.heads(v, B, Lk), B, Lq, bias, drop);
+    if (bias.fused) {
+      const ctx = fusedAttention({
+        sources: srcs, srcOf, cols, numHeads: H, headDim: dk, Lq, Lk,
+        posBias: bias.pos, mask: bias.mask, causal: bias.causal, dropout: drop.nextKey(),
+      });
+      return t.matMul(ctx, this.w(`${pre}.o.weight`));
     }
-    const q = this.heads(t.matMul(x, wq), B, Lq);
-    const [k, v] = t.split(t.matMul(kvSrc, t.concat([wk, wv], 1)), 2, 1) as Tensor2D[];
-    return this.attend(pre, q, this.heads(k, B, Lk), this.heads(v, B, Lk), B, Lq, bias, drop);
+    let q: Tensor2D, k: Tensor2D, v: Tensor2D;
+    if (srcs.length === 3) [q, k, v] = srcs;
+    else if (srcs.length === 1) [q, k, v] = t.split(srcs[0], 3, 1) as Tensor2D[];
+    else {
+      q = srcs[0];
+      [k, v] = t.split(srcs[1], 2, 1) as Tensor2D[];
+    }
+    return this.attend(pre, this.heads(q, B, Lq), this.heads(k, B, Lk), this.heads(v, B, Lk), B, Lq, bias.full, drop);
   }
 
   private feedForward(pre: string, x: Tensor2D, drop: Dropout): Tensor2D {
@@ -336,7 +381,8 @@ export class T5Model {
     }
     let x = drop.apply(t.reshape(emb, [B * L, c.d_model]) as Tensor2D);
     const maskAdd = maskToAdditive(batch.attentionMask, B, L);
-    const bias = t.add(this.positionBias('encoder', L, L), maskAdd); // [B, H, L, L]
+    // composed: position bias + mask as one [B, H, L, L] tensor
+    const bias = this.attnBias(this.useFusedAttention(), { pos: this.positionBias('encoder', L, L), mask: maskAdd, causal: false, Lq: L });
     for (let i = 0; i < c.num_layers; i++) {
       const p = `encoder.block.${i}.layer`;
       const n = this.rmsNorm(x, `${p}.0.layer_norm.weight`);
@@ -375,13 +421,15 @@ export class T5Model {
     checkIds(batch.decoderInputIds, B * T, c.vocab_size, 'decoderInputIds');
     const dec = t.tensor2d(batch.decoderInputIds, [B, T], 'int32');
     let x = drop.apply(t.reshape(t.gather(this.w('shared.weight'), dec), [B * T, c.d_model]) as Tensor2D);
-    const selfBias = t.add(this.positionBias('decoder', T, T), causalMask(T)); // [1, H, T, T]
+    const fused = this.useFusedAttention();
+    const selfBias = this.attnBias(fused, { pos: this.positionBias('decoder', T, T), causal: true, Lq: T }); // composed: [1, H, T, T]
+    const crossBias = this.attnBias(fused, { mask: maskAdd, causal: false, Lq: T });
     for (let i = 0; i < c.num_decoder_layers; i++) {
       const p = `decoder.block.${i}.layer`;
       const n0 = this.rmsNorm(x, `${p}.0.layer_norm.weight`);
       x = t.add(x, drop.apply(this.attention(`${p}.0.SelfAttention`, n0, n0, B, T, T, selfBias, drop)));
       const n1 = this.rmsNorm(x, `${p}.1.layer_norm.weight`);
-      x = t.add(x, drop.apply(this.attention(`${p}.1.EncDecAttention`, n1, enc, B, T, L, maskAdd, drop)));
+      x = t.add(x, drop.apply(this.attention(`${p}.1.EncDecAttention`, n1, enc, B, T, L, crossBias, drop)));
       x = t.add(x, drop.apply(this.feedForward(`${p}.2`, this.rmsNorm(x, `${p}.2.layer_norm.weight`), drop)));
     }
     const h = drop.apply(this.rmsNorm(x, 'decoder.final_layer_norm.weight'));
@@ -554,6 +602,15 @@ export class T5Model {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** An attention's bias: position bias / padding mask / causal for the fused op, or their sum for the composition. */
+type AttnBias = { fused: true; pos?: Tensor; mask?: Tensor; causal: boolean } | { fused: false; full: Tensor };
+
+/** `fusedAttention`'s default: on unless P5REC_FUSED_ATTENTION is 0 / false / off / no. */
+function fusedAttentionDefault(): boolean {
+  const v = process.env.P5REC_FUSED_ATTENTION;
+  return v === undefined || !['0', 'false', 'off', 'no'].includes(v.trim().toLowerCase());
+}
 
 /** [B, L] 1/0 mask → [B, 1, 1, L] additive (0 / -1e9). */
 function maskToAdditive(mask: Int32Array, B: number, L: number): Tensor {

@@ -8,6 +8,13 @@ import { tf as getTf } from '../../engine/backend.js';
 import { Rng, hashString } from '../../util/rng.js';
 import { fillDropoutMask } from '../../engine/kernels/Fused.js';
 
+/** A dropout mask's rate and key: the mask of `fillDropoutMask(…, rate, a, b)`. */
+export interface DropoutKey {
+  rate: number;
+  a: number;
+  b: number;
+}
+
 /**
  * Inverted dropout with seeded masks. The keep/drop mask is drawn from a key
  * (`Rng(hash(seed, call number))`), one counter-based draw per element, and
@@ -21,6 +28,17 @@ export class Dropout {
     private readonly on: boolean,
     private readonly seed: number,
   ) {}
+  /**
+   * The key of the next mask, consumed as `apply` would consume it (null,
+   * and nothing consumed, when dropout is off): for fused kernels that draw
+   * the mask themselves (P5Attention), so that they drop the same elements.
+   */
+  nextKey(): DropoutKey | null {
+    if (!this.on || this.rate === 0) return null;
+    const init = new Rng(hashString(`${this.seed}:${this.n++}`));
+    return { rate: this.rate, a: init.nextU32(), b: init.nextU32() };
+  }
+
   apply<T extends Tensor>(x: T): T {
     if (!this.on || this.rate === 0) return x;
     const t = getTf();

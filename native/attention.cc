@@ -1,0 +1,276 @@
+// Fused multi-head attention for T5 training: forward and backward in one
+// pass per (batch item, head).
+//
+// Why it exists: composed from tfjs ops, one attention layer is ~10
+// memory-bound passes over [B*L, H*dk] and [B, H, Lq, Lk] tensors (head
+// transposes, small batched products, the materialised bias = position bias
+// + padding mask, softmax, the dropout multiply) and as many again for the
+// gradients, including a broadcast-reduce of the bias gradient over the
+// batch. At T5-for-P5 sizes (L ~ 50, dk 16-32) each (b, h) block fits in L1/L2,
+// so one task per block reads Q, K, V in place (row strides: separate,
+// fused QKV or KV projections), writes O straight into [B*Lq, H*dk] and
+// keeps everything else in cache.
+//
+// Saved for backward: P = softmax(S) (before dropout), [B, H, Lq, Lk]. It is
+// the one [Lq, Lk]-sized tensor kept per layer (the composed path keeps
+// scores, probabilities and the dropout mask); recomputing it would cost
+// Q K^T and the exps again in backward. The dropout mask is recomputed from
+// its counter (two integer hashes per element) instead of stored.
+//
+// Numbers: the same formulas as the composed path (S + (bias + mask),
+// max-shifted softmax, P * mask multiplier), float32 throughout; the dot
+// products accumulate in a different order than the GEMMs, so results agree
+// to float32 rounding, the dropout bits exactly.
+#include "attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "gemm.h"
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define P5_ATTN_X86 1
+#define P5_ATTN_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define P5_ATTN_X86 0
+#endif
+
+namespace p5 {
+
+namespace {
+
+// The dropout hash of gemm.cc's dropout_mask (and of models/t5/ops.ts), per element index.
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x85ebca6bu;
+  x ^= x >> 13;
+  x *= 0xc2b2ae35u;
+  x ^= x >> 16;
+  return x;
+}
+
+inline float drop_mult(const AttnDropout& d, uint32_t idx) {
+  const int32_t s = static_cast<int32_t>(mix32(mix32(idx ^ d.a) ^ d.b) ^ 0x80000000u);
+  return s >= d.threshold ? d.keep : 0.0f;
+}
+
+struct Job {
+  const AttnShape* s;
+  const float *q, *k, *v, *bias, *mask, *p, *dout;
+  const AttnDropout* drop;
+  float *o, *pout, *dq, *dk, *dv;
+  float* ds;  // backward with a bias gradient: dS per (b, h), [B, H, Lq, Lk]
+  float* dbias;
+  int64_t per;  // bias reduction: elements per task
+};
+
+/** Per-thread scratch, grown on demand (a few KB at T5 sizes). */
+float* scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+/** Columns j < this are computed for query row i (the rest is causal-masked). */
+inline int64_t keys_for(const AttnShape& s, int64_t i) { return s.causal ? std::min(s.Lk, i + 1) : s.Lk; }
+
+// Loops are written so that the innermost one runs over contiguous floats
+// without a reduction (vectorised by the compiler); the AVX2 copies below are
+// the same code compiled for AVX2 + FMA.
+__attribute__((always_inline)) inline void forward_block(const Job& jb, int64_t t) {
+  const AttnShape& s = *jb.s;
+  const int64_t b = t / s.H, h = t % s.H, Lq = s.Lq, Lk = s.Lk, dk = s.dk, HD = s.H * s.dk;
+  const float* Q = jb.q + b * Lq * s.q_stride + h * dk;
+  const float* K = jb.k + b * Lk * s.k_stride + h * dk;
+  const float* V = jb.v + b * Lk * s.v_stride + h * dk;
+  const float* bias = jb.bias ? jb.bias + h * Lq * Lk : nullptr;
+  const float* mask = jb.mask ? jb.mask + b * Lk : nullptr;
+  float* P = jb.pout + t * Lq * Lk;
+  float* O = jb.o + b * Lq * HD + h * dk;
+  float* Kt = scratch(static_cast<size_t>(dk * Lk + dk));  // K^T [dk, Lk], then one output row
+  float* acc = Kt + dk * Lk;
+  for (int64_t j = 0; j < Lk; ++j)
+    for (int64_t d = 0; d < dk; ++d) Kt[d * Lk + j] = K[j * s.k_stride + d];
+  const AttnDropout& drop = *jb.drop;
+  for (int64_t i = 0; i < Lq; ++i) {
+    const int64_t jn = keys_for(s, i);
+    float* row = P + i * Lk;
+    for (int64_t j = 0; j < jn; ++j) row[j] = 0.0f;
+    for (int64_t d = 0; d < dk; ++d) {
+      const float qd = Q[i * s.q_stride + d];
+      const float* kt = Kt + d * Lk;
+      for (int64_t j = 0; j < jn; ++j) row[j] += qd * kt[j];
+    }
+    // S + (bias + mask): the composed path adds the pre-summed bias tensor
+    const float* brow = bias ? bias + i * Lk : nullptr;
+    for (int64_t j = 0; j < jn; ++j) {
+      float add = brow ? brow[j] : 0.0f;
+      if (mask) add = brow ? add + mask[j] : mask[j];
+      row[j] += add;
+    }
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < jn; ++j) mx = std::max(mx, row[j]);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < jn; ++j) {
+      row[j] = std::exp(row[j] - mx);
+      sum += row[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < jn; ++j) row[j] *= inv;
+    for (int64_t j = jn; j < Lk; ++j) row[j] = 0.0f;
+    for (int64_t d = 0; d < dk; ++d) acc[d] = 0.0f;
+    const uint32_t base = static_cast<uint32_t>((t * Lq + i) * Lk);
+    for (int64_t j = 0; j < jn; ++j) {
+      const float pd = drop.on ? row[j] * drop_mult(drop, base + static_cast<uint32_t>(j)) : row[j];
+      if (pd == 0.0f) continue;
+      const float* vj = V + j * s.v_stride;
+      for (int64_t d = 0; d < dk; ++d) acc[d] += pd * vj[d];
+    }
+    for (int64_t d = 0; d < dk; ++d) O[i * HD + d] = acc[d];
+  }
+}
+
+__attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t t) {
+  const AttnShape& s = *jb.s;
+  const int64_t b = t / s.H, h = t % s.H, Lq = s.Lq, Lk = s.Lk, dk = s.dk, HD = s.H * s.dk;
+  const float* Q = jb.q + b * Lq * s.q_stride + h * dk;
+  const float* K = jb.k + b * Lk * s.k_stride + h * dk;
+  const float* V = jb.v + b * Lk * s.v_stride + h * dk;
+  const float* P = jb.p + t * Lq * Lk;
+  const float* dO = jb.dout + b * Lq * HD + h * dk;
+  float* dQ = jb.dq + b * Lq * s.q_stride + h * dk;
+  float* dK = jb.dk + b * Lk * s.k_stride + h * dk;
+  float* dV = jb.dv + b * Lk * s.v_stride + h * dk;
+  float* DS = jb.ds ? jb.ds + t * Lq * Lk : nullptr;
+  // V^T [dk, Lk], dK and dV accumulators [Lk, dk], one row of dP, one of dQ
+  float* Vt = scratch(static_cast<size_t>(3 * dk * Lk + Lk + dk));
+  float* gK = Vt + dk * Lk;
+  float* gV = gK + dk * Lk;
+  float* dp = gV + dk * Lk;
+  float* gQ = dp + Lk;
+  for (int64_t j = 0; j < Lk; ++j)
+    for (int64_t d = 0; d < dk; ++d) Vt[d * Lk + j] = V[j * s.v_stride + d];
+  for (int64_t n = 0; n < 2 * dk * Lk; ++n) gK[n] = 0.0f;  // gK and gV
+  const AttnDropout& drop = *jb.drop;
+  for (int64_t i = 0; i < Lq; ++i) {
+    const int64_t jn = keys_for(s, i);
+    const float* prow = P + i * Lk;
+    const float* g = dO + i * HD;
+    const float* qi = Q + i * s.q_stride;
+    // dPd = dO V^T
+    for (int64_t j = 0; j < jn; ++j) dp[j] = 0.0f;
+    for (int64_t d = 0; d < dk; ++d) {
+      const float gd = g[d];
+      const float* vt = Vt + d * Lk;
+      for (int64_t j = 0; j < jn; ++j) dp[j] += gd * vt[j];
+    }
+    // dV += Pd^T dO; dP = dPd * mask multiplier
+    const uint32_t base = static_cast<uint32_t>((t * Lq + i) * Lk);
+    for (int64_t j = 0; j < jn; ++j) {
+      const float m = drop.on ? drop_mult(drop, base + static_cast<uint32_t>(j)) : 1.0f;
+      dp[j] *= m;
+      const float pd = prow[j] * m;
+      if (pd == 0.0f) continue;
+      float* gv = gV + j * dk;
+      for (int64_t d = 0; d < dk; ++d) gv[d] += pd * g[d];
+    }
+    // softmax: dS = P * (dP - sum(dP * P))
+    float r = 0.0f;
+    for (int64_t j = 0; j < jn; ++j) r += dp[j] * prow[j];
+    for (int64_t j = 0; j < jn; ++j) dp[j] = prow[j] * (dp[j] - r);
+    // dQ = dS K, dK += dS^T Q
+    for (int64_t d = 0; d < dk; ++d) gQ[d] = 0.0f;
+    for (int64_t j = 0; j < jn; ++j) {
+      const float ds = dp[j];
+      if (ds == 0.0f) continue;
+      const float* kj = K + j * s.k_stride;
+      float* gk = gK + j * dk;
+      for (int64_t d = 0; d < dk; ++d) {
+        gQ[d] += ds * kj[d];
+        gk[d] += ds * qi[d];
+      }
+    }
+    for (int64_t d = 0; d < dk; ++d) dQ[i * s.q_stride + d] = gQ[d];
+    if (DS) {
+      float* out = DS + i * Lk;
+      for (int64_t j = 0; j < jn; ++j) out[j] = dp[j];
+      for (int64_t j = jn; j < Lk; ++j) out[j] = 0.0f;
+    }
+  }
+  for (int64_t j = 0; j < Lk; ++j) {
+    for (int64_t d = 0; d < dk; ++d) {
+      dK[j * s.k_stride + d] = gK[j * dk + d];
+      dV[j * s.v_stride + d] = gV[j * dk + d];
+    }
+  }
+}
+
+void forward_scalar(const Job& jb, int64_t t) { forward_block(jb, t); }
+void backward_scalar(const Job& jb, int64_t t) { backward_block(jb, t); }
+#if P5_ATTN_X86
+P5_ATTN_AVX2 void forward_avx2(const Job& jb, int64_t t) { forward_block(jb, t); }
+P5_ATTN_AVX2 void backward_avx2(const Job& jb, int64_t t) { backward_block(jb, t); }
+#endif
+
+void forward_task(void* ctx, int64_t t) {
+  const Job& jb = *static_cast<const Job*>(ctx);
+#if P5_ATTN_X86
+  if (current_isa() != Isa::scalar) return forward_avx2(jb, t);
+#endif
+  forward_scalar(jb, t);
+}
+
+void backward_task(void* ctx, int64_t t) {
+  const Job& jb = *static_cast<const Job*>(ctx);
+#if P5_ATTN_X86
+  if (current_isa() != Isa::scalar) return backward_avx2(jb, t);
+#endif
+  backward_scalar(jb, t);
+}
+
+/** d(bias)[e] = sum over b of dS[b][e] (e over [H, Lq, Lk]), b in order: the same bits on any thread count. */
+void bias_reduce_task(void* ctx, int64_t t) {
+  const Job& jb = *static_cast<const Job*>(ctx);
+  const AttnShape& s = *jb.s;
+  const int64_t n = s.H * s.Lq * s.Lk;
+  const int64_t e0 = t * jb.per, e1 = std::min(n, e0 + jb.per);
+  for (int64_t e = e0; e < e1; ++e) jb.dbias[e] = 0.0f;
+  for (int64_t b = 0; b < s.B; ++b) {
+    const float* src = jb.ds + b * n;
+    for (int64_t e = e0; e < e1; ++e) jb.dbias[e] += src[e];
+  }
+}
+
+}  // namespace
+
+void attention_forward(const AttnShape& s, const float* q, const float* k, const float* v, const float* bias,
+                       const float* mask, const AttnDropout& drop, float* o, float* p) {
+  if (s.B <= 0 || s.H <= 0 || s.Lq <= 0) return;
+  Job jb{};
+  jb.s = &s;
+  jb.q = q, jb.k = k, jb.v = v, jb.bias = bias, jb.mask = mask, jb.drop = &drop, jb.o = o, jb.pout = p;
+  run_tasks(s.B * s.H, &forward_task, &jb);
+}
+
+void attention_backward(const AttnShape& s, const float* q, const float* k, const float* v, const float* p,
+                        const float* dout, const AttnDropout& drop, float* dq, float* dk, float* dv, float* dbias) {
+  if (s.B <= 0 || s.H <= 0) return;
+  Job jb{};
+  jb.s = &s;
+  jb.q = q, jb.k = k, jb.v = v, jb.p = p, jb.dout = dout, jb.drop = &drop, jb.dq = dq, jb.dk = dk, jb.dv = dv;
+  const int64_t n = s.H * s.Lq * s.Lk;
+  std::vector<float> ds;
+  if (dbias && n > 0) {
+    ds.resize(static_cast<size_t>(s.B * n));
+    jb.ds = ds.data();
+  }
+  run_tasks(s.B * s.H, &backward_task, &jb);
+  if (!dbias || n == 0) return;
+  // a fixed number of element ranges (not one per thread): bits never depend on the pool size
+  jb.dbias = dbias;
+  jb.per = std::max<int64_t>(1024, (n + 15) / 16);
+  run_tasks((n + jb.per - 1) / jb.per, &bias_reduce_task, &jb);
+}
+
+}  // namespace p5
