@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "gemm.h"
@@ -50,9 +51,33 @@ inline uint32_t mix32(uint32_t x) {
   return x;
 }
 
-inline float drop_mult(const AttnDropout& d, uint32_t idx) {
-  const int32_t s = static_cast<int32_t>(mix32(mix32(idx ^ d.a) ^ d.b) ^ 0x80000000u);
-  return s >= d.threshold ? d.keep : 0.0f;
+/** A row's dropout multipliers, elements base .. base+n-1 (gemm.cc's dropout_mults: the same bits, widened). */
+inline void drop_row(const AttnDropout& d, uint32_t base, int64_t n, float* out) {
+  dropout_mults(out, base, n, d.a, d.b, d.threshold, d.keep);
+}
+
+/**
+ * exp(x) for x <= 0 (scores after the max is subtracted), branch-free so the
+ * compiler widens the softmax loop (std::exp stays a scalar call): x = n ln2 + r,
+ * a degree-6 polynomial for e^r, 2^n from the exponent bits; ~2 ulp, 0 below
+ * -87.3 (the same reduction and constants as gemm.cc's AVX-512 softmax).
+ */
+inline float exp_nonpos(float x) {
+  const float xc = x < -87.33654f ? -87.33654f : x;
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + (r + 1.0f);
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return x < -87.33654f ? 0.0f : p * scale;
 }
 
 struct Job {
@@ -88,8 +113,9 @@ __attribute__((always_inline)) inline void forward_block(const Job& jb, int64_t 
   const float* mask = jb.mask ? jb.mask + b * Lk : nullptr;
   float* P = jb.pout + t * Lq * Lk;
   float* O = jb.o + b * Lq * HD + h * dk;
-  float* Kt = scratch(static_cast<size_t>(dk * Lk + dk));  // K^T [dk, Lk], then one output row
+  float* Kt = scratch(static_cast<size_t>(dk * Lk + dk + Lk));  // K^T [dk, Lk], one output row, one row of dropout multipliers
   float* acc = Kt + dk * Lk;
+  float* dm = acc + dk;
   for (int64_t j = 0; j < Lk; ++j)
     for (int64_t d = 0; d < dk; ++d) Kt[d * Lk + j] = K[j * s.k_stride + d];
   const AttnDropout& drop = *jb.drop;
@@ -111,18 +137,16 @@ __attribute__((always_inline)) inline void forward_block(const Job& jb, int64_t 
     }
     float mx = -INFINITY;
     for (int64_t j = 0; j < jn; ++j) mx = std::max(mx, row[j]);
+    for (int64_t j = 0; j < jn; ++j) row[j] = exp_nonpos(row[j] - mx);
     float sum = 0.0f;
-    for (int64_t j = 0; j < jn; ++j) {
-      row[j] = std::exp(row[j] - mx);
-      sum += row[j];
-    }
+    for (int64_t j = 0; j < jn; ++j) sum += row[j];
     const float inv = 1.0f / sum;
     for (int64_t j = 0; j < jn; ++j) row[j] *= inv;
     for (int64_t j = jn; j < Lk; ++j) row[j] = 0.0f;
     for (int64_t d = 0; d < dk; ++d) acc[d] = 0.0f;
-    const uint32_t base = static_cast<uint32_t>((t * Lq + i) * Lk);
+    if (drop.on) drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), jn, dm);
     for (int64_t j = 0; j < jn; ++j) {
-      const float pd = drop.on ? row[j] * drop_mult(drop, base + static_cast<uint32_t>(j)) : row[j];
+      const float pd = drop.on ? row[j] * dm[j] : row[j];
       if (pd == 0.0f) continue;
       const float* vj = V + j * s.v_stride;
       for (int64_t d = 0; d < dk; ++d) acc[d] += pd * vj[d];
@@ -144,11 +168,12 @@ __attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t
   float* dV = jb.dv + b * Lk * s.v_stride + h * dk;
   float* DS = jb.ds ? jb.ds + t * Lq * Lk : nullptr;
   // V^T [dk, Lk], dK and dV accumulators [Lk, dk], one row of dP, one of dQ
-  float* Vt = scratch(static_cast<size_t>(3 * dk * Lk + Lk + dk));
+  float* Vt = scratch(static_cast<size_t>(3 * dk * Lk + 2 * Lk + dk));
   float* gK = Vt + dk * Lk;
   float* gV = gK + dk * Lk;
   float* dp = gV + dk * Lk;
   float* gQ = dp + Lk;
+  float* dm = gQ + dk;  // one row of dropout multipliers
   for (int64_t j = 0; j < Lk; ++j)
     for (int64_t d = 0; d < dk; ++d) Vt[d * Lk + j] = V[j * s.v_stride + d];
   for (int64_t n = 0; n < 2 * dk * Lk; ++n) gK[n] = 0.0f;  // gK and gV
@@ -166,9 +191,9 @@ __attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t
       for (int64_t j = 0; j < jn; ++j) dp[j] += gd * vt[j];
     }
     // dV += Pd^T dO; dP = dPd * mask multiplier
-    const uint32_t base = static_cast<uint32_t>((t * Lq + i) * Lk);
+    if (drop.on) drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), jn, dm);
     for (int64_t j = 0; j < jn; ++j) {
-      const float m = drop.on ? drop_mult(drop, base + static_cast<uint32_t>(j)) : 1.0f;
+      const float m = drop.on ? dm[j] : 1.0f;
       dp[j] *= m;
       const float pd = prow[j] * m;
       if (pd == 0.0f) continue;

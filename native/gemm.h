@@ -52,6 +52,9 @@ void rmsnorm_rows(const float* x, const float* w, float* y, int64_t rows, int64_
 /** Inverted-dropout multipliers (0 or keep), element i from mix32(mix32(i ^ a) ^ b) (c, d unused), as model.ts's dropoutMask. */
 void dropout_mask(float* y, int64_t n, uint32_t a, uint32_t b, uint32_t c, uint32_t d, int32_t threshold, float keep);
 
+/** The same multipliers for elements start, start+1, … (n of them, counters mod 2^32) on this thread: y[i] is element start+i's. */
+void dropout_mults(float* y, uint32_t start, int64_t n, uint32_t a, uint32_t b, int32_t threshold, float keep);
+
 /** RMSNorm with the per-row factor: r[i] = 1/sqrt(mean(x_i^2) + eps), y_i = x_i * r[i] * w. */
 void rmsnorm_forward(const float* x, const float* w, float* y, float* r, int64_t rows, int64_t cols, float eps);
 
