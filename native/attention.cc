@@ -41,16 +41,6 @@ namespace p5 {
 
 namespace {
 
-// The dropout hash of gemm.cc's dropout_mask (and of models/t5/ops.ts), per element index.
-inline uint32_t mix32(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x85ebca6bu;
-  x ^= x >> 13;
-  x *= 0xc2b2ae35u;
-  x ^= x >> 16;
-  return x;
-}
-
 /** A row's dropout multipliers, elements base .. base+n-1 (gemm.cc's dropout_mults: the same bits, widened). */
 inline void drop_row(const AttnDropout& d, uint32_t base, int64_t n, float* out) {
   dropout_mults(out, base, n, d.a, d.b, d.threshold, d.keep);
