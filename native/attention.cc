@@ -18,9 +18,9 @@
 // its counter (two integer hashes per element) instead of stored.
 //
 // Numbers: the same formulas as the composed path (S + (bias + mask),
-// max-shifted softmax, P * mask multiplier), float32 throughout; the dot
-// products accumulate in a different order than the GEMMs, so results agree
-// to float32 rounding, the dropout bits exactly.
+// max-shifted softmax, P * mask multiplier), float32 throughout; the
+// products run in the same SGEMM micro-kernels (per block, not batched), so
+// results agree to float32 rounding, the dropout bits exactly.
 #include "attention.h"
 
 #include <algorithm>
@@ -90,41 +90,48 @@ float* scratch(size_t n) {
 /** Columns j < this are computed for query row i (the rest is causal-masked). */
 inline int64_t keys_for(const AttnShape& s, int64_t i) { return s.causal ? std::min(s.Lk, i + 1) : s.Lk; }
 
-// Loops are written so that the innermost one runs over contiguous floats
-// without a reduction (vectorised by the compiler); the AVX2 copies below are
-// the same code compiled for AVX2 + FMA.
+/** Copy n rows of w floats from a strided source (row stride ld) into a packed [n, w] block, or back. */
+inline void gather_rows(const float* src, int64_t ld, int64_t n, int64_t w, float* dst) {
+  for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * w, src + r * ld, static_cast<size_t>(w) * sizeof(float));
+}
+inline void scatter_rows(const float* src, int64_t n, int64_t w, float* dst, int64_t ld) {
+  for (int64_t r = 0; r < n; ++r) std::memcpy(dst + r * ld, src + r * w, static_cast<size_t>(w) * sizeof(float));
+}
+
+/** C [M, N] = op(A) op(B) on this thread (the products are far below sgemm's threshold for the pool). */
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  sgemm(ta, tb, M, N, K, 1.0f, A, 0, B, 0, 0.0f, C, 0, 1, Epilogue{});
+}
+
+// The products run in the engine's SGEMM micro-kernels on packed copies of
+// the block's Q, K, V (a few KB); the elementwise loops between them run
+// over contiguous floats without a reduction, so the compiler widens them
+// (the AVX2 copies below are the same code compiled for AVX2 + FMA).
 __attribute__((always_inline)) inline void forward_block(const Job& jb, int64_t t) {
   const AttnShape& s = *jb.s;
   const int64_t b = t / s.H, h = t % s.H, Lq = s.Lq, Lk = s.Lk, dk = s.dk, HD = s.H * s.dk;
-  const float* Q = jb.q + b * Lq * s.q_stride + h * dk;
-  const float* K = jb.k + b * Lk * s.k_stride + h * dk;
-  const float* V = jb.v + b * Lk * s.v_stride + h * dk;
   const float* bias = jb.bias ? jb.bias + h * Lq * Lk : nullptr;
   const float* mask = jb.mask ? jb.mask + b * Lk : nullptr;
-  float* P = jb.pout + t * Lq * Lk;
-  float* O = jb.o + b * Lq * HD + h * dk;
-  float* Kt = scratch(static_cast<size_t>(dk * Lk + dk + Lk));  // K^T [dk, Lk], one output row, one row of dropout multipliers
-  float* acc = Kt + dk * Lk;
-  float* dm = acc + dk;
-  for (int64_t j = 0; j < Lk; ++j)
-    for (int64_t d = 0; d < dk; ++d) Kt[d * Lk + j] = K[j * s.k_stride + d];
   const AttnDropout& drop = *jb.drop;
+  float* P = jb.pout + t * Lq * Lk;
+  // Q, K, V packed [L, dk]; O [Lq, dk]; dropout(P) [Lq, Lk]
+  float* Qp = scratch(static_cast<size_t>(2 * Lq * dk + 2 * Lk * dk + Lq * Lk));
+  float* Kp = Qp + Lq * dk;
+  float* Vp = Kp + Lk * dk;
+  float* Op = Vp + Lk * dk;
+  float* Pd = Op + Lq * dk;
+  gather_rows(jb.q + b * Lq * s.q_stride + h * dk, s.q_stride, Lq, dk, Qp);
+  gather_rows(jb.k + b * Lk * s.k_stride + h * dk, s.k_stride, Lk, dk, Kp);
+  gather_rows(jb.v + b * Lk * s.v_stride + h * dk, s.v_stride, Lk, dk, Vp);
+  gemm(false, true, Lq, Lk, dk, Qp, Kp, P);  // S = Q K^T
   for (int64_t i = 0; i < Lq; ++i) {
     const int64_t jn = keys_for(s, i);
     float* row = P + i * Lk;
-    for (int64_t j = 0; j < jn; ++j) row[j] = 0.0f;
-    for (int64_t d = 0; d < dk; ++d) {
-      const float qd = Q[i * s.q_stride + d];
-      const float* kt = Kt + d * Lk;
-      for (int64_t j = 0; j < jn; ++j) row[j] += qd * kt[j];
-    }
     // S + (bias + mask): the composed path adds the pre-summed bias tensor
     const float* brow = bias ? bias + i * Lk : nullptr;
-    for (int64_t j = 0; j < jn; ++j) {
-      float add = brow ? brow[j] : 0.0f;
-      if (mask) add = brow ? add + mask[j] : mask[j];
-      row[j] += add;
-    }
+    if (brow && mask) for (int64_t j = 0; j < jn; ++j) row[j] += brow[j] + mask[j];
+    else if (brow) for (int64_t j = 0; j < jn; ++j) row[j] += brow[j];
+    else if (mask) for (int64_t j = 0; j < jn; ++j) row[j] += mask[j];
     float mx = -INFINITY;
     for (int64_t j = 0; j < jn; ++j) mx = std::max(mx, row[j]);
     for (int64_t j = 0; j < jn; ++j) row[j] = exp_nonpos(row[j] - mx);
@@ -133,92 +140,64 @@ __attribute__((always_inline)) inline void forward_block(const Job& jb, int64_t 
     const float inv = 1.0f / sum;
     for (int64_t j = 0; j < jn; ++j) row[j] *= inv;
     for (int64_t j = jn; j < Lk; ++j) row[j] = 0.0f;
-    for (int64_t d = 0; d < dk; ++d) acc[d] = 0.0f;
-    if (drop.on) drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), jn, dm);
-    for (int64_t j = 0; j < jn; ++j) {
-      const float pd = drop.on ? row[j] * dm[j] : row[j];
-      if (pd == 0.0f) continue;
-      const float* vj = V + j * s.v_stride;
-      for (int64_t d = 0; d < dk; ++d) acc[d] += pd * vj[d];
+    if (drop.on) {
+      float* pd = Pd + i * Lk;
+      drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), Lk, pd);
+      for (int64_t j = 0; j < Lk; ++j) pd[j] *= row[j];
     }
-    for (int64_t d = 0; d < dk; ++d) O[i * HD + d] = acc[d];
   }
+  gemm(false, false, Lq, dk, Lk, drop.on ? Pd : P, Vp, Op);  // O = dropout(P) V
+  scatter_rows(Op, Lq, dk, jb.o + b * Lq * HD + h * dk, HD);
 }
 
 __attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t t) {
   const AttnShape& s = *jb.s;
   const int64_t b = t / s.H, h = t % s.H, Lq = s.Lq, Lk = s.Lk, dk = s.dk, HD = s.H * s.dk;
-  const float* Q = jb.q + b * Lq * s.q_stride + h * dk;
-  const float* K = jb.k + b * Lk * s.k_stride + h * dk;
-  const float* V = jb.v + b * Lk * s.v_stride + h * dk;
   const float* P = jb.p + t * Lq * Lk;
-  const float* dO = jb.dout + b * Lq * HD + h * dk;
-  float* dQ = jb.dq + b * Lq * s.q_stride + h * dk;
-  float* dK = jb.dk + b * Lk * s.k_stride + h * dk;
-  float* dV = jb.dv + b * Lk * s.v_stride + h * dk;
-  float* DS = jb.ds ? jb.ds + t * Lq * Lk : nullptr;
-  // V^T [dk, Lk], dK and dV accumulators [Lk, dk], one row of dP, one of dQ
-  float* Vt = scratch(static_cast<size_t>(3 * dk * Lk + 2 * Lk + dk));
-  float* gK = Vt + dk * Lk;
-  float* gV = gK + dk * Lk;
-  float* dp = gV + dk * Lk;
-  float* gQ = dp + Lk;
-  float* dm = gQ + dk;  // one row of dropout multipliers
-  for (int64_t j = 0; j < Lk; ++j)
-    for (int64_t d = 0; d < dk; ++d) Vt[d * Lk + j] = V[j * s.v_stride + d];
-  for (int64_t n = 0; n < 2 * dk * Lk; ++n) gK[n] = 0.0f;  // gK and gV
   const AttnDropout& drop = *jb.drop;
+  // Q, K, V, dO packed; dQ, dK, dV packed; dropout(P) and dS [Lq, Lk], one row of multipliers
+  float* Qp = scratch(static_cast<size_t>(3 * Lq * dk + 4 * Lk * dk + 2 * Lq * Lk + Lk));
+  float* Kp = Qp + Lq * dk;
+  float* Vp = Kp + Lk * dk;
+  float* dOp = Vp + Lk * dk;
+  float* gQ = dOp + Lq * dk;
+  float* gK = gQ + Lq * dk;
+  float* gV = gK + Lk * dk;
+  float* Pd = gV + Lk * dk;
+  float* dS = jb.ds ? jb.ds + t * Lq * Lk : Pd + Lq * Lk;  // written straight into the bias-gradient blocks
+  float* dm = Pd + 2 * Lq * Lk;
+  gather_rows(jb.q + b * Lq * s.q_stride + h * dk, s.q_stride, Lq, dk, Qp);
+  gather_rows(jb.k + b * Lk * s.k_stride + h * dk, s.k_stride, Lk, dk, Kp);
+  gather_rows(jb.v + b * Lk * s.v_stride + h * dk, s.v_stride, Lk, dk, Vp);
+  gather_rows(jb.dout + b * Lq * HD + h * dk, HD, Lq, dk, dOp);
+  if (drop.on) {
+    for (int64_t i = 0; i < Lq; ++i) {
+      float* pd = Pd + i * Lk;
+      drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), Lk, pd);
+      for (int64_t j = 0; j < Lk; ++j) pd[j] *= P[i * Lk + j];
+    }
+  }
+  gemm(true, false, Lk, dk, Lq, drop.on ? Pd : P, dOp, gV);  // dV = dropout(P)^T dO
+  gemm(false, true, Lq, Lk, dk, dOp, Vp, dS);                // dPd = dO V^T
   for (int64_t i = 0; i < Lq; ++i) {
     const int64_t jn = keys_for(s, i);
     const float* prow = P + i * Lk;
-    const float* g = dO + i * HD;
-    const float* qi = Q + i * s.q_stride;
-    // dPd = dO V^T
-    for (int64_t j = 0; j < jn; ++j) dp[j] = 0.0f;
-    for (int64_t d = 0; d < dk; ++d) {
-      const float gd = g[d];
-      const float* vt = Vt + d * Lk;
-      for (int64_t j = 0; j < jn; ++j) dp[j] += gd * vt[j];
-    }
-    // dV += Pd^T dO; dP = dPd * mask multiplier
-    if (drop.on) drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), jn, dm);
-    for (int64_t j = 0; j < jn; ++j) {
-      const float m = drop.on ? dm[j] : 1.0f;
-      dp[j] *= m;
-      const float pd = prow[j] * m;
-      if (pd == 0.0f) continue;
-      float* gv = gV + j * dk;
-      for (int64_t d = 0; d < dk; ++d) gv[d] += pd * g[d];
+    float* dp = dS + i * Lk;
+    if (drop.on) {
+      drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), jn, dm);
+      for (int64_t j = 0; j < jn; ++j) dp[j] *= dm[j];
     }
     // softmax: dS = P * (dP - sum(dP * P))
     float r = 0.0f;
     for (int64_t j = 0; j < jn; ++j) r += dp[j] * prow[j];
     for (int64_t j = 0; j < jn; ++j) dp[j] = prow[j] * (dp[j] - r);
-    // dQ = dS K, dK += dS^T Q
-    for (int64_t d = 0; d < dk; ++d) gQ[d] = 0.0f;
-    for (int64_t j = 0; j < jn; ++j) {
-      const float ds = dp[j];
-      if (ds == 0.0f) continue;
-      const float* kj = K + j * s.k_stride;
-      float* gk = gK + j * dk;
-      for (int64_t d = 0; d < dk; ++d) {
-        gQ[d] += ds * kj[d];
-        gk[d] += ds * qi[d];
-      }
-    }
-    for (int64_t d = 0; d < dk; ++d) dQ[i * s.q_stride + d] = gQ[d];
-    if (DS) {
-      float* out = DS + i * Lk;
-      for (int64_t j = 0; j < jn; ++j) out[j] = dp[j];
-      for (int64_t j = jn; j < Lk; ++j) out[j] = 0.0f;
-    }
+    for (int64_t j = jn; j < Lk; ++j) dp[j] = 0.0f;
   }
-  for (int64_t j = 0; j < Lk; ++j) {
-    for (int64_t d = 0; d < dk; ++d) {
-      dK[j * s.k_stride + d] = gK[j * dk + d];
-      dV[j * s.v_stride + d] = gV[j * dk + d];
-    }
-  }
+  gemm(false, false, Lq, dk, Lk, dS, Kp, gQ);  // dQ = dS K
+  gemm(true, false, Lk, dk, Lq, dS, Qp, gK);   // dK = dS^T Q
+  scatter_rows(gQ, Lq, dk, jb.dq + b * Lq * s.q_stride + h * dk, s.q_stride);
+  scatter_rows(gK, Lk, dk, jb.dk + b * Lk * s.k_stride + h * dk, s.k_stride);
+  scatter_rows(gV, Lk, dk, jb.dv + b * Lk * s.v_stride + h * dk, s.v_stride);
 }
 
 void forward_scalar(const Job& jb, int64_t t) { forward_block(jb, t); }

@@ -172,11 +172,11 @@ export class T5Model {
    * decoder self- and cross-attention; not `decodeStep`) as one fused op
    * (attention.ts) where the engine has it: wasm with the native addon.
    * Elsewhere, or false: the tfjs composition (`attend`). The same numbers
-   * to float32 rounding, the same dropout masks. Default false (on with
-   * P5REC_FUSED_ATTENTION=1): on the P5 workload (d 64, ~51 tokens, 4
-   * heads) a training step took 111 ms with it against 87 ms composed, and
-   * at d 128 226 against 219 ms (docs/p5.md, Throughput); it does use less
-   * memory (no head transposes or [B, H, Lq, Lk] bias tensor).
+   * to float32 rounding, the same dropout masks. Default true (off with
+   * P5REC_FUSED_ATTENTION=0): on the P5 workload (119 prompts of 51 tokens)
+   * `npm run bench:p5-step` measured a training step at 75 against 88 ms
+   * composed at d 64, 158 against 182 ms at d 128, with less memory (no head
+   * transposes or [B, H, Lq, Lk] bias tensor).
    */
   fusedAttention = fusedAttentionDefault();
 
@@ -609,10 +609,10 @@ export class T5Model {
 /** An attention's bias: position bias / padding mask / causal for the fused op, or their sum for the composition. */
 type AttnBias = { fused: true; pos?: Tensor; mask?: Tensor; causal: boolean } | { fused: false; full: Tensor };
 
-/** `fusedAttention`'s default: off unless P5REC_FUSED_ATTENTION is 1 / true / on / yes. */
+/** `fusedAttention`'s default: on unless P5REC_FUSED_ATTENTION is 0 / false / off / no. */
 function fusedAttentionDefault(): boolean {
   const v = process.env.P5REC_FUSED_ATTENTION;
-  return v !== undefined && ['1', 'true', 'on', 'yes'].includes(v.trim().toLowerCase());
+  return v === undefined || !['0', 'false', 'off', 'no'].includes(v.trim().toLowerCase());
 }
 
 /** [B, L] 1/0 mask → [B, 1, 1, L] additive (0 / -1e9). */
