@@ -7,9 +7,10 @@
 // + padding mask, softmax, the dropout multiply) and as many again for the
 // gradients, including a broadcast-reduce of the bias gradient over the
 // batch. At T5-for-P5 sizes (L ~ 50, dk 16-32) each (b, h) block fits in L1/L2,
-// so one task per block reads Q, K, V in place (row strides: separate,
-// fused QKV or KV projections), writes O straight into [B*Lq, H*dk] and
-// keeps everything else in cache.
+// so one task per block copies its Q, K, V rows out of the projections
+// (row strides: separate, fused QKV or KV) into packed scratch, runs the
+// products in the SGEMM micro-kernels, writes O straight into [B*Lq, H*dk]
+// and keeps everything else in cache.
 //
 // Saved for backward: P = softmax(S) (before dropout), [B, H, Lq, Lk]. It is
 // the one [Lq, Lk]-sized tensor kept per layer (the composed path keeps
@@ -41,7 +42,7 @@ namespace p5 {
 
 namespace {
 
-/** A row's dropout multipliers, elements base .. base+n-1 (gemm.cc's dropout_mults: the same bits, widened). */
+/** Dropout multipliers of elements base .. base+n-1 (a block's [Lq, Lk]; gemm.cc's dropout_mults: the same bits, widened). */
 inline void drop_row(const AttnDropout& d, uint32_t base, int64_t n, float* out) {
   dropout_mults(out, base, n, d.a, d.b, d.threshold, d.keep);
 }
@@ -140,11 +141,10 @@ __attribute__((always_inline)) inline void forward_block(const Job& jb, int64_t 
     const float inv = 1.0f / sum;
     for (int64_t j = 0; j < jn; ++j) row[j] *= inv;
     for (int64_t j = jn; j < Lk; ++j) row[j] = 0.0f;
-    if (drop.on) {
-      float* pd = Pd + i * Lk;
-      drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), Lk, pd);
-      for (int64_t j = 0; j < Lk; ++j) pd[j] *= row[j];
-    }
+  }
+  if (drop.on) {
+    drop_row(drop, static_cast<uint32_t>(t * Lq * Lk), Lq * Lk, Pd);
+    for (int64_t e = 0; e < Lq * Lk; ++e) Pd[e] *= P[e];
   }
   gemm(false, false, Lq, dk, Lk, drop.on ? Pd : P, Vp, Op);  // O = dropout(P) V
   scatter_rows(Op, Lq, dk, jb.o + b * Lq * HD + h * dk, HD);
@@ -155,8 +155,8 @@ __attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t
   const int64_t b = t / s.H, h = t % s.H, Lq = s.Lq, Lk = s.Lk, dk = s.dk, HD = s.H * s.dk;
   const float* P = jb.p + t * Lq * Lk;
   const AttnDropout& drop = *jb.drop;
-  // Q, K, V, dO packed; dQ, dK, dV packed; dropout(P) and dS [Lq, Lk], one row of multipliers
-  float* Qp = scratch(static_cast<size_t>(3 * Lq * dk + 4 * Lk * dk + 2 * Lq * Lk + Lk));
+  // Q, K, V, dO packed; dQ, dK, dV packed; dropout(P), dS and the dropout multipliers [Lq, Lk]
+  float* Qp = scratch(static_cast<size_t>(3 * Lq * dk + 4 * Lk * dk + 3 * Lq * Lk));
   float* Kp = Qp + Lq * dk;
   float* Vp = Kp + Lk * dk;
   float* dOp = Vp + Lk * dk;
@@ -165,17 +165,14 @@ __attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t
   float* gV = gK + Lk * dk;
   float* Pd = gV + Lk * dk;
   float* dS = jb.ds ? jb.ds + t * Lq * Lk : Pd + Lq * Lk;  // written straight into the bias-gradient blocks
-  float* dm = Pd + 2 * Lq * Lk;
+  float* M = Pd + 2 * Lq * Lk;  // hashed once, used for dropout(P) and for dP
   gather_rows(jb.q + b * Lq * s.q_stride + h * dk, s.q_stride, Lq, dk, Qp);
   gather_rows(jb.k + b * Lk * s.k_stride + h * dk, s.k_stride, Lk, dk, Kp);
   gather_rows(jb.v + b * Lk * s.v_stride + h * dk, s.v_stride, Lk, dk, Vp);
   gather_rows(jb.dout + b * Lq * HD + h * dk, HD, Lq, dk, dOp);
   if (drop.on) {
-    for (int64_t i = 0; i < Lq; ++i) {
-      float* pd = Pd + i * Lk;
-      drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), Lk, pd);
-      for (int64_t j = 0; j < Lk; ++j) pd[j] *= P[i * Lk + j];
-    }
+    drop_row(drop, static_cast<uint32_t>(t * Lq * Lk), Lq * Lk, M);
+    for (int64_t e = 0; e < Lq * Lk; ++e) Pd[e] = P[e] * M[e];
   }
   gemm(true, false, Lk, dk, Lq, drop.on ? Pd : P, dOp, gV);  // dV = dropout(P)^T dO
   gemm(false, true, Lq, Lk, dk, dOp, Vp, dS);                // dPd = dO V^T
@@ -184,8 +181,8 @@ __attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t
     const float* prow = P + i * Lk;
     float* dp = dS + i * Lk;
     if (drop.on) {
-      drop_row(drop, static_cast<uint32_t>((t * Lq + i) * Lk), jn, dm);
-      for (int64_t j = 0; j < jn; ++j) dp[j] *= dm[j];
+      const float* m = M + i * Lk;
+      for (int64_t j = 0; j < jn; ++j) dp[j] *= m[j];
     }
     // softmax: dS = P * (dP - sum(dP * P))
     float r = 0.0f;
