@@ -17,6 +17,7 @@ import { T5Model } from '../src/models/t5/model.js';
 import { TokenTrie } from '../src/p5/trie.js';
 import { P5Recommender, DEFAULT_P5_SETTINGS } from '../src/p5/recommender.js';
 import { trainP5 } from '../src/p5/train.js';
+import { resolveP5Options } from '../src/p5/config.js';
 import { AdamW } from '../src/train/adamw.js';
 import { cooccurrenceEmbeddings } from '../src/p5/item-init.js';
 import { jacobiEigen } from '../src/util/linalg.js';
@@ -155,6 +156,37 @@ describe('templates a model cannot answer', () => {
 });
 
 describe('training with independent ids and validation', () => {
+  it('keeps co-occurrence-initialised item rows where they started with itemLrScale 0', async () => {
+    const out = join(tmp, 'p5-frozen-items');
+    const d = 32;
+    await trainP5(mi, collection, {
+      out, config: { preset: 'tiny', d_model: d, d_kv: 8, d_ff: 64, num_heads: 4 } as never, tasks: ['sequential'], prompts: ['2-1'], itemIds: 'independent', userPieces: true,
+      itemInit: 'cooccurrence', itemLrScale: 0, embeddingLrScale: 10, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
+    });
+    const { rec } = loadModel(out, mi);
+    const p5rec = rec as P5Recommender;
+    try {
+      const table = (await p5rec.model.params.get('shared.weight')!.data()) as Float32Array;
+      const tok = T5Tokenizer.load(join(out, 'tokenizer.json'));
+      const e = cooccurrenceEmbeddings(mi, d, { seed: 0 });
+      const rowOf = (text: string): number => tok.pieceToId(text.split(' ').at(-1)!)!;
+      // Every item row is the same multiple of its init vector (the weight decay shrinks all rows alike).
+      const first = p5rec.ids.items.findIndex((_, j) => e[j * d] !== 0);
+      let c = 0;
+      for (let k = 0; k < d; k++) c += table[rowOf(p5rec.ids.items[first]) * d + k] / e[first * d + k] / d;
+      expect(Math.abs(c)).toBeGreaterThan(0);
+      for (let j = 0; j < mi.numItems; j++) {
+        const r = rowOf(p5rec.ids.items[j]);
+        for (let k = 0; k < d; k++) expect(table[r * d + k]).toBeCloseTo(c * e[j * d + k], 4);
+      }
+      const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+      expect(card.config.training.itemLrScale).toBe(0);
+    } finally {
+      p5rec.model.dispose();
+    }
+    expect(() => resolveP5Options({ itemLrScale: 0.1 })).toThrow(/^itemLrScale needs one token per item/);
+  });
+
   it('logs a validation curve, keeps the best model, and evaluates with the ids it was trained on', async () => {
     const out = join(tmp, 'p5');
     const steps: number[] = [];

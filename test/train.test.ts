@@ -14,6 +14,7 @@ import type { Seq2SeqExample } from '../src/models/t5/collate.js';
 import { T5Model } from '../src/models/t5/model.js';
 import { AdamW, clipGlobalNorm, learningRate } from '../src/train/adamw.js';
 import { readCheckpointParams } from '../src/train/checkpoint.js';
+import { decayRanges } from '../src/train/replica.js';
 import { t5Task } from '../src/train/t5-task.js';
 import { train, type StepRecord } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
@@ -68,6 +69,28 @@ describe('AdamW, schedule, clipping', () => {
     adam.step(p, new Float32Array([0.5, 0.5]), 0.01);
     expect(p[0]).toBeCloseTo((1 - 0.01 * 0.01) - 0.01 * (0.5 / 0.500001), 6);
     expect(p[1]).toBeCloseTo((1 - 0.01 * 0.01) - 0.1 * (0.5 / 0.500001), 6);
+  });
+
+  it('row learning-rate scales split a 2-D parameter into runs of rows at their own rate', () => {
+    const layout = { entries: [{ name: 'a.bias', shape: [3], offset: 0, size: 3 }, { name: 'shared.weight', shape: [6, 2], offset: 3, size: 12 }], total: 15 };
+    const ranges = decayRanges(layout, (n) => n.endsWith('bias'), (n) => (n === 'shared.weight' ? 10 : 1), [{ name: 'shared.weight', rows: [4, 1, 2, 2], scale: 0 }]);
+    expect(ranges).toEqual([
+      { offset: 0, size: 3, decay: false },
+      { offset: 3, size: 2, decay: true, lrScale: 10 },
+      { offset: 5, size: 4, decay: true, lrScale: 0 },
+      { offset: 9, size: 2, decay: true, lrScale: 10 },
+      { offset: 11, size: 2, decay: true, lrScale: 0 },
+      { offset: 13, size: 2, decay: true, lrScale: 10 },
+    ]);
+    // rows 1, 2 and 4 only decay; rows 0, 3 and 5 take the step
+    const adam = new AdamW(15, ranges, { eps: 1e-6, weightDecay: 0.01 });
+    const p = new Float32Array(15).fill(1);
+    adam.step(p, new Float32Array(15).fill(0.5), 0.01);
+    const row = (r: number) => p[3 + 2 * r];
+    for (const r of [1, 2, 4]) expect(row(r)).toBeCloseTo(1 - 0.01 * 0.01, 6);
+    for (const r of [0, 3, 5]) expect(row(r)).toBeCloseTo(1 - 0.01 * 0.01 - 0.1 * (0.5 / 0.500001), 6);
+    expect(() => decayRanges(layout, undefined, undefined, [{ name: 'shared.weight', rows: [6], scale: 0 }])).toThrow(/row 6 is outside shared.weight/);
+    expect(() => decayRanges(layout, undefined, undefined, [{ name: 'a.bias', rows: [0], scale: 0 }])).toThrow(/2-D shape/);
   });
 
   it('linear warmup then linear decay', () => {

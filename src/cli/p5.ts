@@ -58,6 +58,7 @@ interface TrainFlags extends CommonFlags {
   itemInit?: string;
   calibrateRatings?: boolean;
   embeddingLrScale?: string;
+  itemLrScale?: string;
   adamEps?: string;
   ratingNoise: boolean;
   workers?: string;
@@ -115,6 +116,7 @@ export function registerP5Commands(program: Command): void {
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
     .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', String(DO.lr))
     .option('--embedding-lr-scale <x>', 'learning-rate multiplier for the token embeddings (rare id rows learn slowly at the base rate)', String(DO.embeddingLrScale))
+    .option('--item-lr-scale <x>', "learning-rate multiplier for the items' own token rows, in place of --embedding-lr-scale there (independent or cid+iid ids; e.g. small, to keep co-occurrence-initialised rows near their start)")
     .option('--adam-eps <x>', "AdamW epsilon (P5: 1e-6; the quickstart: 1e-8, PyTorch's default)", String(DO.adamEps))
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
     .option('--vocab <n>', 'tokenizer size (default: what the trainer keeps, at most 8003)')
@@ -276,6 +278,7 @@ function trainOptions(f: TrainFlags): P5TrainOptions {
     maxSourceLength: parseIntFlag('max-source', f.maxSource, DD.maxSourceLength, 8),
     lr: parseNumber('lr', f.lr, DO.lr),
     embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, DO.embeddingLrScale),
+    ...(f.itemLrScale === undefined ? {} : { itemLrScale: parseNumber('item-lr-scale', f.itemLrScale, 1) }),
     adamEps: positiveNumber('adam-eps', f.adamEps, DO.adamEps),
     dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
     vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),

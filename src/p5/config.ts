@@ -35,6 +35,8 @@ export const P5_DEFAULTS = deepFreeze({
   optimizer: {
     lr: 1e-3,
     embeddingLrScale: 1,
+    /** null: the item rows learn at embeddingLrScale like the rest of the table. */
+    itemLrScale: null as number | null,
     adamEps: 1e-6,
     weightDecay: 0.01,
     warmupRatio: 0.05,
@@ -112,6 +114,13 @@ export interface P5RecipeOptions {
    * from its random start within a CPU budget.
    */
   embeddingLrScale?: number;
+  /**
+   * Learning-rate multiplier for the item tokens' own rows of the embedding
+   * table, in place of `embeddingLrScale` there (needs one token per item:
+   * itemIds 'independent' or 'cid+iid'). Lets item rows started from their
+   * co-occurrence (`itemInit`) stay near it while user rows learn fast.
+   */
+  itemLrScale?: number;
   /**
    * AdamW's epsilon. Default 1e-6 (P5's). A rare id row's gradient is small,
    * and an epsilon near the root of its second moment damps the row's steps;
@@ -225,12 +234,16 @@ export function resolveP5Options(o: P5RecipeOptions): ResolvedP5Config {
   if (model.itemInit === 'cooccurrence' && model.itemIds !== 'independent' && model.itemIds !== 'cid+iid') {
     throw new InputError(`itemInit 'cooccurrence' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${model.itemIds}'`, { field: 'itemInit' });
   }
+  if (o.itemLrScale !== undefined && o.itemLrScale !== null && model.itemIds !== 'independent' && model.itemIds !== 'cid+iid') {
+    throw new InputError(`itemLrScale needs one token per item (itemIds 'independent' or 'cid+iid'), got '${model.itemIds}'`, { field: 'itemLrScale' });
+  }
   if (model.dropout !== null && !(model.dropout >= 0 && model.dropout < 1)) throw new InputError(`must be in [0, 1), got ${model.dropout}`, { field: 'dropout' });
   if (model.vocabSize !== null) int('vocabSize', model.vocabSize, 16);
 
   const optimizer = {
     lr: num('lr', pick(o.lr, D.optimizer.lr), (x) => x >= 0, 'a number >= 0'),
     embeddingLrScale: num('embeddingLrScale', pick(o.embeddingLrScale, D.optimizer.embeddingLrScale), (x) => x >= 0, 'a number >= 0'),
+    itemLrScale: o.itemLrScale === undefined || o.itemLrScale === null ? D.optimizer.itemLrScale : num('itemLrScale', o.itemLrScale, (x) => x >= 0, 'a number >= 0'),
     adamEps: num('adamEps', pick(o.adamEps, D.optimizer.adamEps), (x) => x > 0, 'a number > 0'),
     weightDecay: num('weightDecay', pick(o.weightDecay, D.optimizer.weightDecay), (x) => x >= 0, 'a number >= 0'),
     warmupRatio: num('warmupRatio', pick(o.warmupRatio, D.optimizer.warmupRatio), (x) => x >= 0 && x <= 1, 'in [0, 1]'),

@@ -119,7 +119,7 @@ async function initItemRows(model: T5Model, ds: Dataset, tok: T5Tokenizer, view:
   if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'itemInit' });
   const [V, d] = table.shape as [number, number];
   const w = Float32Array.from(await table.data());
-  const rowsOf = view.items.map((text) => tok.pieceToId(text.split(' ').at(-1)!));
+  const rowsOf = itemRows(view, tok, ds, 'itemInit');
   const e = cooccurrenceEmbeddings(ds, d, { seed });
   let tableNorm = 0;
   for (let r = 0; r < V; r++) {
@@ -135,10 +135,18 @@ async function initItemRows(model: T5Model, ds: Dataset, tok: T5Tokenizer, view:
   }
   const scale = itemNorm > 0 ? tableNorm / itemNorm : 0;
   rowsOf.forEach((row, j) => {
-    if (row === null || row === undefined) throw new InputError(`item ${ds.items.token[j]}: its id token is not in the tokenizer`, { field: 'itemInit' });
     for (let k = 0; k < d; k++) w[row * d + k] = e[j * d + k] * scale;
   });
   table.assign(tf().tensor(w, [V, d]));
+}
+
+/** Each item's own token (the last of its id: the independent token in cid+iid) as an embedding row. */
+function itemRows(view: IdView, tok: T5Tokenizer, ds: Dataset, field: string): number[] {
+  return view.items.map((text, j) => {
+    const row = tok.pieceToId(text.split(' ').at(-1)!);
+    if (row === null || row === undefined) throw new InputError(`item ${ds.items.token[j]}: its id token is not in the tokenizer`, { field });
+    return row;
+  });
 }
 
 /** Copy a flat parameter buffer into the model's variables (data-parallel runs keep them in workers). */
@@ -302,6 +310,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     lr: optim.lr,
     // 0 too is the base rate, as before the recipe was resolved in one place.
     ...(optim.embeddingLrScale && optim.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? optim.embeddingLrScale : 1) } : {}),
+    ...(optim.itemLrScale !== null ? { rowLrScales: [{ name: 'shared.weight', rows: itemRows(view, tok, ds, 'itemLrScale'), scale: optim.itemLrScale }] } : {}),
     warmupRatio: optim.warmupRatio,
     eps: optim.adamEps,
     weightDecay: optim.weightDecay,
@@ -422,7 +431,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
       format: MODEL_FORMAT,
       kind: 'p5',
       trainSplit,
-      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: loop.batchesPerStep, tokensPerBatch: d.tokensPerBatch, lr: optim.lr, embeddingLrScale: optim.embeddingLrScale, adamEps: optim.adamEps, negatives: d.negatives, weights: d.weights, init: m.init } },
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: loop.batchesPerStep, tokensPerBatch: d.tokensPerBatch, lr: optim.lr, embeddingLrScale: optim.embeddingLrScale, ...(optim.itemLrScale !== null ? { itemLrScale: optim.itemLrScale } : {}), adamEps: optim.adamEps, negatives: d.negatives, weights: d.weights, init: m.init } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
       fit: {
         seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec), examplesPerSec: Math.round(res.examplesPerSec),

@@ -33,11 +33,43 @@ export function layoutOf(params: ReadonlyMap<string, Variable>): ParamLayout {
   return { entries, total: offset };
 }
 
-export function decayRanges(layout: ParamLayout, noDecay: (name: string) => boolean = defaultNoDecay, lrScale?: (name: string) => number): DecayRange[] {
-  return layout.entries.map((e) => {
-    const scale = lrScale ? lrScale(e.name) : 1;
-    return { offset: e.offset, size: e.size, decay: !noDecay(e.name), ...(scale !== 1 ? { lrScale: scale } : {}) };
-  });
+/** A learning-rate multiplier for some rows of one 2-D parameter (e.g. the item id rows of the embedding table). */
+export interface RowLrScale {
+  name: string;
+  rows: readonly number[];
+  scale: number;
+}
+
+export function decayRanges(layout: ParamLayout, noDecay: (name: string) => boolean = defaultNoDecay, lrScale?: (name: string) => number, rowScales: readonly RowLrScale[] = []): DecayRange[] {
+  const out: DecayRange[] = [];
+  for (const e of layout.entries) {
+    const decay = !noDecay(e.name);
+    const base = lrScale ? lrScale(e.name) : 1;
+    const range = (offset: number, size: number, scale: number): void => {
+      if (size > 0) out.push({ offset, size, decay, ...(scale !== 1 ? { lrScale: scale } : {}) });
+    };
+    const rs = rowScales.filter((r) => r.name === e.name);
+    if (!rs.length) {
+      range(e.offset, e.size, base);
+      continue;
+    }
+    if (rs.length > 1 || e.shape.length !== 2) throw new P5recError(`row learning-rate scales: ${e.name} needs one entry and a 2-D shape`);
+    const [rowsN, width] = e.shape as [number, number];
+    const rows = [...new Set(rs[0].rows)].sort((a, b) => a - b);
+    for (const r of rows) if (!Number.isInteger(r) || r < 0 || r >= rowsN) throw new P5recError(`row learning-rate scales: row ${r} is outside ${e.name} (${rowsN} rows)`);
+    // Runs of consecutive rows become one range each; the rows between keep the parameter's scale.
+    let next = 0;
+    for (let i = 0; i < rows.length; ) {
+      let j = i;
+      while (j + 1 < rows.length && rows[j + 1] === rows[j] + 1) j++;
+      range(e.offset + next * width, (rows[i] - next) * width, base);
+      range(e.offset + rows[i] * width, (rows[j] - rows[i] + 1) * width, rs[0].scale);
+      next = rows[j] + 1;
+      i = j + 1;
+    }
+    range(e.offset + next * width, (rowsN - next) * width, base);
+  }
+  return out;
 }
 
 /** Same names, shapes and order. */

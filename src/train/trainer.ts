@@ -29,7 +29,7 @@ import { Rng, hashString } from '../util/rng.js';
 import { AdamW, clipFactor, learningRate, scaleAndNorm, type ScheduleKind } from './adamw.js';
 import { findCheckpoint, loadTrainerCheckpoint, saveTrainerCheckpoint, type Fingerprint, type TrainerState } from './checkpoint.js';
 import { WorkerPool } from './parallel.js';
-import { decayRanges, Replica, type MicroResult, type ParamLayout } from './replica.js';
+import { decayRanges, Replica, type MicroResult, type ParamLayout, type RowLrScale } from './replica.js';
 import { defaultNoDecay, moduleUrl, type CreateTask, type StepContext, type TaskModuleSpec, type TrainTask } from './task.js';
 
 export interface TrainOptions {
@@ -66,6 +66,8 @@ export interface TrainOptions {
   noDecay?: (name: string) => boolean;
   /** Learning-rate multiplier per parameter name (default 1 for all). */
   lrScale?: (name: string) => number;
+  /** Learning-rate multipliers for some rows of a 2-D parameter; they replace lrScale on those rows. */
+  rowLrScales?: readonly RowLrScale[];
   /** Global gradient-norm clip; default 1.0, 0 = off. */
   clipNorm?: number;
   /** Data order and dropout seeds; default 0. */
@@ -202,7 +204,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   const warmupRatio = opts.warmupRatio ?? 0.05;
   const clip = opts.clipNorm ?? 1.0;
   const noDecay = opts.noDecay ?? defaultNoDecay;
-  const adam = new AdamW(layout.total, decayRanges(layout, noDecay, opts.lrScale), { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: opts.weightDecay });
+  const adam = new AdamW(layout.total, decayRanges(layout, noDecay, opts.lrScale, opts.rowLrScales), { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: opts.weightDecay });
   const params = pool ? pool.params : new Float32Array(layout.total);
   const grad = new Float32Array(layout.total);
   const logFile = opts.logFile ?? (opts.outDir ? join(opts.outDir, 'train-log.jsonl') : undefined);
