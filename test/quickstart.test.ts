@@ -73,7 +73,7 @@ describe('p5rec quickstart --fast', () => {
       expect(models(task).slice(0, 5)).toEqual(['pop', 'bpr-mf', 'bpr-mlp', 'simplex', 'sasrec'].map((k) => `${k} (random ids)`));
     }
     expect(models('sequential').slice(5)).toEqual(['P5 (2-1)', 'P5 (2-13, unseen)']);
-    expect(models('direct').slice(5)).toEqual(['P5 (2-7)', 'P5 (5-1)', 'P5 (5-8, unseen)']);
+    expect(models('direct').slice(5)).toEqual(['P5 (2-1)', 'P5 (2-7)', 'P5 (5-1)', 'P5 (5-8, unseen)']);
     expect(models('explanation')).toEqual(['P5 (3-11)', 'P5 (3-12, unseen)', 'most frequent training answer (3-11 rows)', 'most frequent training answer (3-12 rows)']);
     expect(models('review')).toEqual(['P5 (4-1)', 'most frequent training answer (4-1 rows)']);
     for (const t of report.tables) for (const r of t.rows) expect(r.values.every((v) => v === null || Number.isFinite(v)), `${t.task} ${r.model}`).toBe(true);
@@ -191,7 +191,7 @@ describe('p5rec quickstart --fast', () => {
 
   it('the training recipe is one exported object', () => {
     expect(QUICKSTART_P5).toMatchObject({ config: 'tiny' });
-    expect(Object.keys(QUICKSTART_P5).sort()).toEqual(['adamEps', 'config', 'dropout', 'embeddingLrScale', 'epochs', 'itemPieces', 'lr', 'maxBatch', 'maxSourceLength', 'negatives', 'ratingNoise', 'tokensPerBatch', 'userPieces', 'weights']);
+    expect(Object.keys(QUICKSTART_P5).sort()).toEqual(['adamEps', 'config', 'dropout', 'embeddingLrScale', 'epochs', 'itemIds', 'itemInit', 'itemLrScale', 'lr', 'maxBatch', 'maxSourceLength', 'negatives', 'ratingNoise', 'tokensPerBatch', 'userPieces', 'weights']);
     expect(existsSync(join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz'))).toBe(true);
   });
 });

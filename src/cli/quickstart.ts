@@ -25,6 +25,7 @@ import { cpus } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import type { ItemIndexing } from '../prompts/ids.js';
 import { parseTaskWeights } from '../prompts/templates.js';
 import { runPipeline, type PipelineConfig, type PipelineModel, type PipelineP5, type PipelineStage } from '../pipeline/pipeline.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
@@ -48,18 +49,22 @@ export const BUNDLED_GGUF = resolve(HERE, '../../data/models/stories260K.gguf');
  * The P5 training recipe (one object): a tiny T5 (d 64, 2+2 layers) on all
  * five task families, tuned on Musical Instruments within the 15-minute
  * budget (see docs/p5.md):
- * - every item and every user id is one vocabulary piece, a row the model can
+ * - one token per item and per user (independent ids), a row the model can
  *   learn (a user's rating bias is most of the rating signal);
- * - no dropout, 10× the learning rate on the embedding table and AdamW's
- *   epsilon at 1e-8. With dropout 0.1 and the base rate, the rare id rows
- *   barely moved, and the model learned the answer marginals but nothing per
- *   user or item; with P5's epsilon (1e-6) two CPU runs did not beat the
- *   global mean on ratings, two with 1e-8 did (why is not settled: the
- *   epsilon made no difference on the GPU trainer, docs/p5.md);
+ * - item rows start from the items' co-occurrence in the training prefixes
+ *   and stay near it (1/20 of the base rate on them), while the rest of the
+ *   table learns at 10× the base rate: with ~7 training interactions per
+ *   item, rows trained fast overfit, and more sequential training then
+ *   made them worse, not better;
+ * - no dropout and AdamW's epsilon at 1e-8. With dropout 0.1 and the base
+ *   rate, the rare id rows barely moved, and the model learned the answer
+ *   marginals but nothing per user or item; with P5's epsilon (1e-6) two CPU
+ *   runs did not beat the global mean on ratings, two with 1e-8 did (why is
+ *   not settled: the epsilon made no difference on the GPU trainer);
  * - 6 data epochs at a peak learning rate of 3e-3;
  * - integer star answers, so ratings are the expected star, calibrated on the
  *   validation ratings;
- * - the rating family at 4× weight and reviews at half weight;
+ * - the sequential family at 2× weight, the rating family at 4× and reviews at half;
  * - shorter candidate lists (9 sampled negatives) and prompts clipped to 96 tokens.
  */
 export const QUICKSTART_P5 = {
@@ -70,13 +75,15 @@ export const QUICKSTART_P5 = {
   tokensPerBatch: 8192,
   maxBatch: 128,
   lr: 3e-3,
-  itemPieces: true,
+  itemIds: 'independent',
+  itemInit: 'cooccurrence',
+  itemLrScale: 0.05,
   userPieces: true,
   dropout: 0,
   embeddingLrScale: 10,
   adamEps: 1e-8,
   ratingNoise: false,
-  weights: 'review=0.5,rating=4',
+  weights: 'sequential=2,review=0.5,rating=4',
 } as const;
 
 /**
@@ -143,9 +150,10 @@ const LLM_SMOKE_NOTE = 'the bundled 260K-parameter stories model: proves the emb
 
 /**
  * P5's evaluations: a seen and an unseen prompt per task where the dataset
- * can fill one; direct also with 2-7 (a seen template that shows the
- * history and lists the candidates), besides P5's direct prompts (5-1 yes/no,
- * unseen 5-8) (MI has no item titles, so 1-10 is out and both rating
+ * can fill one; direct also with 2-1 (the next-item prompt, its decoding
+ * constrained to the 100 candidates, as bench:p5-beauty does) and 2-7 (a
+ * seen template that shows the history and lists the candidates), besides
+ * P5's direct prompts (5-1 yes/no, unseen 5-8) (MI has no item titles, so 1-10 is out and both rating
  * prompts are seen; no summary prompt is unseen).
  */
 export const QUICKSTART_P5_PROMPTS: readonly { task: Task; prompt: string; ratingMode?: 'expected' }[] = [
@@ -154,6 +162,7 @@ export const QUICKSTART_P5_PROMPTS: readonly { task: Task; prompt: string; ratin
   { task: 'rating', prompt: '1-6' },
   { task: 'sequential', prompt: '2-1' },
   { task: 'sequential', prompt: '2-13' },
+  { task: 'direct', prompt: '2-1' },
   { task: 'direct', prompt: '2-7' },
   { task: 'direct', prompt: '5-1' },
   { task: 'direct', prompt: '5-8' },
@@ -163,7 +172,7 @@ export const QUICKSTART_P5_PROMPTS: readonly { task: Task; prompt: string; ratin
 ];
 
 /** What --fast changes: few epochs, a P5 smoke recipe, and evaluation on the first users/rows only. */
-const FAST = { epochs: 2, evalUsers: 40, p5: { config: 'tiny', epochs: 1, negatives: 4, maxSourceLength: 64, tokensPerBatch: 2048, maxBatch: 64, lr: 2e-3, itemPieces: true } };
+const FAST = { epochs: 2, evalUsers: 40, p5: { config: 'tiny', epochs: 1, negatives: 4, maxSourceLength: 64, tokensPerBatch: 2048, maxBatch: 64, lr: 2e-3, itemIds: 'independent', itemInit: 'cooccurrence', itemLrScale: 0.05 } };
 
 export interface QuickstartOptions {
   dir: string;
@@ -192,6 +201,9 @@ export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): Pi
     config: r.config as string, epochs: r.epochs as number, negatives: r.negatives as number, maxSourceLength: r.maxSourceLength as number,
     tokensPerBatch: r.tokensPerBatch as number, maxBatch: r.maxBatch as number, lr: r.lr as number,
     itemPieces: Boolean(r.itemPieces), userPieces: Boolean(r.userPieces),
+    ...(r.itemIds !== undefined ? { itemIds: r.itemIds as ItemIndexing } : {}),
+    ...(r.itemInit !== undefined ? { itemInit: r.itemInit as 'random' | 'cooccurrence' } : {}),
+    ...(r.itemLrScale !== undefined ? { itemLrScale: r.itemLrScale as number } : {}),
     ...(r.dropout !== undefined ? { dropout: r.dropout as number } : {}),
     ...(r.embeddingLrScale !== undefined ? { embeddingLrScale: r.embeddingLrScale as number } : {}),
     ...(r.adamEps !== undefined ? { adamEps: r.adamEps as number } : {}),
