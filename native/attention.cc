@@ -43,7 +43,7 @@ namespace p5 {
 namespace {
 
 /** Dropout multipliers of elements base .. base+n-1 (a block's [Lq, Lk]; gemm.cc's dropout_mults: the same bits, widened). */
-inline void drop_row(const AttnDropout& d, uint32_t base, int64_t n, float* out) {
+inline void drop_block(const AttnDropout& d, uint32_t base, int64_t n, float* out) {
   dropout_mults(out, base, n, d.a, d.b, d.threshold, d.keep);
 }
 
@@ -143,7 +143,7 @@ __attribute__((always_inline)) inline void forward_block(const Job& jb, int64_t 
     for (int64_t j = jn; j < Lk; ++j) row[j] = 0.0f;
   }
   if (drop.on) {
-    drop_row(drop, static_cast<uint32_t>(t * Lq * Lk), Lq * Lk, Pd);
+    drop_block(drop, static_cast<uint32_t>(t * Lq * Lk), Lq * Lk, Pd);
     for (int64_t e = 0; e < Lq * Lk; ++e) Pd[e] *= P[e];
   }
   gemm(false, false, Lq, dk, Lk, drop.on ? Pd : P, Vp, Op);  // O = dropout(P) V
@@ -171,7 +171,7 @@ __attribute__((always_inline)) inline void backward_block(const Job& jb, int64_t
   gather_rows(jb.v + b * Lk * s.v_stride + h * dk, s.v_stride, Lk, dk, Vp);
   gather_rows(jb.dout + b * Lq * HD + h * dk, HD, Lq, dk, dOp);
   if (drop.on) {
-    drop_row(drop, static_cast<uint32_t>(t * Lq * Lk), Lq * Lk, M);
+    drop_block(drop, static_cast<uint32_t>(t * Lq * Lk), Lq * Lk, M);
     for (int64_t e = 0; e < Lq * Lk; ++e) Pd[e] = P[e] * M[e];
   }
   gemm(true, false, Lk, dk, Lq, drop.on ? Pd : P, dOp, gV);  // dV = dropout(P)^T dO

@@ -113,13 +113,12 @@ function templateWords(collection: PromptCollection): string[] {
  * co-occurrence vector, scaled to the table's mean row norm so the T5's
  * initial activations keep their size.
  */
-async function initItemRows(model: T5Model, ds: Dataset, tok: T5Tokenizer, view: IdView, seed: number): Promise<void> {
+async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: readonly number[], seed: number): Promise<void> {
   if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`itemInit 'cooccurrence' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${view.indexing}'`, { field: 'itemInit' });
   const table = model.params.get('shared.weight');
   if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'itemInit' });
   const [V, d] = table.shape as [number, number];
   const w = Float32Array.from(await table.data());
-  const rowsOf = itemRows(view, tok, ds, 'itemInit');
   const e = cooccurrenceEmbeddings(ds, d, { seed });
   let tableNorm = 0;
   for (let r = 0; r < V; r++) {
@@ -141,10 +140,10 @@ async function initItemRows(model: T5Model, ds: Dataset, tok: T5Tokenizer, view:
 }
 
 /** Each item's own token (the last of its id: the independent token in cid+iid) as an embedding row. */
-function itemRows(view: IdView, tok: T5Tokenizer, ds: Dataset, field: string): number[] {
+function itemRows(view: IdView, tok: T5Tokenizer, ds: Dataset): number[] {
   return view.items.map((text, j) => {
     const row = tok.pieceToId(text.split(' ').at(-1)!);
-    if (row === null || row === undefined) throw new InputError(`item ${ds.items.token[j]}: its id token is not in the tokenizer`, { field });
+    if (row === null || row === undefined) throw new InputError(`item ${ds.items.token[j]}: its id token is not in the tokenizer`, { field: 'itemIds' });
     return row;
   });
 }
@@ -302,6 +301,8 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     itemIds: view.indexing, itemInit: m.itemInit, trainedTemplates: corpus.templates, digitGroup: m.digitGroup, ratingNoise: d.ratingNoise,
   };
 
+  // The items' own embedding rows, for the co-occurrence init and their own learning rate.
+  const itemRowIds = (m.itemInit === 'cooccurrence' && !o.resume) || optim.itemLrScale !== null ? itemRows(view, tok, ds) : [];
   const workers = loop.workers;
   const common = {
     batchSize: loop.batchesPerStep,
@@ -310,7 +311,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     lr: optim.lr,
     // 0 too is the base rate, as before the recipe was resolved in one place.
     ...(optim.embeddingLrScale && optim.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? optim.embeddingLrScale : 1) } : {}),
-    ...(optim.itemLrScale !== null ? { rowLrScales: [{ name: 'shared.weight', rows: itemRows(view, tok, ds, 'itemLrScale'), scale: optim.itemLrScale }] } : {}),
+    ...(optim.itemLrScale !== null ? { rowLrScales: [{ name: 'shared.weight', rows: itemRowIds, scale: optim.itemLrScale }] } : {}),
     warmupRatio: optim.warmupRatio,
     eps: optim.adamEps,
     weightDecay: optim.weightDecay,
@@ -326,7 +327,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   const model = init ? init.model : T5Model.create(config, { seed });
   if (m.itemInit === 'cooccurrence' && !o.resume) {
     const t = Date.now();
-    await initItemRows(model, ds, tok, view, seed);
+    await initItemRows(model, ds, view, itemRowIds, seed);
     log(`item rows: co-occurrence init (${config.d_model} dims) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   // Validation while training: the best parameters are kept (in memory, and in train/best for a resume).
