@@ -25,6 +25,7 @@ import { TRAIN, VALID } from '../src/data/splits.js';
 import { buildCorpus } from '../src/p5/corpus.js';
 import { encodePrompts, sequenceLogProbs } from '../src/p5/decode.js';
 import { loadModel } from '../src/recommend/store.js';
+import { readSafetensors } from '../src/util/safetensors.js';
 
 const MI_REVIEWS = join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz');
 let tmp: string;
@@ -185,6 +186,28 @@ describe('training with independent ids and validation', () => {
       p5rec.model.dispose();
     }
     expect(() => resolveP5Options({ itemLrScale: 0.1 })).toThrow(/^itemLrScale needs one token per item/);
+  });
+
+  it('saves the moving average of the weights with emaDecay (not the last step), and records it', async () => {
+    const out = join(tmp, 'p5-ema');
+    await trainP5(mi, collection, {
+      out, config: { preset: 'tiny', d_model: 32, d_kv: 8, d_ff: 64, num_heads: 4 } as never, tasks: ['sequential'], prompts: ['2-1'], itemIds: 'independent',
+      emaDecay: 0.9, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
+    });
+    const ck = join(out, 'train', 'checkpoint');
+    const avg = readSafetensors(join(ck, 'ema.safetensors')).float32('shared.weight');
+    const last = readSafetensors(join(ck, 'params.safetensors')).float32('shared.weight');
+    const { rec } = loadModel(out, mi);
+    const p5rec = rec as P5Recommender;
+    try {
+      const saved = (await p5rec.model.params.get('shared.weight')!.data()) as Float32Array;
+      expect(Array.from(saved)).toEqual(Array.from(avg));
+      expect(Array.from(saved)).not.toEqual(Array.from(last));
+      expect(JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).config.training.emaDecay).toBe(0.9);
+    } finally {
+      p5rec.model.dispose();
+    }
+    expect(() => resolveP5Options({ emaDecay: 1 })).toThrow(/^emaDecay must be in \(0, 1\)/);
   });
 
   it('logs a validation curve, keeps the best model, and evaluates with the ids it was trained on', async () => {

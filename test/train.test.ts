@@ -14,7 +14,7 @@ import type { Seq2SeqExample } from '../src/models/t5/collate.js';
 import { T5Model } from '../src/models/t5/model.js';
 import { AdamW, clipGlobalNorm, learningRate } from '../src/train/adamw.js';
 import { readCheckpointParams } from '../src/train/checkpoint.js';
-import { decayRanges } from '../src/train/replica.js';
+import { decayRanges, Replica } from '../src/train/replica.js';
 import { t5Task } from '../src/train/t5-task.js';
 import { train, type StepRecord } from '../src/train/trainer.js';
 import { Rng } from '../src/util/rng.js';
@@ -177,6 +177,77 @@ describe('train (in-process)', () => {
     expect(log.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     expect(log[11].loss).toBe(uninterrupted.records[11].loss);
     expect(Object.keys(log[0])).toEqual(expect.arrayContaining(['step', 'loss', 'lr', 'gradNorm', 'tokens', 'tokensPerSec', 'stepMs', 'gradMs', 'updateMs', 'time']));
+  });
+
+  it('emaDecay ends with the moving average of the per-step parameters, validates it, and resumes it', async () => {
+    const c = tinyConfig({ dropout_rate: 0 });
+    const data = examples(12, 5);
+    // Constant rate, no warmup: a k-step run is the first k steps of a longer one.
+    const common = { batchSize: 4, schedule: 'constant', warmupRatio: 0, lr: 3e-3, seed: 5, quiet: true } as const;
+    const flat = (m: T5Model): Float32Array => {
+      const r = new Replica(t5Task(m, data));
+      const out = new Float32Array(r.layout.total);
+      r.writeParams(out);
+      return out;
+    };
+    const raw: Float32Array[] = [];
+    for (let k = 0; k <= 5; k++) {
+      const m = T5Model.create(c, { seed: 6 });
+      raw.push(k === 0 ? flat(m) : (await train({ ...common, task: t5Task(m, data), steps: k })).params);
+      m.dispose();
+    }
+    const D = 0.3; // (1+n)/(10+n) < D for n ≤ 2, so both branches of the decay are used
+    const want = Float64Array.from(raw[0]);
+    for (let n = 1; n <= 5; n++) {
+      const d = Math.min(D, (1 + n) / (10 + n));
+      for (let i = 0; i < want.length; i++) want[i] += (1 - d) * (raw[n][i] - want[i]);
+    }
+    const seen: Float32Array[] = [];
+    const dir = tmp();
+    const m = T5Model.create(c, { seed: 6 });
+    const res = await train({
+      ...common, task: t5Task(m, data), steps: 5, emaDecay: D, outDir: dir,
+      validate: { every: 2, run: async (_s, p) => (seen.push(Float32Array.from(p)), { metric: 0, values: {} }) },
+    });
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(res.params[i] - want[i]));
+    expect(worst).toBeLessThan(1e-5);
+    expect(worst).toBeGreaterThan(0); // float32 accumulation, not a copy of some step
+    let fromLast = 0;
+    for (let i = 0; i < want.length; i++) fromLast = Math.max(fromLast, Math.abs(res.params[i] - raw[5][i]));
+    expect(fromLast).toBeGreaterThan(1e-3); // the average is not the last step
+    expect(Array.from(seen.at(-1)!)).toEqual(Array.from(res.params)); // validation scored the average
+    expect(Array.from(flat(m))).toEqual(Array.from(res.params)); // and the model holds it
+    // the checkpoint keeps the raw parameters (training goes on from them) beside the average
+    expect(Array.from(readCheckpointParams(join(dir, 'checkpoint')).get('shared.weight')!.data)).toEqual(Array.from(raw[5].subarray(0, 60 * 32)));
+    m.dispose();
+
+    // resume continues the same average
+    const cut = tmp();
+    const abort = new AbortController();
+    const m2 = T5Model.create(c, { seed: 6 });
+    await train({ ...common, task: t5Task(m2, data), steps: 5, emaDecay: D, outDir: cut, signal: abort.signal, onStep: (r: StepRecord) => r.step === 2 && abort.abort() });
+    m2.dispose();
+    const m3 = T5Model.create(c, { seed: 99 });
+    await expect(train({ ...common, task: t5Task(m3, data), steps: 5, outDir: cut, resume: true })).rejects.toThrow(/keeps a parameter average; resume with the emaDecay/);
+    m3.dispose();
+    const cut2 = tmp();
+    const abort2 = new AbortController();
+    const m4 = T5Model.create(c, { seed: 6 });
+    await train({ ...common, task: t5Task(m4, data), steps: 5, emaDecay: D, outDir: cut2, signal: abort2.signal, onStep: (r: StepRecord) => r.step === 2 && abort2.abort() });
+    m4.dispose();
+    const m5 = T5Model.create(c, { seed: 99 });
+    const resumed = await train({ ...common, task: t5Task(m5, data), steps: 5, emaDecay: D, outDir: cut2, resume: true });
+    expect(Array.from(resumed.params)).toEqual(Array.from(res.params));
+    m5.dispose();
+    // a run without an average cannot be resumed as one that keeps it
+    const m6 = T5Model.create(c, { seed: 6 });
+    const plain = tmp();
+    const abort3 = new AbortController();
+    await train({ ...common, task: t5Task(m6, data), steps: 5, outDir: plain, signal: abort3.signal, onStep: (r: StepRecord) => r.step === 1 && abort3.abort() });
+    await expect(train({ ...common, task: t5Task(m6, data), steps: 5, emaDecay: D, outDir: plain, resume: true })).rejects.toThrow(/no parameter average/);
+    await expect(train({ ...common, task: t5Task(m6, data), steps: 5, emaDecay: 1 })).rejects.toThrow(/emaDecay must be in \(0, 1\)/);
+    m6.dispose();
   });
 
   it('exports the model at checkpoints and refuses a mismatched resume', async () => {

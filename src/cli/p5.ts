@@ -59,6 +59,7 @@ interface TrainFlags extends CommonFlags {
   calibrateRatings?: boolean;
   embeddingLrScale?: string;
   itemLrScale?: string;
+  emaDecay?: string;
   adamEps?: string;
   ratingNoise: boolean;
   workers?: string;
@@ -116,6 +117,7 @@ export function registerP5Commands(program: Command): void {
     .option('--weights <list>', 'instances per unit of data per family, e.g. sequential=2,review=0.5')
     .option('--lr <x>', 'peak learning rate (AdamW, P5: 1e-3)', String(DO.lr))
     .option('--embedding-lr-scale <x>', 'learning-rate multiplier for the token embeddings (rare id rows learn slowly at the base rate)', String(DO.embeddingLrScale))
+    .option('--ema-decay <d>', 'end with an exponential moving average of the weights, e.g. 0.998 (about the last 500 steps); validation scores the average')
     .option('--item-lr-scale <x>', "learning-rate multiplier for the items' own token rows, in place of --embedding-lr-scale there (independent or cid+iid ids; e.g. small, to keep co-occurrence-initialised rows near their start)")
     .option('--adam-eps <x>', "AdamW epsilon (P5: 1e-6; the quickstart: 1e-8, PyTorch's default)", String(DO.adamEps))
     .option('--dropout <x>', 'dropout rate (default: the config\'s)')
@@ -279,6 +281,7 @@ function trainOptions(f: TrainFlags): P5TrainOptions {
     lr: parseNumber('lr', f.lr, DO.lr),
     embeddingLrScale: parseNumber('embedding-lr-scale', f.embeddingLrScale, DO.embeddingLrScale),
     ...(f.itemLrScale === undefined ? {} : { itemLrScale: parseNumber('item-lr-scale', f.itemLrScale, 1) }),
+    ...(f.emaDecay === undefined ? {} : { emaDecay: parseNumber('ema-decay', f.emaDecay, 0.998) }),
     adamEps: positiveNumber('adam-eps', f.adamEps, DO.adamEps),
     dropout: f.dropout === undefined ? undefined : parseNumber('dropout', f.dropout, 0.1),
     vocabSize: f.vocab === undefined ? undefined : parseIntFlag('vocab', f.vocab, 8003, 16),

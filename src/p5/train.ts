@@ -312,6 +312,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     // 0 too is the base rate, as before the recipe was resolved in one place.
     ...(optim.embeddingLrScale && optim.embeddingLrScale !== 1 ? { lrScale: (name: string) => (name === 'shared.weight' ? optim.embeddingLrScale : 1) } : {}),
     ...(optim.itemLrScale !== null ? { rowLrScales: [{ name: 'shared.weight', rows: itemRowIds, scale: optim.itemLrScale }] } : {}),
+    ...(optim.emaDecay !== null ? { emaDecay: optim.emaDecay } : {}),
     warmupRatio: optim.warmupRatio,
     eps: optim.adamEps,
     weightDecay: optim.weightDecay,
@@ -432,7 +433,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
       format: MODEL_FORMAT,
       kind: 'p5',
       trainSplit,
-      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: loop.batchesPerStep, tokensPerBatch: d.tokensPerBatch, lr: optim.lr, embeddingLrScale: optim.embeddingLrScale, ...(optim.itemLrScale !== null ? { itemLrScale: optim.itemLrScale } : {}), adamEps: optim.adamEps, negatives: d.negatives, weights: d.weights, init: m.init } },
+      config: { t5: config, ...p5json, training: { epochs, batchesPerStep: loop.batchesPerStep, tokensPerBatch: d.tokensPerBatch, lr: optim.lr, embeddingLrScale: optim.embeddingLrScale, ...(optim.itemLrScale !== null ? { itemLrScale: optim.itemLrScale } : {}), ...(optim.emaDecay !== null ? { emaDecay: optim.emaDecay } : {}), adamEps: optim.adamEps, negatives: d.negatives, weights: d.weights, init: m.init } },
       dataset: { name: ds.manifest.name, fingerprint: datasetFingerprint(ds), users: ds.numUsers, items: ds.numItems },
       fit: {
         seconds, peakRssMB, seed, steps: result.step, examples: corpus.examples, finalLoss: res.finalLoss, tokensPerSec: Math.round(res.tokensPerSec), examplesPerSec: Math.round(res.examplesPerSec),

@@ -5,6 +5,7 @@
  *   trainer.json             step, options fingerprint, optimizer step count
  *   params.safetensors       the task's variables (its own layout and names)
  *   optimizer.safetensors    AdamW moments: exp_avg.<name>, exp_avg_sq.<name>
+ *   ema.safetensors          the parameters' moving average (runs with emaDecay)
  *
  * A new checkpoint is written into a temp folder, the previous one is moved
  * aside, the new one renamed into place, then the old one removed; a crash at
@@ -43,6 +44,8 @@ export interface CheckpointData {
   params: Float32Array;
   m: Float32Array;
   v: Float32Array;
+  /** The moving average of the parameters, when the run keeps one. */
+  ema?: Float32Array;
 }
 
 export function checkpointDir(outDir: string): string {
@@ -65,6 +68,11 @@ export function saveTrainerCheckpoint(outDir: string, layout: ParamLayout, data:
   }
   writeSafetensors(join(tmp, 'params.safetensors'), params, { step: String(data.state.step) });
   writeSafetensors(join(tmp, 'optimizer.safetensors'), moments, { step: String(data.state.step) });
+  if (data.ema) {
+    const avg: Record<string, StTensor> = {};
+    for (const e of layout.entries) avg[e.name] = { dtype: 'F32', shape: e.shape, data: data.ema.subarray(e.offset, e.offset + e.size) };
+    writeSafetensors(join(tmp, 'ema.safetensors'), avg, { step: String(data.state.step) });
+  }
   writeFileSync(join(tmp, 'trainer.json'), JSON.stringify(data.state, null, 2) + '\n');
   rmSync(old, { recursive: true, force: true });
   if (existsSync(final)) renameSync(final, old);
@@ -102,7 +110,8 @@ export function loadTrainerCheckpoint(dir: string, layout: ParamLayout): Checkpo
   const params = readInto(pFile, layout, (n) => n);
   const m = readInto(oFile, layout, (n) => `exp_avg.${n}`);
   const v = readInto(oFile, layout, (n) => `exp_avg_sq.${n}`);
-  return { state, params, m, v };
+  const eFile = join(dir, 'ema.safetensors');
+  return { state, params, m, v, ...(existsSync(eFile) ? { ema: readInto(eFile, layout, (n) => n) } : {}) };
 }
 
 /** A checkpoint's parameters by name (e.g. to rebuild a model from it). */

@@ -91,6 +91,15 @@ export interface TrainOptions {
   onStep?(record: StepRecord): void;
   /** Validation while training: see {@link ValidationOptions}. */
   validate?: ValidationOptions;
+  /**
+   * Keep an exponential moving average of the parameters (Polyak averaging):
+   * after each step, ema += (1 − d)·(params − ema) with d = min(emaDecay,
+   * (1 + n)/(10 + n)) at the n-th update, so the first steps do not pin it to
+   * the initial weights. Validation scores the average, and the average is
+   * what the run ends with (`params`, the task's model); checkpoints keep
+   * both, so a resume continues the same average. Absent: no averaging.
+   */
+  emaDecay?: number;
 }
 
 /**
@@ -163,6 +172,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const micro = opts.microBatchSize ?? Math.ceil(opts.batchSize / workers);
   if (!Number.isInteger(micro) || micro < 1) throw new InputError(`microBatchSize must be a positive integer, got ${micro}`);
   if (opts.resume && !opts.outDir) throw new InputError('resume needs outDir (where the checkpoint is)');
+  if (opts.emaDecay !== undefined && !(opts.emaDecay > 0 && opts.emaDecay < 1)) throw new InputError(`emaDecay must be in (0, 1), got ${opts.emaDecay}`, { field: 'emaDecay' });
+  if (opts.emaDecay !== undefined && opts.exportModel && workers > 1) throw new InputError('emaDecay with exportModel needs workers = 1 (the workers hold the raw parameters)', { field: 'emaDecay' });
 
   // ---- replicas
   let local: Replica | null = null;
@@ -206,6 +217,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   const noDecay = opts.noDecay ?? defaultNoDecay;
   const adam = new AdamW(layout.total, decayRanges(layout, noDecay, opts.lrScale, opts.rowLrScales), { beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, weightDecay: opts.weightDecay });
   const params = pool ? pool.params : new Float32Array(layout.total);
+  let ema: Float32Array | null = null;
   const grad = new Float32Array(layout.total);
   const logFile = opts.logFile ?? (opts.outDir ? join(opts.outDir, 'train-log.jsonl') : undefined);
   if (opts.outDir) mkdirSync(opts.outDir, { recursive: true });
@@ -223,6 +235,10 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
     adam.m.set(ck.m);
     adam.v.set(ck.v);
     adam.t = ck.state.adamSteps;
+    if (opts.emaDecay !== undefined) {
+      if (!ck.ema) throw new InputError('the checkpoint has no parameter average, but this run asks for emaDecay (resume with the options it was started with)', { file: dir, field: 'emaDecay' });
+      ema = ck.ema;
+    } else if (ck.ema) throw new InputError('the checkpoint keeps a parameter average; resume with the emaDecay it was started with', { file: dir, field: 'emaDecay' });
     start = ck.state.step;
     elapsedMs = ck.state.elapsedMs;
     tokensSoFar = ck.state.tokens;
@@ -236,6 +252,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
     else await pool!.pullParams();
     if (logFile && existsSync(logFile)) writeFileSync(logFile, '');
   }
+  if (opts.emaDecay !== undefined && !ema) ema = Float32Array.from(params);
 
   // Counted from this run's first step, so that the rate and ETA are right after a resume.
   const progress = new Progress({ label: start > 0 ? `train (resumed at step ${start})` : 'train', total: totalSteps - start, unit: 'step', quiet: opts.quiet, stream: opts.progressStream });
@@ -253,11 +270,16 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   const save = async (step: number): Promise<void> => {
     if (!opts.outDir) return;
     const state: TrainerState = { version: 1, step, fingerprint, adamSteps: adam.t, elapsedMs, tokens: tokensSoFar };
-    saveTrainerCheckpoint(opts.outDir, layout, { state, params, m: adam.m, v: adam.v });
+    saveTrainerCheckpoint(opts.outDir, layout, { state, params, m: adam.m, v: adam.v, ...(ema ? { ema } : {}) });
     if (opts.exportModel) {
       const dir = join(opts.outDir, 'model');
       if (pool) await pool.exportModel(dir);
-      else await local!.task.exportModel?.(dir);
+      else {
+        // The export is the averaged model; training goes on from the raw parameters.
+        if (ema) local!.readParams(ema);
+        await local!.task.exportModel?.(dir);
+        if (ema) local!.readParams(params);
+      }
     }
   };
 
@@ -266,12 +288,12 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
     const v = opts.validate!;
     const before = best();
     const t = performance.now();
-    const r = await v.run(s, params, layout);
+    const r = await v.run(s, ema ?? params, layout);
     const rec: ValidationRecord = { step: s, metric: r.metric, values: r.values, ms: performance.now() - t };
     validations.push(rec);
     if (logFile) appendFileSync(logFile, JSON.stringify({ type: 'valid', step: s, metric: r.metric, ...r.values, ms: Math.round(rec.ms), time: new Date().toISOString() }) + '\n');
     if (!opts.quiet) (opts.progressStream ?? process.stderr).write(`validation at step ${s}: ${Object.entries(r.values).map(([k, x]) => `${k} ${Number.isInteger(x) ? x : x.toFixed(4)}`).join(', ')}${!before || r.metric > before.metric ? ' (best)' : ''}\n`);
-    if (!before || r.metric > before.metric) await v.onBest?.(s, params, layout, r);
+    if (!before || r.metric > before.metric) await v.onBest?.(s, ema ?? params, layout, r);
     const b = best()!;
     const since = validations.filter((x) => x.step > b.step).length;
     return Boolean(v.patience && since >= v.patience);
@@ -323,6 +345,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
     const t1 = performance.now();
     const rate = learningRate(s, totalSteps, lr, warmupRatio, opts.schedule ?? 'linear');
     adam.step(params, grad, rate, clipFactor(gradNorm, clip));
+    if (ema) updateAverage(ema, params, Math.min(opts.emaDecay!, (1 + adam.t) / (10 + adam.t)));
     if (local) local.readParams(params);
     step = s;
     const t2 = performance.now();
@@ -366,10 +389,18 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
   // A stopped run keeps every completed step: `resume` continues right after it.
   if (stopped && step > saved) await save(step);
   progress.finish(records.length ? `loss ${records[records.length - 1].loss.toFixed(4)}` : undefined);
+  // With averaging the run ends with the average: in the task's model and in `params`.
+  if (ema && local) local.readParams(ema);
   return {
-    step, totalSteps, records, stopped, layout, params: Float32Array.from(params),
+    step, totalSteps, records, stopped, layout, params: Float32Array.from(ema ?? params),
     ...(opts.validate ? { earlyStopped, validations, best: best() } : {}),
   };
+}
+
+/** ema ← d·ema + (1 − d)·params, in float64 arithmetic per element. */
+export function updateAverage(ema: Float32Array, params: Float32Array, d: number): void {
+  const w = 1 - d;
+  for (let i = 0; i < ema.length; i++) ema[i] += w * (params[i] - ema[i]);
 }
 
 /** The validation lines of a JSONL training log. */
