@@ -49,6 +49,9 @@ describe('P5 recipe', () => {
     expect(fieldOf(() => resolveP5Options({ validate: { every: 0 } }))).toBe('validate.every');
     expect(fieldOf(() => resolveP5Options({ config: { preset: 'tiny', d_model: -5 } as never }))).toBe('config.d_model');
     expect(() => resolveP5Options({ itemInit: 'cooccurrence' })).toThrow(/^itemInit 'cooccurrence' needs one token per item/);
+    expect(() => resolveP5Options({ itemInit: 'cooccurrence+popularity', itemIds: 'collaborative' })).toThrow(/^itemInit 'cooccurrence\+popularity' needs one token per item/);
+    expect(() => resolveP5Options({ itemInit: 'popularity' as never })).toThrow(/^itemInit must be one of random, cooccurrence, cooccurrence\+popularity, got 'popularity'/);
+    expect(resolveP5Options({ itemInit: 'cooccurrence+popularity', itemIds: 'cid+iid' }).model.itemInit).toBe('cooccurrence+popularity');
   });
 
   it('is the P5 factory\'s: defaults from the recipe, split onto leakFree, unset values left to the recipe', () => {

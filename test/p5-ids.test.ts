@@ -19,7 +19,7 @@ import { P5Recommender, DEFAULT_P5_SETTINGS } from '../src/p5/recommender.js';
 import { trainP5 } from '../src/p5/train.js';
 import { resolveP5Options } from '../src/p5/config.js';
 import { AdamW } from '../src/train/adamw.js';
-import { cooccurrenceEmbeddings } from '../src/p5/item-init.js';
+import { cooccurrenceEmbeddings, withPopularity } from '../src/p5/item-init.js';
 import { jacobiEigen } from '../src/util/linalg.js';
 import { TRAIN, VALID } from '../src/data/splits.js';
 import { buildCorpus } from '../src/p5/corpus.js';
@@ -157,12 +157,12 @@ describe('templates a model cannot answer', () => {
 });
 
 describe('training with independent ids and validation', () => {
-  it('keeps co-occurrence-initialised item rows where they started with itemLrScale 0', async () => {
-    const out = join(tmp, 'p5-frozen-items');
+  it.each(['cooccurrence', 'cooccurrence+popularity'] as const)('keeps %s-initialised item rows where they started with itemLrScale 0', async (itemInit) => {
+    const out = join(tmp, `p5-frozen-items-${itemInit}`);
     const d = 32;
     await trainP5(mi, collection, {
       out, config: { preset: 'tiny', d_model: d, d_kv: 8, d_ff: 64, num_heads: 4 } as never, tasks: ['sequential'], prompts: ['2-1'], itemIds: 'independent', userPieces: true,
-      itemInit: 'cooccurrence', itemLrScale: 0, embeddingLrScale: 10, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
+      itemInit, itemLrScale: 0, embeddingLrScale: 10, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
     });
     const { rec } = loadModel(out, mi);
     const p5rec = rec as P5Recommender;
@@ -170,6 +170,7 @@ describe('training with independent ids and validation', () => {
       const table = (await p5rec.model.params.get('shared.weight')!.data()) as Float32Array;
       const tok = T5Tokenizer.load(join(out, 'tokenizer.json'));
       const e = cooccurrenceEmbeddings(mi, d, { seed: 0 });
+      if (itemInit === 'cooccurrence+popularity') withPopularity(mi, e, d);
       const rowOf = (text: string): number => tok.pieceToId(text.split(' ').at(-1)!)!;
       // Every item row is the same multiple of its init vector (the weight decay shrinks all rows alike).
       const first = p5rec.ids.items.findIndex((_, j) => e[j * d] !== 0);
@@ -309,6 +310,33 @@ describe('co-occurrence item init', () => {
         expect(r).toBeCloseTo(m[i * k + j], 9);
       }
     }
+  });
+
+  it('with popularity: the last coordinate is the standardized log count in the training prefixes, the others stay', () => {
+    const d = 8;
+    const e = cooccurrenceEmbeddings(mi, d);
+    const p = withPopularity(mi, Float32Array.from(e), d);
+    const count = new Float64Array(mi.numItems);
+    for (let u = 0; u < mi.numUsers; u++) for (const i of mi.historyBefore(u, VALID)) count[i]++;
+    let mean = 0;
+    let sq = 0;
+    let first = 0;
+    for (let j = 0; j < mi.numItems; j++) {
+      for (let k = 0; k < d - 1; k++) expect(p[j * d + k]).toBe(e[j * d + k]);
+      mean += p[j * d + d - 1] / mi.numItems;
+      sq += p[j * d + d - 1] ** 2 / mi.numItems;
+      first += e[j * d] ** 2 / mi.numItems;
+    }
+    expect(Math.abs(mean)).toBeLessThan(1e-5);
+    expect(Math.sqrt(sq)).toBeCloseTo(Math.sqrt(first), 4); // at the size of the strongest coordinate
+    // monotone in the training count; held-out interactions do not count
+    const order = Array.from({ length: mi.numItems }, (_, j) => j).sort((a, b) => count[a] - count[b]);
+    for (let r = 1; r < order.length; r++) {
+      const [a, b] = [order[r - 1], order[r]];
+      if (count[a] < count[b]) expect(p[a * d + d - 1]).toBeLessThan(p[b * d + d - 1]);
+      else expect(p[a * d + d - 1]).toBe(p[b * d + d - 1]);
+    }
+    expect(count.some((c) => c === 0)).toBe(true); // items only held out: the lowest value, like never-bought
   });
 
   it('gives items bought together larger dot products, and items never in a training prefix no vector', () => {

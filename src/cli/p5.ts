@@ -2,6 +2,7 @@
  * P5 commands: `train` (multitask prompts → T5), `predict` (one user, one
  * task, through the recommender), `generate` (any prompt text).
  */
+import { ITEM_INITS } from '../p5/item-init.js';
 import { ITEM_INDEXINGS, parseItemIndexing } from '../prompts/ids.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -132,7 +133,7 @@ export function registerP5Commands(program: Command): void {
     .option('--validate-every <n>', 'validate (sequential HR@10 / NDCG@10 on validation users) every n steps; keeps the best model')
     .option('--validate-users <n>', 'validation users (the first n)', String(P5_VALIDATE_DEFAULTS.users))
     .option('--patience <n>', 'stop after n validations without a new best (0 = never)', String(P5_VALIDATE_DEFAULTS.patience))
-    .option('--item-init <how>', "item token rows start as: random (T5's init) | cooccurrence (vectors of the items' co-occurrence in the training prefixes)", DM.itemInit)
+    .option('--item-init <how>', "item token rows start as: random (T5's init) | cooccurrence (vectors of the items' co-occurrence in the training prefixes) | cooccurrence+popularity (the same, the last coordinate carrying the items' log popularity)", DM.itemInit)
     .option('--seed <n>', 'seed', String(DL.seed))
     .option('--workers <n>', 'data-parallel worker threads', String(DL.workers))
     .option('--checkpoint-every <n>', 'steps between checkpoints', String(DL.checkpointEvery))
@@ -289,7 +290,7 @@ function trainOptions(f: TrainFlags): P5TrainOptions {
     itemPieces: f.itemPieces,
     userPieces: f.userPieces,
     itemIds: parseItemIndexing(f.itemIds ?? DM.itemIds),
-    itemInit: parseChoice('item-init', f.itemInit ?? DM.itemInit, ['random', 'cooccurrence'] as const),
+    itemInit: parseChoice('item-init', f.itemInit ?? DM.itemInit, ITEM_INITS),
     prompts: f.trainPrompts ? f.trainPrompts.split(',').map((x) => x.trim()).filter(Boolean) : undefined,
     validate: f.validateEvery === undefined ? undefined : {
       every: parseIntFlag('validate-every', f.validateEvery, 1000, 1),

@@ -20,6 +20,7 @@
  * recipe is unchanged (a changed recipe refits it), and each evaluation
  * already written. An interrupted P5 training resumes from its checkpoint.
  */
+import type { ItemInit } from '../p5/item-init.js';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -202,7 +203,7 @@ export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): Pi
     tokensPerBatch: r.tokensPerBatch as number, maxBatch: r.maxBatch as number, lr: r.lr as number,
     itemPieces: Boolean(r.itemPieces), userPieces: Boolean(r.userPieces),
     ...(r.itemIds !== undefined ? { itemIds: r.itemIds as ItemIndexing } : {}),
-    ...(r.itemInit !== undefined ? { itemInit: r.itemInit as 'random' | 'cooccurrence' } : {}),
+    ...(r.itemInit !== undefined ? { itemInit: r.itemInit as ItemInit } : {}),
     ...(r.itemLrScale !== undefined ? { itemLrScale: r.itemLrScale as number } : {}),
     ...(r.emaDecay !== undefined ? { emaDecay: r.emaDecay as number } : {}),
     ...(r.dropout !== undefined ? { dropout: r.dropout as number } : {}),

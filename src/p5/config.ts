@@ -5,6 +5,7 @@
  * the resolved config; the model folder keeps it as recipe.json, which the
  * PyTorch trainer (python/p5rec/recipe.py) reads for its own defaults.
  */
+import { ITEM_INITS, type ItemInit } from './item-init.js';
 import { InputError } from '../errors.js';
 import { DEFAULT_SEED, MAX_HISTORY, NEGATIVES } from '../defaults.js';
 import { resolveT5Config, type T5Config } from '../models/t5/config.js';
@@ -30,7 +31,7 @@ export const P5_DEFAULTS = deepFreeze({
     itemPieces: false,
     userPieces: false,
     itemIds: 'plain' as ItemIndexing,
-    itemInit: 'random' as 'random' | 'cooccurrence',
+    itemInit: 'random' as ItemInit,
   },
   optimizer: {
     lr: 1e-3,
@@ -181,9 +182,12 @@ export interface P5RecipeOptions {
    * Where the item tokens' embedding rows start: 'random' (T5's init, the
    * default) or 'cooccurrence' (vectors whose dot products reproduce the
    * items' co-occurrence in the training prefixes, ./item-init.ts; needs an
-   * indexing with one token per item: independent or cid+iid).
+   * indexing with one token per item: independent or cid+iid), or
+   * 'cooccurrence+popularity' (the same with the last coordinate carrying the
+   * items' log popularity in the training prefixes: the output layer has no
+   * bias, and PMI vectors know no popularity).
    */
-  itemInit?: 'random' | 'cooccurrence';
+  itemInit?: ItemInit;
   /** Fit the expected star's calibration on the validation ratings after training (integer-star models; default true). */
   calibrateRatings?: boolean;
   /** Seeds everything; unset: the data seed DEFAULT_SEED and the weights seed 0 (P5_DEFAULTS). */
@@ -238,10 +242,10 @@ export function resolveP5Options(o: P5RecipeOptions): ResolvedP5Config {
     itemInit: pick(o.itemInit, D.model.itemInit),
   };
   if (!(ITEM_INDEXINGS as readonly string[]).includes(model.itemIds)) throw new InputError(`unknown item indexing '${model.itemIds}' (one of ${ITEM_INDEXINGS.join(', ')})`, { field: 'itemIds' });
-  if (model.itemInit !== 'random' && model.itemInit !== 'cooccurrence') throw new InputError(`itemInit must be random or cooccurrence, got '${String(model.itemInit)}'`, { field: 'itemInit' });
+  if (!(ITEM_INITS as readonly string[]).includes(model.itemInit)) throw new InputError(`itemInit must be one of ${ITEM_INITS.join(', ')}, got '${String(model.itemInit)}'`, { field: 'itemInit' });
   if (model.itemIds !== 'plain' && model.init) throw new InputError(`item ids '${model.itemIds}' need a tokenizer trained here; they cannot start from init`, { field: 'itemIds' });
-  if (model.itemInit === 'cooccurrence' && model.itemIds !== 'independent' && model.itemIds !== 'cid+iid') {
-    throw new InputError(`itemInit 'cooccurrence' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${model.itemIds}'`, { field: 'itemInit' });
+  if (model.itemInit !== 'random' && model.itemIds !== 'independent' && model.itemIds !== 'cid+iid') {
+    throw new InputError(`itemInit '${model.itemInit}' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${model.itemIds}'`, { field: 'itemInit' });
   }
   if (o.itemLrScale !== undefined && o.itemLrScale !== null && model.itemIds !== 'independent' && model.itemIds !== 'cid+iid') {
     throw new InputError(`itemLrScale needs one token per item (itemIds 'independent' or 'cid+iid'), got '${model.itemIds}'`, { field: 'itemLrScale' });

@@ -4,6 +4,7 @@
  * trainP5 into the model folder, load is loadP5. `p5rec train` keeps the
  * options a flat flag list cannot carry (inline configs, validation, init).
  */
+import type { ItemInit } from './item-init.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,7 +69,7 @@ export function p5RecipeOf(h: P5Hyper, split: TrainSplit, seed: number): P5Recip
     steps: steps ? steps : undefined,
     // Checked, with every other option, by trainP5's resolveP5Options.
     itemIds: itemIds as ItemIndexing,
-    itemInit: itemInit as 'random' | 'cooccurrence',
+    itemInit: itemInit as ItemInit,
     leakFree: split !== 'rating',
     seed,
   };

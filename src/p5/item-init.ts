@@ -24,6 +24,14 @@ import { applyBlock, jacobiEigen, orthonormalize, type Operator } from '../util/
 import { Rng } from '../util/rng.js';
 import { DEFAULT_SEED } from '../defaults.js';
 
+/**
+ * Where item rows start: T5's random init, the co-occurrence vectors, or
+ * those vectors with their last coordinate replaced by the items' standardized
+ * log popularity (`withPopularity`).
+ */
+export const ITEM_INITS = ['random', 'cooccurrence', 'cooccurrence+popularity'] as const;
+export type ItemInit = (typeof ITEM_INITS)[number];
+
 export interface CooccurrenceOptions {
   /** Pair items at most this many positions apart (default 3). */
   window?: number;
@@ -103,4 +111,31 @@ export function cooccurrenceEmbeddings(ds: Dataset, dim: number, opts: Cooccurre
     }
   });
   return out;
+}
+
+/**
+ * Replace the last coordinate of numItems × dim row-major vectors (in place)
+ * with each item's log(1 + its count in the training prefixes), standardized
+ * and scaled to the root mean square of the first (strongest) coordinate.
+ *
+ * Why: PMI divides out the items' marginals, so co-occurrence vectors carry
+ * no popularity, and P5's output layer has no bias: with the item rows held
+ * near their init, the tied output scores h·e_i had no direction along which
+ * to rank a frequently bought item above a rare one, and the model's top 5
+ * were worse than popularity's (docs/p5.md, Musical Instruments). Counted in
+ * the training prefixes only, like the vectors, so held-out items do not shape it.
+ */
+export function withPopularity(ds: Dataset, e: Float32Array, dim: number): Float32Array {
+  const n = ds.numItems;
+  if (e.length !== n * dim || dim < 2) throw new Error(`withPopularity: ${e.length} values for ${n} items × ${dim} dims`);
+  const count = new Float64Array(n);
+  for (let u = 0; u < ds.numUsers; u++) for (const i of ds.historyBefore(u, VALID)) count[i]++;
+  const lp = Array.from(count, (c) => Math.log1p(c));
+  const mean = lp.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(lp.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  let rms = 0;
+  for (let j = 0; j < n; j++) rms += e[j * dim] ** 2;
+  rms = Math.sqrt(rms / n);
+  for (let j = 0; j < n; j++) e[j * dim + dim - 1] = sd > 0 ? ((lp[j] - mean) / sd) * rms : 0;
+  return e;
 }

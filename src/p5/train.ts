@@ -30,7 +30,7 @@ import type { ParamLayout } from '../train/replica.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { VERSION } from '../version.js';
 import { buildCorpus } from './corpus.js';
-import { cooccurrenceEmbeddings } from './item-init.js';
+import { cooccurrenceEmbeddings, withPopularity, type ItemInit } from './item-init.js';
 import { fitRatingCalibration } from './calibrate.js';
 import { DEFAULT_P5_SETTINGS, P5Recommender, type P5Settings, type RatingCalibration } from './recommender.js';
 import { P5_TASK_MODULE, p5Task } from './task.js';
@@ -113,13 +113,14 @@ function templateWords(collection: PromptCollection): string[] {
  * co-occurrence vector, scaled to the table's mean row norm so the T5's
  * initial activations keep their size.
  */
-async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: readonly number[], seed: number): Promise<void> {
-  if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`itemInit 'cooccurrence' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${view.indexing}'`, { field: 'itemInit' });
+async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: readonly number[], seed: number, how: ItemInit): Promise<void> {
+  if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`itemInit '${how}' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${view.indexing}'`, { field: 'itemInit' });
   const table = model.params.get('shared.weight');
   if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'itemInit' });
   const [V, d] = table.shape as [number, number];
   const w = Float32Array.from(await table.data());
   const e = cooccurrenceEmbeddings(ds, d, { seed });
+  if (how === 'cooccurrence+popularity') withPopularity(ds, e, d);
   let tableNorm = 0;
   for (let r = 0; r < V; r++) {
     let s = 0;
@@ -302,7 +303,7 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   };
 
   // The items' own embedding rows, for the co-occurrence init and their own learning rate.
-  const itemRowIds = (m.itemInit === 'cooccurrence' && !o.resume) || optim.itemLrScale !== null ? itemRows(view, tok, ds) : [];
+  const itemRowIds = (m.itemInit !== 'random' && !o.resume) || optim.itemLrScale !== null ? itemRows(view, tok, ds) : [];
   const workers = loop.workers;
   const common = {
     batchSize: loop.batchesPerStep,
@@ -326,10 +327,10 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
     onStep: o.onStep,
   };
   const model = init ? init.model : T5Model.create(config, { seed });
-  if (m.itemInit === 'cooccurrence' && !o.resume) {
+  if (m.itemInit !== 'random' && !o.resume) {
     const t = Date.now();
-    await initItemRows(model, ds, view, itemRowIds, seed);
-    log(`item rows: co-occurrence init (${config.d_model} dims) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+    await initItemRows(model, ds, view, itemRowIds, seed, m.itemInit);
+    log(`item rows: ${m.itemInit === 'cooccurrence' ? 'co-occurrence' : 'co-occurrence and popularity'} init (${config.d_model} dims) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   // Validation while training: the best parameters are kept (in memory, and in train/best for a resume).
   const bestDir = join(workDir, 'best');
