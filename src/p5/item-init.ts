@@ -133,9 +133,9 @@ export function withPopularity(ds: Dataset, e: Float32Array, dim: number): Float
   const lp = Array.from(count, (c) => Math.log1p(c));
   const mean = lp.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(lp.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
-  let rms = 0;
-  for (let j = 0; j < n; j++) rms += e[j * dim] ** 2;
-  rms = Math.sqrt(rms / n);
+  let ms = 0;
+  for (let j = 0; j < n; j++) ms += e[j * dim] ** 2 / n;
+  const rms = Math.sqrt(ms);
   for (let j = 0; j < n; j++) e[j * dim + dim - 1] = sd > 0 ? ((lp[j] - mean) / sd) * rms : 0;
   return e;
 }
