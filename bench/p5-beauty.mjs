@@ -4,7 +4,7 @@
  * and the published leak-free P5-family rows. Not run in CI.
  *
  *   npm run bench:p5-beauty -- [--config JSON|tiny|small] [--item-ids independent|collaborative|cid+iid|plain]
- *                              [--item-init cooccurrence|random] [--train-prompts 2-1,2-2,2-3] [--tasks sequential]
+ *                              [--item-init cooccurrence|cooccurrence+popularity|random] [--train-prompts 2-1,2-2,2-3] [--tasks sequential]
  *                              [--epochs 8] [--steps 10000] [--lr 2e-3] [--embedding-lr-scale 0.05] [--dropout 0.1]
  *                              [--adam-eps 1e-6] [--validate-every 1000] [--validate-users 1000]
  *                              [--workdir DIR] [--users N] [--direct-users N] [--beams N] [--json]

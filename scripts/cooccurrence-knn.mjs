@@ -7,7 +7,10 @@
  * with `--item-init cooccurrence`: what the trained model adds is its margin
  * over this. Needs `npm run build`.
  *
- *   node scripts/cooccurrence-knn.mjs DATASET [--task sequential|direct] [--split test|valid] [--users N] [--dim 128] [--json]
+ *   node scripts/cooccurrence-knn.mjs DATASET [--task sequential|direct] [--split test|valid] [--users N] [--dim 128]
+ *                                     [--seed 0] [--iterations 4] [--json]
+ *
+ * --seed and --iterations are the range finder's (a P5 run passes its --seed; 4 power iterations).
  *
  * --task direct ranks the held-out item among the user's 99 stored negatives (1 of 100).
  */
@@ -38,10 +41,16 @@ if (task !== 'sequential' && task !== 'direct') {
   process.exit(2);
 }
 const dim = Number(opt('--dim', '128'));
+const seed = Number(opt('--seed', '0'));
+const iterations = Number(opt('--iterations', '4'));
+if (!Number.isInteger(seed) || !Number.isInteger(iterations) || iterations < 0) {
+  process.stderr.write(`--seed and --iterations must be integers (iterations >= 0), got '${opt('--seed', '0')}', '${opt('--iterations', '4')}'\n`);
+  process.exit(2);
+}
 const maxUsers = opt('--users', undefined) ? Number(opt('--users')) : Infinity;
 const ds = await loadDataset(dir);
 const t0 = Date.now();
-const e = cooccurrenceEmbeddings(ds, dim, { seed: 0 });
+const e = cooccurrenceEmbeddings(ds, dim, { seed, iterations });
 const n = ds.numItems;
 const acc = new RankingAccumulator(task === 'direct' ? [1, 5, 10] : [5, 10, 20]);
 const q = new Float64Array(dim);
@@ -69,6 +78,6 @@ if (task === 'direct') {
   delete metrics['NDCG@1'];
   delete stderr['NDCG@1'];
 }
-const out = { ok: true, dataset: dir, task, split, dim, count, metrics, stderr, seconds: (Date.now() - t0) / 1000 };
+const out = { ok: true, dataset: dir, task, split, dim, seed, iterations, count, metrics, stderr, seconds: (Date.now() - t0) / 1000 };
 if (args.includes('--json')) process.stdout.write(`${JSON.stringify(out)}\n`);
 else console.log(`co-occurrence init, last-3 dot product, ${task}/${split} (${count} users): ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)} ± ${stderr[k].toFixed(4)}`).join('  ')}`);
