@@ -222,32 +222,24 @@ describe('train (in-process)', () => {
     expect(Array.from(readCheckpointParams(join(dir, 'checkpoint')).get('shared.weight')!.data)).toEqual(Array.from(raw[5].subarray(0, 60 * 32)));
     m.dispose();
 
-    // resume continues the same average
-    const cut = tmp();
-    const abort = new AbortController();
-    const m2 = T5Model.create(c, { seed: 6 });
-    await train({ ...common, task: t5Task(m2, data), steps: 5, emaDecay: D, outDir: cut, signal: abort.signal, onStep: (r: StepRecord) => r.step === 2 && abort.abort() });
-    m2.dispose();
-    const m3 = T5Model.create(c, { seed: 99 });
-    await expect(train({ ...common, task: t5Task(m3, data), steps: 5, outDir: cut, resume: true })).rejects.toThrow(/keeps a parameter average; resume with the emaDecay/);
-    m3.dispose();
-    const cut2 = tmp();
-    const abort2 = new AbortController();
-    const m4 = T5Model.create(c, { seed: 6 });
-    await train({ ...common, task: t5Task(m4, data), steps: 5, emaDecay: D, outDir: cut2, signal: abort2.signal, onStep: (r: StepRecord) => r.step === 2 && abort2.abort() });
-    m4.dispose();
-    const m5 = T5Model.create(c, { seed: 99 });
-    const resumed = await train({ ...common, task: t5Task(m5, data), steps: 5, emaDecay: D, outDir: cut2, resume: true });
+    // resume continues the same average, and only as a run that keeps one
+    const interrupted = async (at: number, emaDecay?: number): Promise<string> => {
+      const d = tmp();
+      const abort = new AbortController();
+      const mm = T5Model.create(c, { seed: 6 });
+      await train({ ...common, task: t5Task(mm, data), steps: 5, ...(emaDecay ? { emaDecay } : {}), outDir: d, signal: abort.signal, onStep: (r: StepRecord) => r.step === at && abort.abort() });
+      mm.dispose();
+      return d;
+    };
+    const cut = await interrupted(2, D);
+    const fresh = T5Model.create(c, { seed: 99 });
+    await expect(train({ ...common, task: t5Task(fresh, data), steps: 5, outDir: cut, resume: true })).rejects.toThrow(/keeps a parameter average; resume with the emaDecay/);
+    const resumed = await train({ ...common, task: t5Task(fresh, data), steps: 5, emaDecay: D, outDir: cut, resume: true });
     expect(Array.from(resumed.params)).toEqual(Array.from(res.params));
-    m5.dispose();
-    // a run without an average cannot be resumed as one that keeps it
-    const m6 = T5Model.create(c, { seed: 6 });
-    const plain = tmp();
-    const abort3 = new AbortController();
-    await train({ ...common, task: t5Task(m6, data), steps: 5, outDir: plain, signal: abort3.signal, onStep: (r: StepRecord) => r.step === 1 && abort3.abort() });
-    await expect(train({ ...common, task: t5Task(m6, data), steps: 5, emaDecay: D, outDir: plain, resume: true })).rejects.toThrow(/no parameter average/);
-    await expect(train({ ...common, task: t5Task(m6, data), steps: 5, emaDecay: 1 })).rejects.toThrow(/emaDecay must be in \(0, 1\)/);
-    m6.dispose();
+    const plain = await interrupted(1);
+    await expect(train({ ...common, task: t5Task(fresh, data), steps: 5, emaDecay: D, outDir: plain, resume: true })).rejects.toThrow(/no parameter average/);
+    await expect(train({ ...common, task: t5Task(fresh, data), steps: 5, emaDecay: 1 })).rejects.toThrow(/emaDecay must be in \(0, 1\)/);
+    fresh.dispose();
   });
 
   it('exports the model at checkpoints and refuses a mismatched resume', async () => {
