@@ -127,8 +127,9 @@ export interface P5RecipeOptions {
   /**
    * Keep an exponential moving average of the weights (decay in (0, 1), e.g.
    * 0.998: about the last 500 steps) and end with it; validation scores it.
-   * On a small catalogue the last step's model varies with the seed by about
-   * its margin over popularity, and the average varies less (docs/p5.md).
+   * Not in any recipe: on Musical Instruments it changed nothing beyond noise
+   * (docs/p5.md, run e1), the linear decay already stilling the last steps.
+   * The PyTorch trainer does not read it.
    */
   emaDecay?: number;
   /**

@@ -398,7 +398,7 @@ async function runLoop(opts: TrainOptions, workers: number, micro: number, local
 }
 
 /** ema ← d·ema + (1 − d)·params, in float64 arithmetic per element. */
-export function updateAverage(ema: Float32Array, params: Float32Array, d: number): void {
+function updateAverage(ema: Float32Array, params: Float32Array, d: number): void {
   const w = 1 - d;
   for (let i = 0; i < ema.length; i++) ema[i] += w * (params[i] - ema[i]);
 }
