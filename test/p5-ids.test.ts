@@ -337,6 +337,15 @@ describe('co-occurrence item init', () => {
       else expect(p[a * d + d - 1]).toBe(p[b * d + d - 1]);
     }
     expect(count.some((c) => c === 0)).toBe(true); // items only held out: the lowest value, like never-bought
+    // counting every interaction instead would reorder some pair: the coordinate follows the training count there
+    const all = new Float64Array(mi.numItems);
+    for (const i of mi.interactions.item) all[i]++;
+    const flipped = order.filter((a, r) => r > 0 && count[order[r - 1]] < count[a] && all[order[r - 1]] > all[a]);
+    expect(flipped.length).toBeGreaterThan(0);
+    for (const a of flipped) {
+      const b = order[order.indexOf(a) - 1];
+      expect(p[b * d + d - 1]).toBeLessThan(p[a * d + d - 1]);
+    }
   });
 
   it('gives items bought together larger dot products, and items never in a training prefix no vector', () => {

@@ -207,7 +207,6 @@ export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): Pi
     ...(r.itemIds !== undefined ? { itemIds: r.itemIds as ItemIndexing } : {}),
     ...(r.itemInit !== undefined ? { itemInit: r.itemInit as ItemInit } : {}),
     ...(r.itemLrScale !== undefined ? { itemLrScale: r.itemLrScale as number } : {}),
-    ...(r.emaDecay !== undefined ? { emaDecay: r.emaDecay as number } : {}),
     ...(r.dropout !== undefined ? { dropout: r.dropout as number } : {}),
     ...(r.embeddingLrScale !== undefined ? { embeddingLrScale: r.embeddingLrScale as number } : {}),
     ...(r.adamEps !== undefined ? { adamEps: r.adamEps as number } : {}),

@@ -120,9 +120,10 @@ export function cooccurrenceEmbeddings(ds: Dataset, dim: number, opts: Cooccurre
  *
  * Why: PMI divides out the items' marginals, so co-occurrence vectors carry
  * no popularity, and P5's output layer has no bias: with the item rows held
- * near their init, the tied output scores h·e_i had no direction along which
- * to rank a frequently bought item above a rare one, and the model's top 5
- * were worse than popularity's (docs/p5.md, Musical Instruments). Counted in
+ * near their init, the tied output scores h·e_i had no easy direction along
+ * which to rank a frequently bought item above a rare one, and the model's
+ * top 5 were hardly better than popularity's (docs/p5.md, Musical
+ * Instruments). Counted in
  * the training prefixes only, like the vectors, so held-out items do not shape it.
  */
 export function withPopularity(ds: Dataset, e: Float32Array, dim: number): Float32Array {
