@@ -69,13 +69,13 @@ describe.skipIf(!python)('scripts/hf_train_p5.py --recipe', () => {
   it("takes the recipe's values as defaults, flags given still win, a bad recipe is an argument error", () => {
     const tmp = tempDir('p5rec-recipe-');
     const path = join(tmp, 'recipe.json');
-    const cfg = resolveP5Options({ lr: 5e-4, adamEps: 1e-8, weightDecay: 0.02, warmupRatio: 0.1, embeddingLrScale: 4, dropout: 0, epochs: 3, steps: 7, maxBatch: 32, batchesPerStep: 2, seed: 4 });
+    const cfg = resolveP5Options({ lr: 5e-4, adamEps: 1e-8, weightDecay: 0.02, warmupRatio: 0.1, embeddingLrScale: 4, itemIds: 'independent', itemLrScale: 0.05, emaDecay: 0.99, dropout: 0, epochs: 3, steps: 7, maxBatch: 32, batchesPerStep: 2, seed: 4 });
     writeFileSync(path, JSON.stringify(recipeJson(cfg)));
     const code = 'import json, sys\nfrom p5rec.train_args import parse_args\nprint(json.dumps(vars(parse_args(sys.argv[1:]))))';
     const parsed = (args: string[]) => JSON.parse(py(['-c', code, '--model', 'M', ...args]).stdout) as Record<string, unknown>;
-    expect(parsed(['--recipe', path])).toMatchObject({ lr: 5e-4, adam_eps: 1e-8, weight_decay: 0.02, warmup: 0.1, embedding_lr_scale: 4, clip: 1, dropout: 0, epochs: 3, steps: 7, seed: 4, max_source: 512, batch_size: 64 });
+    expect(parsed(['--recipe', path])).toMatchObject({ lr: 5e-4, adam_eps: 1e-8, weight_decay: 0.02, warmup: 0.1, embedding_lr_scale: 4, item_lr_scale: 0.05, ema_decay: 0.99, clip: 1, dropout: 0, epochs: 3, steps: 7, seed: 4, max_source: 512, batch_size: 64 });
     expect(parsed(['--recipe', path, '--lr', '0.01', '--batch-size', '256'])).toMatchObject({ lr: 0.01, batch_size: 256, adam_eps: 1e-8 });
-    expect(parsed([])).toMatchObject({ lr: 1e-3, adam_eps: 1e-6, batch_size: 256, dropout: null });
+    expect(parsed([])).toMatchObject({ lr: 1e-3, adam_eps: 1e-6, batch_size: 256, dropout: null, item_lr_scale: null, ema_decay: null });
     writeFileSync(path, '{"format":"other"}');
     const bad = py([join(ROOT, 'scripts', 'hf_train_p5.py'), '--model', 'M', '--recipe', path]);
     expect(bad.status).toBe(2);

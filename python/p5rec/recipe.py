@@ -37,6 +37,13 @@ def recipe_defaults(path):
         }
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: missing or malformed field {e}") from e
+    # Newer recipes only; null means off, as in p5rec.
+    for key, dest in (("itemLrScale", "item_lr_scale"), ("emaDecay", "ema_decay")):
+        if opt.get(key) is not None:
+            try:
+                out[dest] = float(opt[key])
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}: malformed field optimizer.{key}: {e}") from e
     if model.get("dropout") is not None:
         out["dropout"] = float(model["dropout"])
     return out

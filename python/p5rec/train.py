@@ -26,7 +26,8 @@ What it mirrors from p5rec (src/p5/corpus.ts, src/tokenizer/whole-word.ts,
 src/train): pieces from the same tokenizer.json, sources clipped to
 --max-source tokens with `</s>` kept last, whole-word indices (id tokens start
 words), targets clipped to 64; AdamW (weight decay 0.01, none on layer norms
-and biases; token table at --embedding-lr-scale), epsilon 1e-6, linear warmup
+and biases; token table at --embedding-lr-scale, item rows at --item-lr-scale, optional
+weight average --ema-decay: p5rec/optim_extras.py), epsilon 1e-6, linear warmup
 over 5% of the steps then linear decay, gradient clipping at 1.0, dropout
 from config.json (--dropout overrides). Progress goes to stderr; the last
 stdout line (rank 0) is a JSON summary.
@@ -46,6 +47,7 @@ from torch.utils.data import DataLoader
 
 from .data import PairStream, batches_in, count_pairs
 from .model import BACKEND, P5
+from .optim_extras import ItemRowScale, WeightAverage, item_rows
 from .tokenizer import P5Tokenizer
 from .train_args import STATE_FILE, parse_args
 
@@ -158,6 +160,13 @@ def run(a, d, t_start):
         sys.exit("--pairs and --out are required to train (--epochs > 0)")
     if not a.embedding_lr_scale > 0:
         sys.exit(f"--embedding-lr-scale must be > 0, got {a.embedding_lr_scale}")
+    if a.item_lr_scale is not None and not a.item_lr_scale >= 0:
+        sys.exit(f"--item-lr-scale must be >= 0, got {a.item_lr_scale}")
+    if a.ema_decay is not None and not 0 < a.ema_decay < 1:
+        sys.exit(f"--ema-decay must be in (0, 1), got {a.ema_decay}")
+    if state is not None and (a.ema_decay is None) != (state.get("ema") is None):
+        sys.exit(f"--resume: {state_path} keeps a weight average; resume with the --ema-decay it was started with" if a.ema_decay is None
+                 else f"--resume: {state_path} has no weight average, but this run asks for --ema-decay (resume with the options it was started with)")
     G = a.global_batch or a.batch_size * d.world
     if G < d.world:
         sys.exit(f"--global-batch {G} is smaller than the {d.world} ranks")
@@ -186,6 +195,14 @@ def run(a, d, t_start):
         {"params": [p for n, p in named if n != "shared.weight" and no_decay(n)], "weight_decay": 0.0, "lr_scale": 1.0},
     ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=a.lr, betas=(0.9, 0.999), eps=a.adam_eps)
+    rows = None
+    if a.item_lr_scale is not None:
+        try:
+            rows = ItemRowScale(table[0], item_rows(a.model, tok.token_to_id), a.item_lr_scale, a.embedding_lr_scale, a.weight_decay)
+        except ValueError as e:
+            sys.exit(str(e))
+        log(d, f"item rows: {len(rows.rows)} at lr scale {a.item_lr_scale} (the rest of the table at {a.embedding_lr_scale})")
+    ema = WeightAverage(model, a.ema_decay, state.get("ema") if state is not None else None) if a.ema_decay is not None else None
     if state is not None:
         opt.load_state_dict(state["optimizer"])
     net = nn.parallel.DistributedDataParallel(_Logits(model), device_ids=[d.local] if d.cuda else None) if d.world > 1 else _Logits(model)
@@ -226,8 +243,9 @@ def run(a, d, t_start):
             dist.all_gather(rng, torch.get_rng_state().to(d.device) if d.cuda else torch.get_rng_state())
             rng = [r.cpu() for r in rng]
         if d.rank == 0:
-            files = model.save_p5rec(a.out, source=a.model, dtype=a.dtype, shard_mb=a.shard_mb)
-            st = {"model": {k: v.detach().float().cpu() for k, v in model.p5rec_state().items()}, "optimizer": opt.state_dict(), "step": step, "epoch": ep,
+            with ema.swapped_in() if ema else contextlib.nullcontext():  # the folder holds the average, the state both
+                files = model.save_p5rec(a.out, source=a.model, dtype=a.dtype, shard_mb=a.shard_mb)
+            st = {"model": {k: v.detach().float().cpu() for k, v in model.p5rec_state().items()}, "ema": ema.state() if ema else None, "optimizer": opt.state_dict(), "step": step, "epoch": ep,
                   "nextBatch": nxt, "planTotal": plan["total"], "globalBatch": G, "pairs": [os.path.basename(p) for p in a.pairs],
                   "pyRandom": random.getstate(), "torchRandom": rng, "final": final}
             torch.save(st, state_path + ".tmp")
@@ -271,7 +289,13 @@ def run(a, d, t_start):
             # DDP averages gradients over ranks: × world / global count = mean over the global batch's tokens.
             (ce * (d.world / max(n_all, 1))).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+            if rows:
+                rows.before_step()
             opt.step()
+            if rows:
+                rows.after_step(lr_at(step))
+            if ema:
+                ema.update()
             tokens += n_tok
             losses.append(loss_value)
             if d.rank == 0:
@@ -320,6 +344,8 @@ def run(a, d, t_start):
         "globalBatch": G,
         "lr": a.lr,
         "embeddingLrScale": a.embedding_lr_scale,
+        "itemLrScale": a.item_lr_scale,
+        "emaDecay": a.ema_decay,
         "adamEps": a.adam_eps,
         "amp": "bf16" if amp else "fp32",
         "stoppedEarly": stopped,

@@ -12,7 +12,7 @@ STATE_FILE = "hf-train-state.pt"
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="p5rec.train", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", help="recipe.json of a p5rec model folder: its lr, weight decay, epsilon, warmup, clipping, embedding-lr-scale, epochs, steps, seed, max-source, batch (maxBatch × batchesPerStep) and dropout become the defaults; flags given still win")
+    ap.add_argument("--recipe", help="recipe.json of a p5rec model folder: its lr, weight decay, epsilon, warmup, clipping, embedding-lr-scale, item-lr-scale, ema-decay, epochs, steps, seed, max-source, batch (maxBatch × batchesPerStep) and dropout become the defaults; flags given still win")
     ap.add_argument("--model", required=True, help="p5rec model folder: config.json, tokenizer.json, optional initial weights")
     ap.add_argument("--pairs", nargs="*", default=[], help="exported pairs (JSONL, optionally .gz or .xz), one file per epoch, cycled")
     ap.add_argument("--out", help="folder to write (required unless --epochs 0)")
@@ -30,6 +30,8 @@ def parse_args(argv):
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--adam-eps", type=float, default=1e-6, help="AdamW epsilon (p5rec's and P5's default 1e-6)")
     ap.add_argument("--embedding-lr-scale", type=float, default=1.0, help="learning-rate multiplier for shared.weight (p5rec train --embedding-lr-scale)")
+    ap.add_argument("--item-lr-scale", type=float, default=None, help="learning-rate multiplier for the items' own token rows (one token per item: ids.json indexing 'independent' or 'cid+iid'), in place of --embedding-lr-scale there (p5rec train --item-lr-scale)")
+    ap.add_argument("--ema-decay", type=float, default=None, help="keep an exponential moving average of the weights, decay min(D, (1+n)/(10+n)) after update n; the folder holds the average (p5rec train --ema-decay)")
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=None, help="dropout rate (default: config.json's)")
     ap.add_argument("--max-seconds", type=float, default=0, help="cap on training time (0 = none); the schedule is shortened to fit")

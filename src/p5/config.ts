@@ -129,7 +129,6 @@ export interface P5RecipeOptions {
    * 0.998: about the last 500 steps) and end with it; validation scores it.
    * Not in any recipe: on Musical Instruments it changed nothing beyond noise
    * (docs/p5.md, run e1), the linear decay already stilling the last steps.
-   * The PyTorch trainer does not read it.
    */
   emaDecay?: number;
   /**
