@@ -4,7 +4,7 @@
  * and the published leak-free P5-family rows. Not run in CI.
  *
  *   npm run bench:p5-beauty -- [--config JSON|tiny|small] [--item-ids independent|collaborative|cid+iid|plain]
- *                              [--item-init cooccurrence|cooccurrence+popularity|random] [--train-prompts 2-1,2-2,2-3] [--tasks sequential]
+ *                              [--item-init cooccurrence|cooccurrence+popularity|random] [--item-init-dims K] [--train-prompts 2-1,2-2,2-3] [--tasks sequential]
  *                              [--epochs 8] [--steps 10000] [--lr 2e-3] [--embedding-lr-scale 0.05] [--dropout 0.1]
  *                              [--adam-eps 1e-6] [--validate-every 1000] [--validate-users 1000]
  *                              [--workdir DIR] [--users N] [--direct-users N] [--beams N] [--json]
@@ -47,6 +47,7 @@ const TRAIN = [
   ...(opt('--train-prompts', '2-1,2-2,2-3') === 'all' ? [] : ['--train-prompts', opt('--train-prompts', '2-1,2-2,2-3')]),
   '--item-ids', opt('--item-ids', 'independent'),
   '--item-init', opt('--item-init', 'cooccurrence'),
+  ...(opt('--item-init-dims', undefined) ? ['--item-init-dims', opt('--item-init-dims')] : []),
   '--epochs', opt('--epochs', '8'),
   '--steps', opt('--steps', '10000'),
   '--lr', opt('--lr', '2e-3'),

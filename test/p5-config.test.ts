@@ -52,6 +52,11 @@ describe('P5 recipe', () => {
     expect(() => resolveP5Options({ itemInit: 'cooccurrence+popularity', itemIds: 'collaborative' })).toThrow(/^itemInit 'cooccurrence\+popularity' needs one token per item/);
     expect(() => resolveP5Options({ itemInit: 'popularity' as never })).toThrow(/^itemInit must be one of random, cooccurrence, cooccurrence\+popularity, got 'popularity'/);
     expect(resolveP5Options({ itemInit: 'cooccurrence+popularity', itemIds: 'cid+iid' }).model.itemInit).toBe('cooccurrence+popularity');
+    expect(fieldOf(() => resolveP5Options({ itemInitDims: 16 }))).toBe('itemInitDims');
+    expect(() => resolveP5Options({ itemInitDims: 16 })).toThrow(/^itemInitDims needs a co-occurrence itemInit/);
+    expect(fieldOf(() => resolveP5Options({ itemIds: 'independent', itemInit: 'cooccurrence', itemInitDims: 0 }))).toBe('itemInitDims');
+    expect(resolveP5Options({ itemIds: 'independent', itemInit: 'cooccurrence', itemInitDims: 16 }).model.itemInitDims).toBe(16);
+    expect(resolveP5Options({}).model.itemInitDims).toBeNull();
   });
 
   it('is the P5 factory\'s: defaults from the recipe, split onto leakFree, unset values left to the recipe', () => {
@@ -60,6 +65,8 @@ describe('P5 recipe', () => {
     const r = p5RecipeOf({ ...P5_HYPER, config: '{"preset":"tiny"}', tasks: 'sequential,traditional' }, 'rating', 9);
     expect(r).toMatchObject({ config: { preset: 'tiny' }, tasks: ['sequential', 'direct'], leakFree: false, seed: 9, steps: undefined });
     expect(resolveP5Options(p5RecipeOf(P5_HYPER, 'both', 0)).loop.steps).toBeNull();
+    expect(resolveP5Options(p5RecipeOf(P5_HYPER, 'both', 0)).model.itemInitDims).toBeNull(); // 0 = unset
+    expect(p5RecipeOf({ ...P5_HYPER, itemIds: 'independent', itemInit: 'cooccurrence', itemInitDims: 16 }, 'both', 0).itemInitDims).toBe(16);
     expect(fieldOf(() => p5RecipeOf(P5_HYPER, 'sequential', 0))).toBe('split');
   });
 });

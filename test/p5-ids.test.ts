@@ -19,7 +19,7 @@ import { P5Recommender, DEFAULT_P5_SETTINGS } from '../src/p5/recommender.js';
 import { trainP5 } from '../src/p5/train.js';
 import { resolveP5Options } from '../src/p5/config.js';
 import { AdamW } from '../src/train/adamw.js';
-import { cooccurrenceEmbeddings, withPopularity } from '../src/p5/item-init.js';
+import { cooccurrenceEmbeddings, itemInitVectors, withPopularity } from '../src/p5/item-init.js';
 import { jacobiEigen } from '../src/util/linalg.js';
 import { TRAIN, VALID } from '../src/data/splits.js';
 import { buildCorpus } from '../src/p5/corpus.js';
@@ -157,25 +157,28 @@ describe('templates a model cannot answer', () => {
 });
 
 describe('training with independent ids and validation', () => {
-  it.each(['cooccurrence', 'cooccurrence+popularity'] as const)('keeps %s-initialised item rows where they started with itemLrScale 0', async (itemInit) => {
-    const out = join(tmp, `p5-frozen-items-${itemInit}`);
+  it.each([['cooccurrence', null], ['cooccurrence+popularity', null], ['cooccurrence+popularity', 12]] as const)('keeps %s-initialised item rows (dims %s) where they started with itemLrScale 0', async (itemInit, dims) => {
+    const out = join(tmp, `p5-frozen-items-${itemInit}-${dims}`);
     const d = 32;
     await trainP5(mi, collection, {
       out, config: { preset: 'tiny', d_model: d, d_kv: 8, d_ff: 64, num_heads: 4 } as never, tasks: ['sequential'], prompts: ['2-1'], itemIds: 'independent', userPieces: true,
-      itemInit, itemLrScale: 0, embeddingLrScale: 10, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
+      itemInit, itemInitDims: dims, itemLrScale: 0, embeddingLrScale: 10, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
     });
     const { rec } = loadModel(out, mi);
     const p5rec = rec as P5Recommender;
     try {
       const table = (await p5rec.model.params.get('shared.weight')!.data()) as Float32Array;
       const tok = T5Tokenizer.load(join(out, 'tokenizer.json'));
-      const e = cooccurrenceEmbeddings(mi, d, { seed: 0 });
-      if (itemInit === 'cooccurrence+popularity') withPopularity(mi, e, d);
+      const e = itemInitVectors(mi, itemInit, d, { dims: dims ?? d, seed: 0 });
       const rowOf = (text: string): number => tok.pieceToId(text.split(' ').at(-1)!)!;
       // Every item row is the same multiple of its init vector (the weight decay shrinks all rows alike).
       const first = p5rec.ids.items.findIndex((_, j) => e[j * d] !== 0);
-      let c = 0;
-      for (let k = 0; k < d; k++) c += table[rowOf(p5rec.ids.items[first]) * d + k] / e[first * d + k] / d;
+      let [te, ee] = [0, 0];
+      for (let k = 0; k < d; k++) {
+        te += table[rowOf(p5rec.ids.items[first]) * d + k] * e[first * d + k];
+        ee += e[first * d + k] ** 2;
+      }
+      const c = te / ee;
       expect(Math.abs(c)).toBeGreaterThan(0);
       for (let j = 0; j < mi.numItems; j++) {
         const r = rowOf(p5rec.ids.items[j]);
@@ -183,6 +186,7 @@ describe('training with independent ids and validation', () => {
       }
       const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
       expect(card.config.training.itemLrScale).toBe(0);
+      expect(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8')).model.itemInitDims).toBe(dims);
     } finally {
       p5rec.model.dispose();
     }
@@ -346,6 +350,24 @@ describe('co-occurrence item init', () => {
       const b = order[order.indexOf(a) - 1];
       expect(p[b * d + d - 1]).toBeLessThan(p[a * d + d - 1]);
     }
+  });
+
+  it('with fewer dims than the row: the leading coordinates are that rank\'s vectors, the rest 0, popularity last', () => {
+    const [d, k] = [16, 5];
+    const low = cooccurrenceEmbeddings(mi, k, { seed: 3 });
+    const e = itemInitVectors(mi, 'cooccurrence', d, { dims: k, seed: 3 });
+    const p = itemInitVectors(mi, 'cooccurrence+popularity', d, { dims: k, seed: 3 });
+    const full = withPopularity(mi, itemInitVectors(mi, 'cooccurrence', d, { dims: k, seed: 3 }), d);
+    for (let j = 0; j < mi.numItems; j++) {
+      for (let c = 0; c < d; c++) {
+        expect(e[j * d + c]).toBe(c < k ? low[j * k + c] : 0);
+        expect(p[j * d + c]).toBe(c < d - 1 ? e[j * d + c] : full[j * d + c]);
+      }
+    }
+    expect(p.some((v, i) => i % d === d - 1 && v !== 0)).toBe(true);
+    // All dims: exactly the vectors the option's absence gave.
+    expect(itemInitVectors(mi, 'cooccurrence+popularity', 8, { seed: 1 })).toEqual(withPopularity(mi, cooccurrenceEmbeddings(mi, 8, { seed: 1 }), 8));
+    expect(() => itemInitVectors(mi, 'cooccurrence', 8, { dims: 9 })).toThrow(/9 co-occurrence dims for rows 8 wide/);
   });
 
   it('gives items bought together larger dot products, and items never in a training prefix no vector', () => {

@@ -32,6 +32,8 @@ export const P5_DEFAULTS = deepFreeze({
     userPieces: false,
     itemIds: 'plain' as ItemIndexing,
     itemInit: 'random' as ItemInit,
+    /** null: the co-occurrence vectors fill the whole row (d_model coordinates). */
+    itemInitDims: null as number | null,
   },
   optimizer: {
     lr: 1e-3,
@@ -188,6 +190,13 @@ export interface P5RecipeOptions {
    * bias, and PMI vectors know no popularity).
    */
   itemInit?: ItemInit;
+  /**
+   * How many leading coordinates of each item row the co-occurrence vectors
+   * fill (their rank; the rest start at 0). Default: all d_model. Fewer
+   * smooth more: a small catalogue has few reliable directions
+   * (./item-init.ts `itemInitVectors`).
+   */
+  itemInitDims?: number | null;
   /** Fit the expected star's calibration on the validation ratings after training (integer-star models; default true). */
   calibrateRatings?: boolean;
   /** Seeds everything; unset: the data seed DEFAULT_SEED and the weights seed 0 (P5_DEFAULTS). */
@@ -240,6 +249,7 @@ export function resolveP5Options(o: P5RecipeOptions): ResolvedP5Config {
     userPieces: Boolean(pick(o.userPieces, D.model.userPieces)),
     itemIds: pick(o.itemIds, D.model.itemIds),
     itemInit: pick(o.itemInit, D.model.itemInit),
+    itemInitDims: o.itemInitDims === undefined || o.itemInitDims === null ? D.model.itemInitDims : int('itemInitDims', o.itemInitDims, 1),
   };
   if (!(ITEM_INDEXINGS as readonly string[]).includes(model.itemIds)) throw new InputError(`unknown item indexing '${model.itemIds}' (one of ${ITEM_INDEXINGS.join(', ')})`, { field: 'itemIds' });
   if (!(ITEM_INITS as readonly string[]).includes(model.itemInit)) throw new InputError(`itemInit must be one of ${ITEM_INITS.join(', ')}, got '${String(model.itemInit)}'`, { field: 'itemInit' });
@@ -247,6 +257,7 @@ export function resolveP5Options(o: P5RecipeOptions): ResolvedP5Config {
   if (model.itemInit !== 'random' && model.itemIds !== 'independent' && model.itemIds !== 'cid+iid') {
     throw new InputError(`itemInit '${model.itemInit}' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${model.itemIds}'`, { field: 'itemInit' });
   }
+  if (model.itemInitDims !== null && model.itemInit === 'random') throw new InputError("itemInitDims needs a co-occurrence itemInit ('cooccurrence' or 'cooccurrence+popularity'), got 'random'", { field: 'itemInitDims' });
   if (o.itemLrScale !== undefined && o.itemLrScale !== null && model.itemIds !== 'independent' && model.itemIds !== 'cid+iid') {
     throw new InputError(`itemLrScale needs one token per item (itemIds 'independent' or 'cid+iid'), got '${model.itemIds}'`, { field: 'itemLrScale' });
   }

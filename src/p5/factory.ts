@@ -43,6 +43,7 @@ export const P5_HYPER = {
   userPieces: M.userPieces,
   itemIds: M.itemIds as string,
   itemInit: M.itemInit as string,
+  itemInitDims: 0,
   ratingNoise: D.ratingNoise,
   calibrateRatings: L.calibrateRatings,
   workers: L.workers,
@@ -61,7 +62,7 @@ export function p5RecipeOf(h: P5Hyper, split: TrainSplit, seed: number): P5Recip
       throw new InputError(`inline JSON does not parse (${(e as Error).message})`, { field: 'config' });
     }
   }
-  const { tasks, steps, itemIds, itemInit, ...rest } = h;
+  const { tasks, steps, itemIds, itemInit, itemInitDims, ...rest } = h;
   return {
     ...rest,
     config,
@@ -70,6 +71,7 @@ export function p5RecipeOf(h: P5Hyper, split: TrainSplit, seed: number): P5Recip
     // Checked, with every other option, by trainP5's resolveP5Options.
     itemIds: itemIds as ItemIndexing,
     itemInit: itemInit as ItemInit,
+    itemInitDims: itemInitDims ? itemInitDims : null,
     leakFree: split !== 'rating',
     seed,
   };
