@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { T5Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { canonicalPieces, T5Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { wholeWordIds } from '../src/tokenizer/whole-word.js';
 
 const made: string[] = [];
@@ -105,6 +105,26 @@ describe('T5Tokenizer', () => {
     expect(batch[0]).toEqual(a);
     // Unknown characters map to <unk>.
     expect((await tok.encode('ß')).ids).toContain(2);
+  });
+
+  it('trains the same pieces with the same ids, and encodes alike, every time', async () => {
+    const texts = [...corpus()];
+    const toks = Array.from({ length: 6 }, () => T5Tokenizer.train(texts));
+    const pieces = (t: T5Tokenizer): string[] => Array.from({ length: t.vocabSize }, (_, i) => t.idToPiece(i)!);
+    const sample = texts.slice(0, 50);
+    const first = await toks[0].encodeBatch(sample);
+    for (const t of toks.slice(1)) {
+      expect(pieces(t)).toEqual(pieces(toks[0]));
+      expect(await t.encodeBatch(sample)).toEqual(first);
+    }
+  });
+
+  it('canonicalPieces: ordered by piece, scores rounded, whatever the input order and noise', () => {
+    const noisy: [string, number][] = [['b', -3.0000000000001], ['d', -4.25], ['a', -2.9999999999999], ['c', -1.5]];
+    const want = [['a', -3], ['b', -3], ['c', -1.5], ['d', -4.25]];
+    expect(canonicalPieces(noisy)).toEqual(want);
+    expect(canonicalPieces([...noisy].reverse())).toEqual(want);
+    expect(canonicalPieces([['x', -2.0000004], ['y', -2.0000006]]).map(([, s]) => s)).toEqual([-2, -2.000001]); // to the quantum
   });
 
   it('prunes to a requested vocabulary size, keeping every character', async () => {

@@ -381,7 +381,7 @@ function finishTraining(job: TrainingJob, opts: TrainTokenizerOptions): T5Tokeni
   const { base } = job;
   const trained = JSON.parse(readFileSync(job.trainedFile, 'utf8')) as { model: { vocab: [string, number][] } };
   const specials = new Set([PAD, EOS, UNK]);
-  let pieces = trained.model.vocab.filter(([p]) => !specials.has(p) && p !== '\n');
+  let pieces = canonicalPieces(trained.model.vocab.filter(([p]) => !specials.has(p) && p !== '\n'));
   if (opts.vocabSize !== undefined && pieces.length > opts.vocabSize - 3) pieces = prune(pieces, opts.vocabSize - 3);
   if (opts.requiredPieces?.length) {
     const required = new Set(opts.requiredPieces.map((p) => p.normalize('NFKC')).filter((p) => p && !specials.has(p)));
@@ -418,7 +418,27 @@ function finishTraining(job: TrainingJob, opts: TrainTokenizerOptions): T5Tokeni
   return T5Tokenizer.fromJSON(JSON.stringify(spec, null, 1));
 }
 
-/** Keep every single-character piece and the best-scoring others, in trained order. */
+/** Scores are rounded to 1/SCORE_SCALE (log-probabilities; the trainer's run-to-run noise is ~1e-14). */
+const SCORE_SCALE = 1e6;
+
+/**
+ * The trained pieces in a canonical form: ordered by the piece itself (so
+ * ids depend on the piece set only), scores rounded to 1/SCORE_SCALE. Why:
+ * the Unigram trainer works in hash-map order, which changes from run to
+ * run. Its scores differed in the last bits, and the rarest characters got
+ * their small score steps in a different order, so pieces came out in a
+ * different order, i.e. with different ids, and the same `p5rec train`
+ * command built a different model whatever its seed (a piece's embedding
+ * row and random init moved). The piece set itself was the same in every
+ * run seen (31 trainings on the Musical Instruments prompts gave 4 orders).
+ */
+export function canonicalPieces(pieces: readonly (readonly [string, number])[]): [string, number][] {
+  return pieces
+    .map(([p, sc]): [string, number] => [p, Math.round(sc * SCORE_SCALE) / SCORE_SCALE])
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** Keep every single-character piece and the best-scoring others, in the given order. */
 function prune(pieces: [string, number][], keep: number): [string, number][] {
   const single = pieces.filter(([p]) => [...p].length === 1);
   if (single.length > keep) {
