@@ -206,7 +206,6 @@ export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): Pi
     itemPieces: Boolean(r.itemPieces), userPieces: Boolean(r.userPieces),
     ...(r.itemIds !== undefined ? { itemIds: r.itemIds as ItemIndexing } : {}),
     ...(r.itemInit !== undefined ? { itemInit: r.itemInit as ItemInit } : {}),
-    ...(r.itemInitDims !== undefined ? { itemInitDims: r.itemInitDims as number } : {}),
     ...(r.itemLrScale !== undefined ? { itemLrScale: r.itemLrScale as number } : {}),
     ...(r.dropout !== undefined ? { dropout: r.dropout as number } : {}),
     ...(r.embeddingLrScale !== undefined ? { embeddingLrScale: r.embeddingLrScale as number } : {}),
