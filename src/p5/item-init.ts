@@ -151,8 +151,8 @@ export function withPopularity(ds: Dataset, e: Float32Array, dim: number): Float
  * Why fewer than the row's width: a low-rank factorisation smooths the
  * co-occurrence counts, and a small catalogue has few reliable directions.
  * On Musical Instruments (900 items) the vectors alone rank the validation
- * item best at 16 dimensions (HR@10 .131 against .090 at 64, docs/p5.md);
- * on Beauty (12,101 items) more is better up to 256 and beyond.
+ * item best at 16 dimensions (HR@10 .1246 against .1057 at 64, seed 0,
+ * docs/p5.md); on Beauty (12,101 items) more is better up to 512.
  */
 export function itemInitVectors(ds: Dataset, how: Exclude<ItemInit, 'random'>, width: number, opts: { dims?: number; seed?: number } = {}): Float32Array {
   const dims = opts.dims ?? width;
