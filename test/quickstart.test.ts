@@ -191,7 +191,7 @@ describe('p5rec quickstart --fast', () => {
 
   it('the training recipe is one exported object', () => {
     expect(QUICKSTART_P5).toMatchObject({ config: 'tiny' });
-    expect(Object.keys(QUICKSTART_P5).sort()).toEqual(['adamEps', 'config', 'dropout', 'embeddingLrScale', 'epochs', 'itemIds', 'itemInit', 'itemLrScale', 'lr', 'maxBatch', 'maxSourceLength', 'negatives', 'ratingNoise', 'tokensPerBatch', 'userPieces', 'weights']);
+    expect(Object.keys(QUICKSTART_P5).sort()).toEqual(['adamEps', 'config', 'dropout', 'embeddingLrScale', 'epochs', 'itemIds', 'itemInit', 'itemInitDims', 'itemLrScale', 'lr', 'maxBatch', 'maxSourceLength', 'negatives', 'ratingNoise', 'tokensPerBatch', 'userPieces', 'weights']);
     expect(existsSync(join(ROOT, 'data/musical-instruments/reviews_Musical_Instruments_5.json.gz'))).toBe(true);
   });
 });
