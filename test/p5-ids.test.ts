@@ -193,42 +193,6 @@ describe('training with independent ids and validation', () => {
     expect(() => resolveP5Options({ itemLrScale: 0.1 })).toThrow(/^itemLrScale needs one token per item/);
   });
 
-  it('starts each cid+iid cluster token at its members\' centroid direction, at the item rows\' mean norm', async () => {
-    const out = join(tmp, 'p5-cid-init');
-    const d = 32;
-    // A learning rate of 1e-9 leaves every row where the init put it (to float32 rounding).
-    await trainP5(mi, collection, {
-      out, config: { preset: 'tiny', d_model: d, d_kv: 8, d_ff: 64, num_heads: 4 } as never, tasks: ['sequential'], prompts: ['2-1'], itemIds: 'cid+iid',
-      itemInit: 'cooccurrence', epochs: 1, steps: 1, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-9, seed: 0, quiet: true,
-    });
-    const { rec } = loadModel(out, mi);
-    const p5rec = rec as P5Recommender;
-    try {
-      const table = (await p5rec.model.params.get('shared.weight')!.data()) as Float32Array;
-      const tok = T5Tokenizer.load(join(out, 'tokenizer.json'));
-      const e = itemInitVectors(mi, 'cooccurrence', d, { dims: d, seed: 0 });
-      const row = (r: number): number[] => Array.from(table.subarray(r * d, (r + 1) * d));
-      const norm = (v: ArrayLike<number>): number => Math.hypot(...Array.from(v));
-      const members = new Map<string, number[]>();
-      p5rec.ids.items.forEach((text, j) => {
-        for (const piece of text.split(' ').slice(0, -1)) members.set(piece, [...(members.get(piece) ?? []), j]);
-      });
-      expect(members.size).toBeGreaterThan(10);
-      let itemNorm = 0;
-      for (const text of p5rec.ids.items) itemNorm += norm(row(tok.pieceToId(text.split(' ').at(-1)!)!)) / mi.numItems;
-      for (const [piece, js] of members) {
-        const c = new Array<number>(d).fill(0);
-        for (const j of js) for (let k = 0; k < d; k++) c[k] += e[j * d + k];
-        const r = row(tok.pieceToId(piece)!);
-        const cos = r.reduce((a, x, k) => a + x * c[k], 0) / (norm(r) * norm(c));
-        expect(cos, piece).toBeGreaterThan(0.9999);
-        expect(norm(r) / itemNorm, piece).toBeCloseTo(1, 4);
-      }
-    } finally {
-      p5rec.model.dispose();
-    }
-  });
-
   it('saves the moving average of the weights with emaDecay (not the last step), and records it', async () => {
     const out = join(tmp, 'p5-ema');
     await trainP5(mi, collection, {

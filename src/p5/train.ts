@@ -113,7 +113,7 @@ function templateWords(collection: PromptCollection): string[] {
  * co-occurrence vector, scaled to the table's mean row norm so the T5's
  * initial activations keep their size.
  */
-async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: readonly number[], clusterMembers: Map<number, number[]>, seed: number, how: Exclude<ItemInit, 'random'>, dims: number | null): Promise<void> {
+async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: readonly number[], seed: number, how: Exclude<ItemInit, 'random'>, dims: number | null): Promise<void> {
   if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`itemInit '${how}' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${view.indexing}'`, { field: 'itemInit' });
   const table = model.params.get('shared.weight');
   if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'itemInit' });
@@ -137,33 +137,7 @@ async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: r
   rowsOf.forEach((row, j) => {
     for (let k = 0; k < d; k++) w[row * d + k] = e[j * d + k] * scale;
   });
-  // cid+iid: a cluster token starts at its members' centroid direction, at the
-  // item rows' mean norm, so the first tokens of an answer rank clusters by
-  // what the init knows instead of at random (its members' own rows are the last token).
-  for (const [row, members] of clusterMembers) {
-    const c = new Float64Array(d);
-    for (const j of members) for (let k = 0; k < d; k++) c[k] += e[j * d + k];
-    const norm = Math.hypot(...c);
-    if (norm === 0) continue;
-    for (let k = 0; k < d; k++) w[row * d + k] = (c[k] / norm) * itemNorm * scale;
-  }
   table.assign(tf().tensor(w, [V, d]));
-}
-
-/** cid+iid: each cluster token's embedding row and the items whose id passes through it (none for other indexings). */
-function clusterRows(view: IdView, tok: T5Tokenizer): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  if (view.indexing !== 'cid+iid') return out;
-  view.items.forEach((text, j) => {
-    for (const piece of text.split(' ').slice(0, -1)) {
-      const row = tok.pieceToId(piece);
-      if (row === null || row === undefined) throw new InputError(`cluster token ${piece}: not in the tokenizer`, { field: 'itemIds' });
-      const list = out.get(row);
-      if (list) list.push(j);
-      else out.set(row, [j]);
-    }
-  });
-  return out;
 }
 
 /** Each item's own token (the last of its id: the independent token in cid+iid) as an embedding row. */
@@ -355,9 +329,8 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   const model = init ? init.model : T5Model.create(config, { seed });
   if (m.itemInit !== 'random' && !o.resume) {
     const t = Date.now();
-    const clusters = clusterRows(view, tok);
-    await initItemRows(model, ds, view, itemRowIds, clusters, seed, m.itemInit, m.itemInitDims);
-    log(`item rows: ${m.itemInit === 'cooccurrence' ? 'co-occurrence' : 'co-occurrence and popularity'} init (${m.itemInitDims ?? config.d_model} of ${config.d_model} dims${clusters.size ? `; ${clusters.size} cluster tokens at their members' centroids` : ''}) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+    await initItemRows(model, ds, view, itemRowIds, seed, m.itemInit, m.itemInitDims);
+    log(`item rows: ${m.itemInit === 'cooccurrence' ? 'co-occurrence' : 'co-occurrence and popularity'} init (${m.itemInitDims ?? config.d_model} of ${config.d_model} dims) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   // Validation while training: the best parameters are kept (in memory, and in train/best for a resume).
   const bestDir = join(workDir, 'best');
