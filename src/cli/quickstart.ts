@@ -56,10 +56,11 @@ export const BUNDLED_GGUF = resolve(HERE, '../../data/models/stories260K.gguf');
  *   one coordinate carrying their popularity there (the output layer has no
  *   bias), the co-occurrence at rank 16 in the first 16 coordinates (on 900
  *   items a low rank smooths more: best on validation of 8/16/32/64, and
- *   direct ranking better in each of three seeds), and stay near it (1/20 of the base rate on them), while the rest
- *   of the table learns at 10× the base rate: with ~7 training interactions
- *   per item, rows trained fast overfit, and more sequential training then
- *   made them worse, not better;
+ *   direct ranking better in each of three seeds), and stay near it (1/20
+ *   of the base rate on them), while the rest of the table learns at 10×
+ *   the base rate: with ~7 training interactions per item, rows trained
+ *   fast overfit, and more sequential training then made them worse, not
+ *   better;
  * - no dropout and AdamW's epsilon at 1e-8. With dropout 0.1 and the base
  *   rate, the rare id rows barely moved, and the model learned the answer
  *   marginals but nothing per user or item; with P5's epsilon (1e-6) two CPU
