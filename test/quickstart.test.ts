@@ -50,6 +50,8 @@ describe('p5rec quickstart --fast', () => {
     expect(first.stderr).toMatch(/\[quickstart\] fit p5 \.\.\./);
     expect(first.stderr).toMatch(/\[quickstart\] report done in/);
     expect(r.p5).toMatchObject({ recipe: { config: 'tiny', steps: 4 } });
+    // The recipe's init rank reaches training (the model folder records what it was trained with).
+    expect(JSON.parse(readFileSync(join(dir, 'models', 'p5', 'recipe.json'), 'utf8')).model).toMatchObject({ itemInit: 'cooccurrence+popularity', itemInitDims: 16 });
     expect(r.serve).toMatch(/^p5rec serve --dataset \S+ --model p5=\S+ --model bpr-mf=/);
     // serve takes one dataset: the slice is a second server, on another port.
     const slice = r.slice as { serve: string; page: string; stats: { users: number; items: number; titled: number }; llm: { count: number; label: string } };
