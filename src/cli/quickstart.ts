@@ -20,13 +20,11 @@
  * recipe is unchanged (a changed recipe refits it), and each evaluation
  * already written. An interrupted P5 training resumes from its checkpoint.
  */
-import type { ItemInit } from '../p5/item-init.js';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import type { ItemIndexing } from '../prompts/ids.js';
 import { parseTaskWeights } from '../prompts/templates.js';
 import { runPipeline, type PipelineConfig, type PipelineModel, type PipelineP5, type PipelineStage } from '../pipeline/pipeline.js';
 import { logger, parseIntFlag, runCommand, type CommonFlags } from './output.js';
@@ -197,6 +195,9 @@ export interface QuickstartOptions {
 /** A stage's record in the result (and quickstart.json): see PipelineStage for what peakRssMB means. */
 export type StageTiming = PipelineStage;
 
+/** Recipe fields whose value training takes unchanged. */
+const AS_IS = ['itemIds', 'itemInit', 'itemInitDims', 'itemLrScale', 'dropout', 'embeddingLrScale', 'adamEps'] as const;
+
 /** The quickstart as a pipeline config: the Musical Instruments part, then the titled Beauty slice. */
 export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): PipelineConfig & { p5Recipe: Record<string, unknown> } {
   const dir = o.dir;
@@ -208,13 +209,8 @@ export function quickstartConfig(o: QuickstartOptions, signal?: AbortSignal): Pi
     config: r.config as string, epochs: r.epochs as number, negatives: r.negatives as number, maxSourceLength: r.maxSourceLength as number,
     tokensPerBatch: r.tokensPerBatch as number, maxBatch: r.maxBatch as number, lr: r.lr as number,
     itemPieces: Boolean(r.itemPieces), userPieces: Boolean(r.userPieces),
-    ...(r.itemIds !== undefined ? { itemIds: r.itemIds as ItemIndexing } : {}),
-    ...(r.itemInit !== undefined ? { itemInit: r.itemInit as ItemInit } : {}),
-    ...(r.itemInitDims !== undefined ? { itemInitDims: r.itemInitDims as number } : {}),
-    ...(r.itemLrScale !== undefined ? { itemLrScale: r.itemLrScale as number } : {}),
-    ...(r.dropout !== undefined ? { dropout: r.dropout as number } : {}),
-    ...(r.embeddingLrScale !== undefined ? { embeddingLrScale: r.embeddingLrScale as number } : {}),
-    ...(r.adamEps !== undefined ? { adamEps: r.adamEps as number } : {}),
+    // Fields the recipe names as training takes them, passed on only where set.
+    ...(Object.fromEntries(AS_IS.filter((k) => r[k] !== undefined).map((k) => [k, r[k]])) as Partial<PipelineP5['train']>),
     ...(r.ratingNoise === false ? { ratingNoise: false } : {}),
     ...(r.weights ? { weights: parseTaskWeights(r.weights as string) } : {}),
     ...(o.p5Steps !== undefined ? { steps: o.p5Steps } : {}),
