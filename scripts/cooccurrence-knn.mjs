@@ -8,9 +8,10 @@
  * over this. Needs `npm run build`.
  *
  *   node scripts/cooccurrence-knn.mjs DATASET [--task sequential|direct] [--split test|valid] [--users N] [--dim 128]
- *                                     [--seed 0] [--iterations 4] [--json]
+ *                                     [--seed 0] [--iterations 4] [--window 3] [--json]
  *
- * --seed and --iterations are the range finder's (a P5 run passes its --seed; 4 power iterations).
+ * --seed and --iterations are the range finder's (a P5 run passes its --seed; 4 power iterations);
+ * --window is the init's co-occurrence window (P5's --item-init-window).
  *
  * --task direct ranks the held-out item among the user's 99 stored negatives (1 of 100).
  */
@@ -47,10 +48,15 @@ if (!Number.isInteger(seed) || !Number.isInteger(iterations) || iterations < 0) 
   process.stderr.write(`--seed and --iterations must be integers (iterations >= 0), got '${opt('--seed', '0')}', '${opt('--iterations', '4')}'\n`);
   process.exit(2);
 }
+const window = Number(opt('--window', '3'));
+if (!Number.isInteger(window) || window < 1) {
+  process.stderr.write(`--window must be an integer >= 1, got '${opt('--window', '3')}'\n`);
+  process.exit(2);
+}
 const maxUsers = opt('--users', undefined) ? Number(opt('--users')) : Infinity;
 const ds = await loadDataset(dir);
 const t0 = Date.now();
-const e = cooccurrenceEmbeddings(ds, dim, { seed, iterations });
+const e = cooccurrenceEmbeddings(ds, dim, { seed, iterations, window });
 const n = ds.numItems;
 const acc = new RankingAccumulator(task === 'direct' ? [1, 5, 10] : [5, 10, 20]);
 const q = new Float64Array(dim);

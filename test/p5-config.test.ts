@@ -57,6 +57,10 @@ describe('P5 recipe', () => {
     expect(fieldOf(() => resolveP5Options({ itemIds: 'independent', itemInit: 'cooccurrence', itemInitDims: 0 }))).toBe('itemInitDims');
     expect(resolveP5Options({ itemIds: 'independent', itemInit: 'cooccurrence', itemInitDims: 16 }).model.itemInitDims).toBe(16);
     expect(resolveP5Options({}).model.itemInitDims).toBeNull();
+    expect(() => resolveP5Options({ itemInitWindow: 7 })).toThrow(/^itemInitWindow needs a co-occurrence itemInit/);
+    expect(fieldOf(() => resolveP5Options({ itemIds: 'independent', itemInit: 'cooccurrence', itemInitWindow: 0 }))).toBe('itemInitWindow');
+    expect(resolveP5Options({ itemIds: 'independent', itemInit: 'cooccurrence', itemInitWindow: 7 }).model.itemInitWindow).toBe(7);
+    expect(resolveP5Options({}).model.itemInitWindow).toBe(3);
   });
 
   it('is the P5 factory\'s: defaults from the recipe, split onto leakFree, unset values left to the recipe', () => {
@@ -67,6 +71,8 @@ describe('P5 recipe', () => {
     expect(resolveP5Options(p5RecipeOf(P5_HYPER, 'both', 0)).loop.steps).toBeNull();
     expect(resolveP5Options(p5RecipeOf(P5_HYPER, 'both', 0)).model.itemInitDims).toBeNull(); // 0 = unset
     expect(p5RecipeOf({ ...P5_HYPER, itemIds: 'independent', itemInit: 'cooccurrence', itemInitDims: 16 }, 'both', 0).itemInitDims).toBe(16);
+    expect(p5RecipeOf(P5_HYPER, 'both', 0).itemInitWindow).toBeUndefined(); // 0 = unset
+    expect(p5RecipeOf({ ...P5_HYPER, itemIds: 'independent', itemInit: 'cooccurrence', itemInitWindow: 7 }, 'both', 0).itemInitWindow).toBe(7);
     expect(fieldOf(() => p5RecipeOf(P5_HYPER, 'sequential', 0))).toBe('split');
   });
 });

@@ -157,19 +157,19 @@ describe('templates a model cannot answer', () => {
 });
 
 describe('training with independent ids and validation', () => {
-  it.each([['cooccurrence', null], ['cooccurrence+popularity', null], ['cooccurrence+popularity', 12]] as const)('keeps %s-initialised item rows (dims %s) where they started with itemLrScale 0', async (itemInit, dims) => {
-    const out = join(tmp, `p5-frozen-items-${itemInit}-${dims}`);
+  it.each([['cooccurrence', null, undefined], ['cooccurrence+popularity', null, undefined], ['cooccurrence+popularity', 12, undefined], ['cooccurrence', null, 1]] as const)('keeps %s-initialised item rows (dims %s, window %s) where they started with itemLrScale 0', async (itemInit, dims, window) => {
+    const out = join(tmp, `p5-frozen-items-${itemInit}-${dims}-${window}`);
     const d = 32;
     await trainP5(mi, collection, {
       out, config: { preset: 'tiny', d_model: d, d_kv: 8, d_ff: 64, num_heads: 4 } as never, tasks: ['sequential'], prompts: ['2-1'], itemIds: 'independent', userPieces: true,
-      itemInit, itemInitDims: dims, itemLrScale: 0, embeddingLrScale: 10, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
+      itemInit, itemInitDims: dims, itemInitWindow: window, itemLrScale: 0, embeddingLrScale: 10, epochs: 1, steps: 3, tokensPerBatch: 2048, maxBatch: 32, lr: 1e-2, seed: 0, quiet: true,
     });
     const { rec } = loadModel(out, mi);
     const p5rec = rec as P5Recommender;
     try {
       const table = (await p5rec.model.params.get('shared.weight')!.data()) as Float32Array;
       const tok = T5Tokenizer.load(join(out, 'tokenizer.json'));
-      const e = itemInitVectors(mi, itemInit, d, { dims: dims ?? d, seed: 0 });
+      const e = itemInitVectors(mi, itemInit, d, { dims: dims ?? d, seed: 0, window });
       const rowOf = (text: string): number => tok.pieceToId(text.split(' ').at(-1)!)!;
       // Every item row is the same multiple of its init vector (the weight decay shrinks all rows alike).
       const first = p5rec.ids.items.findIndex((_, j) => e[j * d] !== 0);
@@ -186,7 +186,7 @@ describe('training with independent ids and validation', () => {
       }
       const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
       expect(card.config.training.itemLrScale).toBe(0);
-      expect(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8')).model.itemInitDims).toBe(dims);
+      expect(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8')).model).toMatchObject({ itemInitDims: dims, itemInitWindow: window ?? 3 });
     } finally {
       p5rec.model.dispose();
     }
@@ -368,6 +368,16 @@ describe('co-occurrence item init', () => {
     // All dims: exactly the vectors the option's absence gave.
     expect(itemInitVectors(mi, 'cooccurrence+popularity', 8, { seed: 1 })).toEqual(withPopularity(mi, cooccurrenceEmbeddings(mi, 8, { seed: 1 }), 8));
     expect(() => itemInitVectors(mi, 'cooccurrence', 8, { dims: 9 })).toThrow(/9 co-occurrence dims for rows 8 wide/);
+  });
+
+  it('takes its co-occurrence window from the option (default 3), through itemInitVectors too', () => {
+    const d = 8;
+    const def = cooccurrenceEmbeddings(mi, d, { seed: 2 });
+    expect(cooccurrenceEmbeddings(mi, d, { seed: 2, window: 3 })).toEqual(def);
+    expect(itemInitVectors(mi, 'cooccurrence', d, { seed: 2, window: 7 })).toEqual(cooccurrenceEmbeddings(mi, d, { seed: 2, window: 7 }));
+    expect(cooccurrenceEmbeddings(mi, d, { seed: 2, window: 7 })).not.toEqual(def);
+    // Window 1 keeps only adjacent pairs: fewer pairs than window 3, so other vectors again.
+    expect(cooccurrenceEmbeddings(mi, d, { seed: 2, window: 1 })).not.toEqual(def);
   });
 
   it('gives items bought together larger dot products, and items never in a training prefix no vector', () => {

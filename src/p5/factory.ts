@@ -44,6 +44,7 @@ export const P5_HYPER = {
   itemIds: M.itemIds as string,
   itemInit: M.itemInit as string,
   itemInitDims: 0,
+  itemInitWindow: 0,
   ratingNoise: D.ratingNoise,
   calibrateRatings: L.calibrateRatings,
   workers: L.workers,
@@ -62,7 +63,7 @@ export function p5RecipeOf(h: P5Hyper, split: TrainSplit, seed: number): P5Recip
       throw new InputError(`inline JSON does not parse (${(e as Error).message})`, { field: 'config' });
     }
   }
-  const { tasks, steps, itemIds, itemInit, itemInitDims, ...rest } = h;
+  const { tasks, steps, itemIds, itemInit, itemInitDims, itemInitWindow, ...rest } = h;
   return {
     ...rest,
     config,
@@ -72,6 +73,7 @@ export function p5RecipeOf(h: P5Hyper, split: TrainSplit, seed: number): P5Recip
     itemIds: itemIds as ItemIndexing,
     itemInit: itemInit as ItemInit,
     itemInitDims: itemInitDims ? itemInitDims : null,
+    itemInitWindow: itemInitWindow ? itemInitWindow : undefined,
     leakFree: split !== 'rating',
     seed,
   };

@@ -154,10 +154,10 @@ export function withPopularity(ds: Dataset, e: Float32Array, dim: number): Float
  * item best at 16 dimensions (HR@10 .1246 against .1057 at 64, seed 0,
  * docs/p5.md); on Beauty (12,101 items) more is better up to 512.
  */
-export function itemInitVectors(ds: Dataset, how: Exclude<ItemInit, 'random'>, width: number, opts: { dims?: number; seed?: number } = {}): Float32Array {
+export function itemInitVectors(ds: Dataset, how: Exclude<ItemInit, 'random'>, width: number, opts: { dims?: number; seed?: number; window?: number } = {}): Float32Array {
   const dims = opts.dims ?? width;
   if (!Number.isInteger(dims) || dims < 1 || dims > width) throw new Error(`itemInitVectors: ${dims} co-occurrence dims for rows ${width} wide`);
-  const part = cooccurrenceEmbeddings(ds, dims, { seed: opts.seed });
+  const part = cooccurrenceEmbeddings(ds, dims, { seed: opts.seed, window: opts.window });
   let e = part;
   if (dims < width) {
     e = new Float32Array(ds.numItems * width);

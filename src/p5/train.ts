@@ -113,14 +113,14 @@ function templateWords(collection: PromptCollection): string[] {
  * co-occurrence vector, scaled to the table's mean row norm so the T5's
  * initial activations keep their size.
  */
-async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: readonly number[], seed: number, how: Exclude<ItemInit, 'random'>, dims: number | null): Promise<void> {
+async function initItemRows(model: T5Model, ds: Dataset, view: IdView, rowsOf: readonly number[], seed: number, how: Exclude<ItemInit, 'random'>, dims: number | null, window: number): Promise<void> {
   if (view.indexing !== 'independent' && view.indexing !== 'cid+iid') throw new InputError(`itemInit '${how}' needs one token per item (itemIds 'independent' or 'cid+iid'), got '${view.indexing}'`, { field: 'itemInit' });
   const table = model.params.get('shared.weight');
   if (!table) throw new InputError('the model has no shared.weight embedding table', { field: 'itemInit' });
   const [V, d] = table.shape as [number, number];
   const w = Float32Array.from(await table.data());
   if (dims !== null && dims > d) throw new InputError(`itemInitDims ${dims} is more than the model's ${d} dimensions`, { field: 'itemInitDims' });
-  const e = itemInitVectors(ds, how, d, { dims: dims ?? d, seed });
+  const e = itemInitVectors(ds, how, d, { dims: dims ?? d, seed, window });
   let tableNorm = 0;
   for (let r = 0; r < V; r++) {
     let s = 0;
@@ -329,8 +329,8 @@ async function trainIn(runDir: string, ds: Dataset, collection: PromptCollection
   const model = init ? init.model : T5Model.create(config, { seed });
   if (m.itemInit !== 'random' && !o.resume) {
     const t = Date.now();
-    await initItemRows(model, ds, view, itemRowIds, seed, m.itemInit, m.itemInitDims);
-    log(`item rows: ${m.itemInit === 'cooccurrence' ? 'co-occurrence' : 'co-occurrence and popularity'} init (${m.itemInitDims ?? config.d_model} of ${config.d_model} dims) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
+    await initItemRows(model, ds, view, itemRowIds, seed, m.itemInit, m.itemInitDims, m.itemInitWindow);
+    log(`item rows: ${m.itemInit === 'cooccurrence' ? 'co-occurrence' : 'co-occurrence and popularity'} init (${m.itemInitDims ?? config.d_model} of ${config.d_model} dims, window ${m.itemInitWindow}) in ${((Date.now() - t) / 1000).toFixed(1)}s`);
   }
   // Validation while training: the best parameters are kept (in memory, and in train/best for a resume).
   const bestDir = join(workDir, 'best');
