@@ -4,9 +4,9 @@
  * and the published leak-free P5-family rows. Not run in CI.
  *
  *   npm run bench:p5-beauty -- [--config JSON|tiny|small] [--item-ids independent|collaborative|cid+iid|plain]
- *                              [--item-init cooccurrence|cooccurrence+popularity|random] [--item-init-dims K] [--item-init-window 7] [--train-prompts 2-1,2-2,2-3] [--tasks sequential]
+ *                              [--item-init cooccurrence|cooccurrence+popularity|random] [--item-init-dims K] [--item-init-window 3] [--train-prompts 2-1,2-2,2-3] [--tasks sequential]
  *                              [--epochs 8] [--steps 10000] [--lr 2e-3] [--embedding-lr-scale 0.05] [--dropout 0.1]
- *                              [--adam-eps 1e-6] [--validate-every 1000] [--validate-users 3000]
+ *                              [--adam-eps 1e-6] [--validate-every 1000] [--validate-users 1000]
  *                              [--workdir DIR] [--users N] [--direct-users N] [--beams N] [--json]
  *                              [--model DIR]   (evaluate a model trained elsewhere; skips training)
  *
@@ -48,7 +48,7 @@ const TRAIN = [
   '--item-ids', opt('--item-ids', 'independent'),
   '--item-init', opt('--item-init', 'cooccurrence'),
   ...(opt('--item-init-dims', undefined) ? ['--item-init-dims', opt('--item-init-dims')] : []),
-  ...(opt('--item-init', 'cooccurrence') === 'random' ? [] : ['--item-init-window', opt('--item-init-window', '7')]),
+  ...(opt('--item-init-window', undefined) ? ['--item-init-window', opt('--item-init-window')] : []),
   '--epochs', opt('--epochs', '8'),
   '--steps', opt('--steps', '10000'),
   '--lr', opt('--lr', '2e-3'),
@@ -57,7 +57,7 @@ const TRAIN = [
   '--adam-eps', opt('--adam-eps', '1e-6'),
   '--negatives', opt('--negatives', '19'),
   '--batch-tokens', '8192', '--max-batch', '128',
-  '--validate-every', opt('--validate-every', '1000'), '--validate-users', opt('--validate-users', '3000'),
+  '--validate-every', opt('--validate-every', '1000'), '--validate-users', opt('--validate-users', '1000'),
   '--checkpoint-every', '1000',
 ];
 const log = (m) => process.stderr.write(`[bench:p5-beauty] ${m}\n`);
