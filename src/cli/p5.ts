@@ -137,7 +137,7 @@ export function registerP5Commands(program: Command): void {
     .option('--patience <n>', 'stop after n validations without a new best (0 = never)', String(P5_VALIDATE_DEFAULTS.patience))
     .option('--item-init <how>', "item token rows start as: random (T5's init) | cooccurrence (vectors of the items' co-occurrence in the training prefixes) | cooccurrence+popularity (the same, the last coordinate carrying the items' log popularity)", DM.itemInit)
     .option('--item-init-dims <k>', 'co-occurrence coordinates in each item row (their rank; the rest start at 0); default: all d_model. Fewer smooth more: a small catalogue wants few (docs/p5.md)')
-    .option('--item-init-window <n>', `count items at most n positions apart as co-occurring (default ${DM.itemInitWindow}); long sequences want more (docs/p5.md)`)
+    .option('--item-init-window <n>', `count items at most n positions apart as co-occurring (default ${DM.itemInitWindow}; docs/p5.md)`)
     .option('--seed <n>', 'seed', String(DL.seed))
     .option('--workers <n>', 'data-parallel worker threads', String(DL.workers))
     .option('--checkpoint-every <n>', 'steps between checkpoints', String(DL.checkpointEvery))

@@ -201,8 +201,9 @@ export interface P5RecipeOptions {
   itemInitDims?: number | null;
   /**
    * Pair items at most this many positions apart when counting co-occurrence
-   * for the init (default 3). Long sequences want a wider window: on Beauty
-   * 7 ranks better than 3, on Musical Instruments 3 is best (docs/p5.md).
+   * for the init (default 3). On Beauty's longer histories 7 gives a better
+   * init on its own (not a better trained P5); on Musical Instruments 3 is
+   * best (docs/p5.md).
    */
   itemInitWindow?: number;
   /** Fit the expected star's calibration on the validation ratings after training (integer-star models; default true). */
