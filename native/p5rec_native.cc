@@ -42,8 +42,11 @@
 
 #include "attention.h"
 #include "gemm.h"
+#include "pool.h"
 
 namespace {
+
+using p5::FlushSubnormals;
 
 constexpr int kVersion = 3;
 constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
@@ -222,6 +225,7 @@ bool get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size
 
 // ------------------------------------------------------------------ sgemm
 napi_value Sgemm(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[22];
   size_t argc = 0;
@@ -300,6 +304,7 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
 
 // ------------------------------------------------------------------ softmax, rmsnorm
 napi_value Softmax(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[6];
   size_t argc = 0;
@@ -328,6 +333,7 @@ napi_value Softmax(napi_env env, napi_callback_info info) {
 }
 
 napi_value Rmsnorm(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[9];
   size_t argc = 0;
@@ -372,6 +378,7 @@ bool arg_floats(Ctx& cx, napi_value mem, napi_value off, int64_t count, const ch
 }
 
 napi_value DropoutMask(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[9];
   size_t argc = 0;
@@ -390,6 +397,7 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
 }
 
 napi_value RmsnormForward(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[11];
   size_t argc = 0;
@@ -412,6 +420,7 @@ napi_value RmsnormForward(napi_env env, napi_callback_info info) {
 }
 
 napi_value RmsnormBackward(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[14];
   size_t argc = 0;
@@ -452,6 +461,7 @@ bool xent_args(Ctx& cx, napi_value* argv, int64_t rows, int64_t cols, float** x,
 }
 
 napi_value XentForward(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[10];
   size_t argc = 0;
@@ -471,6 +481,7 @@ napi_value XentForward(napi_env env, napi_callback_info info) {
 }
 
 napi_value XentBackward(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[13];
   size_t argc = 0;
@@ -559,6 +570,7 @@ bool opt_floats(Ctx& cx, napi_value mem, napi_value off, int64_t count, const ch
 }
 
 napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[16];
   size_t argc = 0;
@@ -591,6 +603,7 @@ napi_value AttentionForward(napi_env env, napi_callback_info info) {
 }
 
 napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[20];
   size_t argc = 0;
@@ -625,6 +638,7 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
 }
 
 napi_value Adamw(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[16];
   size_t argc = 0;

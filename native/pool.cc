@@ -33,6 +33,15 @@ int64_t spin_ns_from_env() {
 
 }  // namespace
 
+#if defined(__x86_64__) || defined(__i386__)
+FlushSubnormals::FlushSubnormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }  // FTZ (bit 15) | DAZ (bit 6)
+FlushSubnormals::~FlushSubnormals() { _mm_setcsr(saved_); }
+#else
+// Elsewhere (e.g. aarch64's FPCR.FZ) not set yet: subnormals stay exact, only slower.
+FlushSubnormals::FlushSubnormals() {}
+FlushSubnormals::~FlushSubnormals() {}
+#endif
+
 Pool::Pool(int threads) : spin_ns_(spin_ns_from_env()) {
   if (threads < 1) threads = 1;
   workers_.reserve(static_cast<size_t>(threads - 1));
@@ -74,6 +83,7 @@ void Pool::work() {
 }
 
 void Pool::worker_main() {
+  const FlushSubnormals flush;  // for the worker's whole life: it runs only kernels
   uint64_t seen = 0;
   for (;;) {
     if (!wait_for_job(seen)) return;

@@ -310,6 +310,29 @@ describe.skipIf(!built)(`native addon ${built ? '' : SKIP}`, () => {
     expectClose(r.got, r.want, r.scale, 'K=0 with bias and sigmoid');
   });
 
+  it('flushes subnormal floats to zero inside its kernels (on the pool too), and leaves JS arithmetic on the calling thread exact', () => {
+    const tiny = 1e-39; // a float32 subnormal (the smallest normal is ~1.18e-38)
+    expect(Math.fround(tiny)).toBeGreaterThan(0);
+    // One element on the calling thread: a subnormal input reads as 0, and a subnormal product is flushed to 0.
+    const c = new Float32Array(1).fill(NaN);
+    addon.sgemm(Float32Array.of(tiny), 0, Float32Array.of(1), 0, c, 0, 1, 1, 1, false, false, 1, 0, 1, 0, 0, 0);
+    expect(c[0]).toBe(0);
+    addon.sgemm(Float32Array.of(1e-20), 0, Float32Array.of(1e-20), 0, c, 0, 1, 1, 1, false, false, 1, 0, 1, 0, 0, 0);
+    expect(c[0]).toBe(0);
+    // A product large enough for the pool: 128 subnormals would sum to a normal 1.28e-37 each; read as 0 they give 0.
+    const [M, N, K] = [96, 96, 128];
+    const big = new Float32Array(M * N).fill(NaN);
+    addon.sgemm(new Float32Array(M * K).fill(tiny), 0, new Float32Array(K * N).fill(1), 0, big, 0, M, N, K, false, false, 1, 0, 1, 0, 0, 0);
+    expect(big.every((v) => v === 0)).toBe(true);
+    // Normal values are untouched: the same product with 1e-30 in place of the subnormal.
+    addon.sgemm(new Float32Array(M * K).fill(1e-30), 0, new Float32Array(K * N).fill(1), 0, big, 0, M, N, K, false, false, 1, 0, 1, 0, 0, 0);
+    expect(big.every((v) => Math.abs(v - 1.28e-28) < 1e-5 * 1.28e-28)).toBe(true);
+    // The mode was restored: JS doubles keep their subnormals after the calls.
+    const half = [Number.MIN_VALUE, 3];
+    expect(half[0] * half[1]).toBe(3 * Number.MIN_VALUE);
+    expect(half[0] * half[1]).toBeGreaterThan(0);
+  });
+
   it('works on any ArrayBuffer view at byte offsets, incl. a WebAssembly.Memory that grew', () => {
     // (the WebAssembly global is not in this project's type libs)
     const { WebAssembly: WA } = globalThis as unknown as {
