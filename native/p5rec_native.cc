@@ -225,7 +225,6 @@ bool get_args(napi_env env, napi_callback_info info, napi_value (&argv)[N], size
 
 // ------------------------------------------------------------------ sgemm
 napi_value Sgemm(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[22];
   size_t argc = 0;
@@ -304,7 +303,6 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
 
 // ------------------------------------------------------------------ softmax, rmsnorm
 napi_value Softmax(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[6];
   size_t argc = 0;
@@ -333,7 +331,6 @@ napi_value Softmax(napi_env env, napi_callback_info info) {
 }
 
 napi_value Rmsnorm(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[9];
   size_t argc = 0;
@@ -378,7 +375,6 @@ bool arg_floats(Ctx& cx, napi_value mem, napi_value off, int64_t count, const ch
 }
 
 napi_value DropoutMask(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[9];
   size_t argc = 0;
@@ -397,7 +393,6 @@ napi_value DropoutMask(napi_env env, napi_callback_info info) {
 }
 
 napi_value RmsnormForward(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[11];
   size_t argc = 0;
@@ -420,7 +415,6 @@ napi_value RmsnormForward(napi_env env, napi_callback_info info) {
 }
 
 napi_value RmsnormBackward(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[14];
   size_t argc = 0;
@@ -461,7 +455,6 @@ bool xent_args(Ctx& cx, napi_value* argv, int64_t rows, int64_t cols, float** x,
 }
 
 napi_value XentForward(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[10];
   size_t argc = 0;
@@ -481,7 +474,6 @@ napi_value XentForward(napi_env env, napi_callback_info info) {
 }
 
 napi_value XentBackward(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[13];
   size_t argc = 0;
@@ -570,7 +562,6 @@ bool opt_floats(Ctx& cx, napi_value mem, napi_value off, int64_t count, const ch
 }
 
 napi_value AttentionForward(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[16];
   size_t argc = 0;
@@ -603,7 +594,6 @@ napi_value AttentionForward(napi_env env, napi_callback_info info) {
 }
 
 napi_value AttentionBackward(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[20];
   size_t argc = 0;
@@ -638,7 +628,6 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
 }
 
 napi_value Adamw(napi_env env, napi_callback_info info) {
-  const FlushSubnormals flush;
   Ctx cx{env};
   napi_value argv[16];
   size_t argc = 0;
@@ -722,19 +711,26 @@ napi_value SetIsa(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
+/** A compute entry point run with subnormal floats flushed to zero, the caller's mode restored after (pool.h). */
+template <napi_value (*F)(napi_env, napi_callback_info)>
+napi_value Flushed(napi_env env, napi_callback_info info) {
+  const FlushSubnormals flush;
+  return F(env, info);
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   const napi_property_descriptor props[] = {
-      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"rmsnorm", nullptr, Rmsnorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"dropoutMask", nullptr, DropoutMask, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"rmsnormForward", nullptr, RmsnormForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"rmsnormBackward", nullptr, RmsnormBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"xentForward", nullptr, XentForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"xentBackward", nullptr, XentBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"attentionForward", nullptr, AttentionForward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"attentionBackward", nullptr, AttentionBackward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"adamw", nullptr, Adamw, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sgemm", nullptr, Flushed<Sgemm>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"softmax", nullptr, Flushed<Softmax>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsnorm", nullptr, Flushed<Rmsnorm>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"dropoutMask", nullptr, Flushed<DropoutMask>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsnormForward", nullptr, Flushed<RmsnormForward>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsnormBackward", nullptr, Flushed<RmsnormBackward>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"xentForward", nullptr, Flushed<XentForward>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"xentBackward", nullptr, Flushed<XentBackward>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionForward", nullptr, Flushed<AttentionForward>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionBackward", nullptr, Flushed<AttentionBackward>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adamw", nullptr, Flushed<Adamw>, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setIsa", nullptr, SetIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
